@@ -1,0 +1,1 @@
+"""Synthetic patrol-camera scene generator: training frames and drive-by clips with ground truth."""

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# System packages the test suite drives for real: headless Chromium (browser tests) and
+# PostgreSQL binaries (started on loopback by the tests when no server answers).
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing system packages: ${need[*]} (install them with apt-get; tests that need them will skip)" >&2
+  fi
+fi
+mkdir -p .cache/ultralytics

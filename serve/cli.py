@@ -1,0 +1,12 @@
+"""Commands of the `serve` package: `serve`, `process`, and their benchmarks."""
+
+from __future__ import annotations
+
+import typer
+
+from serve import process_cli
+
+
+def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
+    """Add the service commands; `process` and `bench process` come from serve.process_cli."""
+    process_cli.register(app, bench, dataset)

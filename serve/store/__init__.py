@@ -1,0 +1,1 @@
+"""The case store: cases, observations, history, jobs and keys (SQLAlchemy 2 + Alembic), evidence storage."""

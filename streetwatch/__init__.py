@@ -1,0 +1,1 @@
+"""The `streetwatch` command: one front door that wires each domain package's commands together."""
