@@ -13,3 +13,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 mkdir -p .cache/ultralytics
+# s3rver: a disk-backed S3-compatible server from the npm registry, for the S3 evidence-storage tests.
+if command -v npm >/dev/null 2>&1 && [ ! -x tools/s3rver/node_modules/.bin/s3rver ]; then
+  npm ci --prefix tools/s3rver --no-audit --no-fund --loglevel=error >/dev/null || echo "s3rver install failed; S3 tests will skip" >&2
+fi
