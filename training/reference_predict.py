@@ -1,0 +1,62 @@
+"""ultralytics' own predict on a .pt checkpoint: the reference our ONNX detector is checked and timed against.
+
+Used by the parity test and by `streetwatch bench detector` (column c). ultralytics and torch are
+imported only here, through `prepare_ultralytics()`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from detector.types import Detection
+from training.ultralytics_env import prepare_ultralytics
+
+
+class ReferencePredictor:
+    """`YOLO(pt).predict` with fixed settings; results converted to our `Detection` type."""
+
+    def __init__(self, weights: str | Path, imgsz: int = 640, conf: float = 0.25, iou: float = 0.7,
+                 max_det: int = 300, threads: int | None = None) -> None:
+        prepare_ultralytics()
+        import torch
+        from ultralytics import YOLO
+
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        self.model = YOLO(str(weights))
+        self.imgsz, self.conf, self.iou, self.max_det = imgsz, conf, iou, max_det
+        self.names = [self.model.names[i] for i in sorted(self.model.names)]
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        results = self.model.predict(
+            list(images), imgsz=self.imgsz, conf=self.conf, iou=self.iou, max_det=self.max_det,
+            device="cpu", verbose=False,
+        )
+        out = []
+        for r in results:
+            boxes = r.boxes
+            xyxy = boxes.xyxy.cpu().numpy().tolist()
+            scores = boxes.conf.cpu().numpy().tolist()
+            classes = boxes.cls.cpu().numpy().astype(int).tolist()
+            out.append([
+                Detection(*(float(v) for v in b), float(s), c, self.names[c])
+                for b, s, c in zip(xyxy, scores, classes, strict=True)
+            ])
+        return out
+
+    def gflops(self) -> float:
+        """The model's GFLOPs at input 640 (ultralytics' own count on the fused model)."""
+        from ultralytics.utils.torch_utils import get_flops
+
+        return float(get_flops(self.model.model, imgsz=640))
+
+
+def time_predict(predictor: ReferencePredictor, images: Sequence[np.ndarray]) -> float:
+    """Seconds for one predict call on `images` (pre + inference + post)."""
+    start = time.perf_counter()
+    predictor.predict(images)
+    return time.perf_counter() - start
