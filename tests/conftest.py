@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,22 +30,9 @@ def shared_dir() -> Path:
 
 def _export_coco_onnx(shared: Path, imgsz: int) -> Path:
     """Export ../shared/weights/yolo11n-coco.pt to ONNX once, cached under the temp dir."""
-    target = CACHE_DIR / f"yolo11n-coco-{imgsz}.onnx"
-    if target.exists():
-        return target
-    from training.ultralytics_env import prepare_ultralytics
+    from training.export_coco import export_coco_onnx
 
-    prepare_ultralytics()
-    from ultralytics import YOLO
-
-    work = CACHE_DIR / f"export-{imgsz}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    pt = work / "yolo11n-coco.pt"
-    shutil.copyfile(shared / "weights" / "yolo11n-coco.pt", pt)
-    out = YOLO(str(pt)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=True, verbose=False)
-    os.replace(out, target)  # atomic: a parallel run never sees half a file
-    shutil.rmtree(work, ignore_errors=True)
-    return target
+    return export_coco_onnx(imgsz, cache_dir=CACHE_DIR, weights=shared / "weights" / "yolo11n-coco.pt")
 
 
 @pytest.fixture(scope="session")
