@@ -1,9 +1,207 @@
-"""Commands of the `detector` package (registered on the `streetwatch` app by streetwatch.cli)."""
+"""Commands of the `detector` package (registered on the `streetwatch` app by streetwatch.cli).
+
+`streetwatch detect` runs the ONNX detector over an image, folder, video or live URL and writes one
+JSON line per frame; `streetwatch bench detector` measures the README's detector speed figures.
+Heavy imports (onnxruntime, cv2, av, tqdm) happen inside the commands to keep `--help` fast.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
 import typer
+
+from detector.errors import InputError, ModelError
+
+
+def resolve_model(model: Path | None) -> Path:
+    """--model if given, else the default model (env STREETWATCH_MODEL or models/streetwatch-yolo11n.onnx)."""
+    from detector.model import default_model_path
+
+    if model is not None:
+        return model
+    found = default_model_path()
+    if found is None:
+        raise ModelError(
+            "no model: models/streetwatch-yolo11n.onnx is not there yet; pass --model PATH.onnx "
+            "or set STREETWATCH_MODEL"
+        )
+    return found
+
+
+def _annotate_target(out: Path, kind: str) -> str:
+    """How --annotate OUT is written for this input kind: 'image', 'folder' or 'video'."""
+    if kind == "image":
+        return "image"
+    if kind == "folder":
+        return "folder"
+    if out.suffix.lower() not in {".mp4", ".m4v", ".mov", ".mkv"}:
+        raise InputError("--annotate for video input must be a video file name (.mp4)", out)
+    return "video"
+
+
+def detect_command(
+    input: str = typer.Argument(
+        ..., help="Image file, folder of images, video file, or rtsp://, http(s):// URL."
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="YOLO detection ONNX (default: STREETWATCH_MODEL or models/streetwatch-yolo11n.onnx).",
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Sample frames at this rate (video and live input)."
+    ),
+    every: int | None = typer.Option(None, "--every", help="Keep every Nth frame."),
+    conf: float = typer.Option(0.25, "--conf", help="Minimum detection score."),
+    iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="onnxruntime intra-op threads (default: all cores)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="JSON lines output (default: standard output)."
+    ),
+    annotate: Path | None = typer.Option(
+        None,
+        "--annotate",
+        help="Write boxes drawn: an image for image input, a folder for a folder, an H.264 mp4 for video.",
+    ),
+    max_frames: int | None = typer.Option(
+        None, "--max-frames", help="Stop after this many frames (live input)."
+    ),
+) -> None:
+    """Detect objects in an image, a folder of images, a video or a live stream: one JSON line per frame."""
+    import cv2
+    from tqdm import tqdm
+
+    from detector.annotate import VideoWriter, draw_detections
+    from detector.model import Detector
+    from detector.sources import open_source
+
+    if not 0.0 <= conf <= 1.0:
+        raise InputError(f"--conf must be within 0..1, got {conf}")
+    if not 0.0 <= iou <= 1.0:
+        raise InputError(f"--iou must be within 0..1, got {iou}")
+    detector = Detector(resolve_model(model), conf=conf, iou=iou, threads=threads)
+    source = open_source(input, fps=fps, every=every)
+    target = _annotate_target(annotate, source.kind) if annotate else None
+    writer = VideoWriter(annotate, fps=source.output_fps or 25.0) if target == "video" else None
+    if target == "folder":
+        annotate.mkdir(parents=True, exist_ok=True)
+
+    sink = out.open("w", encoding="utf-8") if out else sys.stdout
+    per_class: Counter[str] = Counter()
+    frames = 0
+    started = time.perf_counter()
+    show_bar = source.kind in {"video", "live", "folder"}
+    bar = tqdm(
+        total=source.estimated_frames,
+        unit="frame",
+        disable=not show_bar,
+        file=sys.stderr,
+        desc=Path(str(input)).name[:40],
+    )
+    try:
+        with source:
+            for frame in source:
+                detections = detector.detect(frame.image)
+                record = {
+                    "source": frame.source,
+                    "index": frame.index,
+                    "timestamp": round(frame.timestamp, 6),
+                    "width": frame.width,
+                    "height": frame.height,
+                    "detections": [d.to_dict() for d in detections],
+                }
+                sink.write(json.dumps(record) + "\n")
+                per_class.update(d.class_name for d in detections)
+                frames += 1
+                bar.update(1)
+                if target is not None:
+                    drawn = draw_detections(frame.image, detections)
+                    if target == "video":
+                        writer.write(drawn)
+                    else:
+                        dest = annotate if target == "image" else annotate / Path(frame.source).name
+                        if not cv2.imwrite(str(dest), drawn):
+                            raise InputError("cannot write annotated image (unknown extension?)", dest)
+                if max_frames is not None and frames >= max_frames:
+                    break
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+        if out:
+            sink.close()
+        else:
+            sink.flush()
+    elapsed = time.perf_counter() - started
+    classes = ", ".join(f"{name} {n}" for name, n in per_class.most_common()) or "none"
+    rate = frames / elapsed if elapsed > 0 else 0.0
+    typer.echo(
+        f"frames: {frames}  detections: {sum(per_class.values())} ({classes})  speed: {rate:.1f} fps"
+        + (f"  annotated: {annotate}" if annotate else "")
+        + (f"  output: {out}" if out else ""),
+        err=True,
+    )
+
+
+def bench_detector_command(
+    repeats: int = typer.Option(20, "--repeats", help="Timed calls per configuration and pipeline."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed calls before timing each configuration."),
+    sizes: str = typer.Option("640,320", "--sizes", help="Model input sizes, comma-separated."),
+    batches: str = typer.Option("1,4", "--batches", help="Batch sizes, comma-separated."),
+    threads: str = typer.Option("1,2", "--threads", help="Thread counts (onnxruntime intra-op and torch)."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="ONNX with dynamic input size (default: export ../shared/weights/yolo11n-coco.pt).",
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help=".pt for ultralytics (default: shared yolo11n-coco.pt)."
+    ),
+    image: Path | None = typer.Option(
+        None, "--image", help="Frame to time (resized to 1280x720; default bus.jpg)."
+    ),
+    no_ultralytics: bool = typer.Option(False, "--no-ultralytics", help="Skip column (c) (no torch needed)."),
+    gflops: float | None = typer.Option(
+        None, "--gflops", help="Model GFLOPs at 640 (default: ultralytics' count)."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the measurements as JSON."),
+) -> None:
+    """Per-frame latency of our detector (a), the bare onnxruntime session (b) and ultralytics predict (c)."""
+    from detector.bench import BenchConfig, run_detector_bench
+
+    def ints(text: str, name: str) -> list[int]:
+        try:
+            return [int(v) for v in text.split(",") if v.strip()]
+        except ValueError as exc:
+            raise InputError(f"--{name} must be comma-separated integers, got {text!r}") from exc
+
+    config = BenchConfig(
+        repeats=repeats,
+        warmup=warmup,
+        sizes=ints(sizes, "sizes"),
+        batches=ints(batches, "batches"),
+        threads=ints(threads, "threads"),
+        model=model,
+        weights=weights,
+        image=image,
+        ultralytics=not no_ultralytics,
+        gflops=gflops,
+    )
+    report = run_detector_bench(config, progress=lambda msg: typer.echo(msg, err=True))
+    typer.echo(report.markdown())
+    if json_out:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add this package's commands to the root app and the `bench` and `dataset` groups."""
+    app.command("detect")(detect_command)
+    bench.command("detector")(bench_detector_command)

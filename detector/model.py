@@ -206,8 +206,10 @@ class Detector:
         return self._input_name
 
     def __repr__(self) -> str:
-        return (f"Detector({str(self.path)!r}, classes={len(self._names)}, imgsz={self._imgsz}, "
-                f"conf={self.conf}, iou={self.iou}, threads={self.threads})")
+        return (
+            f"Detector({str(self.path)!r}, classes={len(self._names)}, imgsz={self._imgsz}, "
+            f"conf={self.conf}, iou={self.iou}, threads={self.threads})"
+        )
 
     # --- the three steps ----------------------------------------------------------------------
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxParams]]:
@@ -237,8 +239,14 @@ class Detector:
         if raw.dtype != np.float32:
             raw = raw.astype(np.float32)
         return _postprocess(
-            raw, params, self._names, conf=self.conf, iou=self.iou, max_det=self.max_det,
-            end2end=self._end2end, agnostic=self.agnostic_nms,
+            raw,
+            params,
+            self._names,
+            conf=self.conf,
+            iou=self.iou,
+            max_det=self.max_det,
+            end2end=self._end2end,
+            agnostic=self.agnostic_nms,
         )
 
     # --- convenience ----------------------------------------------------------------------------

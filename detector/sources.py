@@ -244,11 +244,16 @@ class VideoFileSource(FrameSource):
                     t = index / native
                 if not sampler.keep(t):
                     continue
-                yield Frame(image=vframe.to_ndarray(format="bgr24"), index=index, timestamp=float(t),
-                            source=str(self.path))
+                yield Frame(
+                    image=vframe.to_ndarray(format="bgr24"),
+                    index=index,
+                    timestamp=float(t),
+                    source=str(self.path),
+                )
         except av.FFmpegError as exc:
-            raise InputError(f"corrupt or truncated video at frame {index + 1} ({_av_error_text(exc)})",
-                             self.path) from exc
+            raise InputError(
+                f"corrupt or truncated video at frame {index + 1} ({_av_error_text(exc)})", self.path
+            ) from exc
         expected = self.expected_decoded
         decoded = index + 1
         if decoded == 0:
@@ -271,8 +276,14 @@ class LiveSource(FrameSource):
 
     kind = "live"
 
-    def __init__(self, url: str, fps: float | None = None, every: int | None = None,
-                 open_timeout: float = 10.0, read_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        fps: float | None = None,
+        every: int | None = None,
+        open_timeout: float = 10.0,
+        read_timeout: float = 10.0,
+    ) -> None:
         import av
 
         super().__init__(url, fps, every)
@@ -311,8 +322,12 @@ class LiveSource(FrameSource):
                 index += 1
                 if index % self.every:
                     continue
-                frame = Frame(image=vframe.to_ndarray(format="bgr24"), index=index, timestamp=time.time(),
-                              source=self.url)
+                frame = Frame(
+                    image=vframe.to_ndarray(format="bgr24"),
+                    index=index,
+                    timestamp=time.time(),
+                    source=self.url,
+                )
                 with self._cond:
                     if self._latest is not None:
                         self.dropped += 1

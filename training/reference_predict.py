@@ -19,8 +19,15 @@ from training.ultralytics_env import prepare_ultralytics
 class ReferencePredictor:
     """`YOLO(pt).predict` with fixed settings; results converted to our `Detection` type."""
 
-    def __init__(self, weights: str | Path, imgsz: int = 640, conf: float = 0.25, iou: float = 0.7,
-                 max_det: int = 300, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | Path,
+        imgsz: int = 640,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        threads: int | None = None,
+    ) -> None:
         prepare_ultralytics()
         import torch
         from ultralytics import YOLO
@@ -33,8 +40,13 @@ class ReferencePredictor:
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         results = self.model.predict(
-            list(images), imgsz=self.imgsz, conf=self.conf, iou=self.iou, max_det=self.max_det,
-            device="cpu", verbose=False,
+            list(images),
+            imgsz=self.imgsz,
+            conf=self.conf,
+            iou=self.iou,
+            max_det=self.max_det,
+            device="cpu",
+            verbose=False,
         )
         out = []
         for r in results:
@@ -42,10 +54,12 @@ class ReferencePredictor:
             xyxy = boxes.xyxy.cpu().numpy().tolist()
             scores = boxes.conf.cpu().numpy().tolist()
             classes = boxes.cls.cpu().numpy().astype(int).tolist()
-            out.append([
-                Detection(*(float(v) for v in b), float(s), c, self.names[c])
-                for b, s, c in zip(xyxy, scores, classes, strict=True)
-            ])
+            out.append(
+                [
+                    Detection(*(float(v) for v in b), float(s), c, self.names[c])
+                    for b, s, c in zip(xyxy, scores, classes, strict=True)
+                ]
+            )
         return out
 
     def gflops(self) -> float:
