@@ -1,0 +1,42 @@
+"""Small geodesy for the merge: haversine distance, search boxes and the lock grid."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+EARTH_RADIUS_M = 6_371_008.8
+METERS_PER_DEG_LAT = 111_320.0
+#: Lock grid for the concurrent merge on PostgreSQL, in degrees. Fixed for every writer: two writers
+#: whose search boxes hold each other's point always share at least one locked cell (the cell of
+#: that point), whatever merge distance each one uses.
+LOCK_CELL_DEG = 0.001
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def search_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(min_lat, max_lat, min_lon, max_lon) that contains every point within radius_m (with margin)."""
+    dlat = radius_m / METERS_PER_DEG_LAT * 1.01
+    cos_lat = max(math.cos(math.radians(min(89.0, abs(lat) + dlat))), 1e-6)
+    dlon = radius_m / (METERS_PER_DEG_LAT * cos_lat) * 1.01
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+def lock_keys(namespace: str, lat: float, lon: float, radius_m: float) -> list[int]:
+    """Sorted signed 64-bit advisory-lock keys for the grid cells the search box touches.
+
+    Sorted so that every writer takes its locks in the same global order (no deadlock).
+    """
+    min_lat, max_lat, min_lon, max_lon = search_box(lat, lon, radius_m)
+    keys = set()
+    for i in range(math.floor(min_lat / LOCK_CELL_DEG), math.floor(max_lat / LOCK_CELL_DEG) + 1):
+        for j in range(math.floor(min_lon / LOCK_CELL_DEG), math.floor(max_lon / LOCK_CELL_DEG) + 1):
+            digest = hashlib.blake2b(f"{namespace}|{i}|{j}".encode(), digest_size=8).digest()
+            keys.add(int.from_bytes(digest, "big", signed=True))
+    return sorted(keys)
