@@ -180,6 +180,11 @@ class CaseStore:
         self.close()
 
     @property
+    def evidence(self) -> EvidenceStorage:
+        """The evidence storage (alias of .storage)."""
+        return self.storage
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
@@ -1180,6 +1185,12 @@ class CaseStore:
         if row is None or row.disabled or not auth.verify_password(password, row.password_hash):
             return None
         return Principal(id=f"user:{row.id}", name=row.username, role=Role(row.role), kind="user")
+
+    def get_user(self, username: str) -> User | None:
+        """The user record (without its password hash), or None."""
+        with self._read() as s:
+            row = s.scalar(sa.select(UserRow).where(UserRow.username == username))
+            return _user(row) if row else None
 
     def list_users(self) -> list[User]:
         with self._read() as s:
