@@ -1,9 +1,101 @@
-"""Commands of the `training` package (registered on the `streetwatch` app by streetwatch.cli)."""
+"""Commands of the `training` package: `train`, `export`, `evaluate` (registered by streetwatch.cli).
+
+Heavy imports (torch, ultralytics, onnx, pycocotools, matplotlib) happen inside the commands.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 
+def _default_weights() -> Path:
+    from training.ultralytics_env import coco_weights
+
+    return coco_weights()
+
+
+def train_command(
+    data: Path = typer.Option(..., "--data", help="Dataset YAML (from `streetwatch dataset split`)."),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Starting checkpoint (default ../shared/weights/yolo11n-coco.pt)."
+    ),
+    imgsz: int = typer.Option(416, "--imgsz", help="Training input size (multiple of 32)."),
+    epochs: int = typer.Option(30, "--epochs", help="Number of epochs."),
+    batch: int = typer.Option(16, "--batch", help="Images per batch."),
+    freeze: int | None = typer.Option(None, "--freeze", help="Freeze the first N layers (10 = backbone)."),
+    workers: int = typer.Option(2, "--workers", help="Dataloader worker processes."),
+    project: Path = typer.Option(Path("runs/train"), "--project", help="Folder holding run folders."),
+    name: str = typer.Option("streetwatch", "--name", help="Run folder name."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run's weights/last.pt."),
+    device: str = typer.Option("auto", "--device", help="auto (GPU if present), cpu, 0, ..."),
+    cache: str = typer.Option("ram", "--cache", help="Image cache: ram, disk or none."),
+    close_mosaic: int = typer.Option(3, "--close-mosaic", help="No mosaic in the last N epochs."),
+    patience: int = typer.Option(100, "--patience", help="Early-stop patience (epochs)."),
+    exist_ok: bool = typer.Option(False, "--exist-ok", help="Reuse the run folder if it exists."),
+) -> None:
+    """Fine-tune YOLO on a dataset (offline; writes <project>/<name>/weights/best.pt)."""
+    from training.train import TrainOptions, train
+
+    opts = TrainOptions(
+        data=data, weights=weights or _default_weights(), imgsz=imgsz, epochs=epochs, batch=batch,
+        freeze=freeze, workers=workers, project=project, name=name, device=device,
+        cache=False if cache == "none" else cache, close_mosaic=close_mosaic, patience=patience,
+        exist_ok=exist_ok,
+    )
+    run_dir = train(opts, resume=resume)
+    typer.echo(f"run folder: {run_dir}")
+    typer.echo(f"best weights: {run_dir / 'weights' / 'best.pt'}")
+
+
+def export_command(
+    weights: Path = typer.Option(..., "--weights", help="Trained checkpoint (best.pt)."),
+    out: Path = typer.Option(..., "--out", help="ONNX file to write."),
+    imgsz: int | None = typer.Option(None, "--imgsz", help="Input size (default: the training size)."),
+    version: str | None = typer.Option(None, "--version", help="Model version (default: today's date)."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Training dataset YAML for the data hash (default: the one in the checkpoint)."
+    ),
+    opset: int | None = typer.Option(None, "--opset", help="ONNX opset (default 17)."),
+) -> None:
+    """Export a checkpoint to ONNX for the detector, with provenance metadata."""
+    from training.export import DEFAULT_OPSET, export_onnx
+
+    meta = export_onnx(weights, out, imgsz=imgsz, version=version, data=data, opset=opset or DEFAULT_OPSET)
+    size_mb = out.stat().st_size / 1e6
+    typer.echo(f"wrote {out} ({size_mb:.1f} MB)")
+    for key in ("names", "imgsz", "stride", "model_version", "training_date", "data_hash",
+                "taxonomy_version", "license"):
+        typer.echo(f"  {key}: {meta.get(key)}")
+
+
+def evaluate_command(
+    model: Path = typer.Option(..., "--model", help="ONNX model to evaluate."),
+    data: Path = typer.Option(..., "--data", help="Dataset YAML."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate: test, val or train."),
+    out: Path | None = typer.Option(None, "--out", help="Report folder (report.md, metrics.json, PNGs)."),
+    threads: int = typer.Option(2, "--threads", help="onnxruntime threads."),
+    iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold (the runtime's)."),
+    conf: float = typer.Option(0.25, "--conf", help="Operating threshold for precision/recall."),
+    speed_runs: int = typer.Option(0, "--speed-runs", help="Also time N detector calls (0: skip)."),
+) -> None:
+    """Evaluate an ONNX model with StreetWatch's own detector: AP50, AP50-95, P/R, confusion matrix."""
+    from training.evaluate import evaluate
+    from training.report import metrics_table
+
+    out = out or Path("runs/evaluate") / f"{model.stem}-{split}"
+    metrics = evaluate(model, data, split=split, out=out, threads=threads, iou=iou, conf=conf,
+                       speed_runs=speed_runs)
+    typer.echo(metrics_table(metrics))
+    if "latency" in metrics:
+        typer.echo(json.dumps(metrics["latency"]))
+    typer.echo(f"report: {out / 'report.md'}")
+
+
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
-    """Add this package's commands to the root app and the `bench` and `dataset` groups."""
+    """Add train/export/evaluate to the root app."""
+    app.command("train")(train_command)
+    app.command("export")(export_command)
+    app.command("evaluate")(evaluate_command)

@@ -1,0 +1,141 @@
+"""Write an evaluation as files: metrics.json, report.md, pr_curves.png, confusion_matrix.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def metrics_table(metrics: dict[str, Any]) -> str:
+    """Per-class Markdown table (AP50, AP50-95, precision/recall at the operating threshold)."""
+    conf = metrics["operating_conf"]
+    lines = [
+        f"| class | instances | AP50 | AP50-95 | precision@{conf} | recall@{conf} | TP | FP | FN |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in metrics["classes"]:
+        lines.append(
+            f"| {c['name']} | {c['instances']} | {_fmt(c['ap50'])} | {_fmt(c['ap50_95'])} | "
+            f"{_fmt(c['precision'])} | {_fmt(c['recall'])} | {c['tp']} | {c['fp']} | {c['fn']} |"
+        )
+    lines.append(
+        f"| **all (mean)** | {sum(c['instances'] for c in metrics['classes'])} | "
+        f"**{_fmt(metrics['map50'])}** | **{_fmt(metrics['map50_95'])}** | | | | | |"
+    )
+    return "\n".join(lines)
+
+
+def confusion_table(metrics: dict[str, Any]) -> str:
+    labels = metrics["confusion_matrix"]["labels"]
+    rows = metrics["confusion_matrix"]["rows_true_cols_pred"]
+    short = [lb[:14] for lb in labels]
+    lines = ["| true \\ predicted | " + " | ".join(short) + " |", "|---|" + "---:|" * len(labels)]
+    for label, row in zip(short, rows, strict=True):
+        lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _plot_pr(metrics: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recall = metrics["pr_curves"]["recall"]
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=100)
+    for c, prec in zip(metrics["classes"], metrics["pr_curves"]["precision_iou50"], strict=True):
+        if c["ap50"] is None:
+            continue
+        ax.plot(recall, prec, label=f"{c['name']} AP50={c['ap50']:.3f}")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"PR curves at IoU 0.5 ({metrics['split']} split, {metrics['images']} images)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_confusion(metrics: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = metrics["confusion_matrix"]["labels"]
+    m = np.array(metrics["confusion_matrix"]["rows_true_cols_pred"])
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    ax.imshow(m / np.maximum(m.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if m[i, j]:
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix (conf >= {metrics['operating_conf']}, row-normalised colour)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def report_markdown(metrics: dict[str, Any]) -> str:
+    meta = metrics.get("model_metadata", {})
+    lines = [
+        f"# Evaluation: {Path(metrics['model']).name} on the `{metrics['split']}` split",
+        "",
+        f"- model version: {meta.get('model_version', meta.get('version', 'n/a'))}; "
+        f"input {metrics['imgsz'][0]}x{metrics['imgsz'][1]}; training data hash "
+        f"`{str(meta.get('data_hash', 'n/a'))[:16]}`",
+        f"- data: `{metrics['data']}`, {metrics['images']} images",
+        f"- evaluated with StreetWatch's ONNX Runtime detector (NMS IoU {metrics['nms_iou']}); "
+        f"AP from detections at conf >= {metrics['ap_conf']} (COCO method: 101-point interpolation, "
+        f"IoU 0.50:0.05:0.95); precision/recall at the operating threshold conf >= "
+        f"{metrics['operating_conf']}, IoU >= 0.5",
+        "",
+        metrics_table(metrics),
+        "",
+        "## Confusion matrix",
+        "",
+        "Rows: true class; columns: predicted class (conf >= "
+        f"{metrics['operating_conf']}, IoU > 0.45). `background` column = missed objects, "
+        "`background` row = false alarms.",
+        "",
+        confusion_table(metrics),
+        "",
+        "![PR curves](pr_curves.png)",
+        "",
+        "![Confusion matrix](confusion_matrix.png)",
+        "",
+    ]
+    if "latency" in metrics:
+        lat = metrics["latency"]
+        lines += [
+            "## Speed",
+            "",
+            f"Median {lat['median_ms']} ms, p90 {lat['p90_ms']} ms per {lat['frame_size']} frame "
+            f"(`Detector.detect`: letterbox + ONNX Runtime + NMS, {lat['threads']} threads, "
+            f"{lat['runs']} runs).",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_report(metrics: dict[str, Any], out: Path) -> Path:
+    """Write metrics.json, report.md, pr_curves.png and confusion_matrix.png into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _plot_pr(metrics, out / "pr_curves.png")
+    _plot_confusion(metrics, out / "confusion_matrix.png")
+    (out / "report.md").write_text(report_markdown(metrics))
+    return out / "report.md"
