@@ -1,13 +1,203 @@
-"""Commands of the `serve` package: `serve`, `process`, and their benchmarks."""
+"""Commands of the `serve` package: `serve`, `keys`, `users`, `process`, `dataset from-reviews`, bench."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from serve import process_cli
 
+keys_app = typer.Typer(
+    help="API keys: create, list, revoke (the service's case store).", no_args_is_help=True
+)
+users_app = typer.Typer(help="Web logins for inspectors and admins.", no_args_is_help=True)
+
+DataDirOpt = typer.Option(None, "--data-dir", help="Data directory (default ./data or STREETWATCH_DATA_DIR).")
+ConfigOpt = typer.Option(
+    None, "--config", help="Service YAML (default ./streetwatch.yaml or STREETWATCH_CONFIG)."
+)
+DbOpt = typer.Option(None, "--db", help="Case store URL (default: SQLite in the data directory).")
+
+
+def _settings(config: Path | None, data_dir: Path | None, db: str | None = None, **more):
+    from serve.settings import load_settings
+
+    return load_settings(config, data_dir=data_dir, db_url=db, **more)
+
+
+def _store(config: Path | None, data_dir: Path | None, db: str | None):
+    from serve.store import CaseStore
+
+    settings = _settings(config, data_dir, db)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return CaseStore.open(settings.db_url, str(settings.evidence_dir))
+
+
+def serve_command(
+    host: str = typer.Option(None, "--host", help="Listen address (default 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="Listen port (default 8000)."),
+    data_dir: Path = DataDirOpt,
+    config: Path = ConfigOpt,
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Start the service: live frames, footage jobs, cases, review page (all state under the data dir)."""
+    import logging
+
+    import uvicorn
+
+    from serve.api import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(config, data_dir, host=host, port=port)
+    app = create_app(settings)
+    typer.echo(
+        f"streetwatch: serving on http://{settings.host}:{settings.port} "
+        f"(data: {settings.data_dir.resolve()}, model: {settings.model_path})"
+    )
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=log_level, ws_max_size=32 * 1024 * 1024
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="vehicle, inspector or admin."),
+    vehicle: str = typer.Option(None, "--vehicle", help="Vehicle id (required for --role vehicle)."),
+    name: str = typer.Option(None, "--name", help="What the key is for (default: role + vehicle)."),
+    data_dir: Path = DataDirOpt,
+    config: Path = ConfigOpt,
+    db: str = DbOpt,
+) -> None:
+    """Create an API key and print it (shown once; only its hash is stored)."""
+    from detector.errors import InputError
+
+    if role not in ("vehicle", "inspector", "admin"):
+        raise InputError(f"--role must be vehicle, inspector or admin, not {role!r}")
+    if role == "vehicle" and not vehicle:
+        raise InputError("--vehicle is required for a vehicle key")
+    if role != "vehicle" and vehicle:
+        raise InputError("--vehicle is only for vehicle keys")
+    store = _store(config, data_dir, db)
+    try:
+        record, plaintext = store.create_api_key(
+            name or (f"vehicle {vehicle}" if vehicle else role), role, vehicle
+        )
+    finally:
+        store.close()
+    typer.echo(plaintext)
+    typer.echo(
+        f"key id {record.id} role {record.role.value}" + (f" vehicle {vehicle}" if vehicle else ""), err=True
+    )
+
+
+@keys_app.command("list")
+def keys_list(data_dir: Path = DataDirOpt, config: Path = ConfigOpt, db: str = DbOpt) -> None:
+    """List API keys (ids, roles, vehicles; never the secrets)."""
+    store = _store(config, data_dir, db)
+    try:
+        for key in store.list_api_keys():
+            state = "revoked" if key.revoked else "active"
+            typer.echo(
+                f"{key.id}\t{key.role.value}\t{key.vehicle_id or '-'}\t{key.prefix}…\t{state}\t{key.name}"
+            )
+    finally:
+        store.close()
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="Key id (from `keys list`)."),
+    data_dir: Path = DataDirOpt,
+    config: Path = ConfigOpt,
+    db: str = DbOpt,
+) -> None:
+    """Revoke an API key at once."""
+    store = _store(config, data_dir, db)
+    try:
+        store.revoke_api_key(key_id)
+    finally:
+        store.close()
+    typer.echo(f"revoked {key_id}")
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Argument(...),
+    role: str = typer.Option("inspector", "--role", help="inspector or admin."),
+    password: str = typer.Option(..., "--password", prompt=True, hide_input=True, confirmation_prompt=True),
+    data_dir: Path = DataDirOpt,
+    config: Path = ConfigOpt,
+    db: str = DbOpt,
+) -> None:
+    """Create a web login."""
+    from detector.errors import InputError
+
+    if role not in ("inspector", "admin"):
+        raise InputError(f"--role must be inspector or admin, not {role!r}")
+    store = _store(config, data_dir, db)
+    try:
+        store.create_user(username, password, role)
+    finally:
+        store.close()
+    typer.echo(f"created {role} {username}")
+
+
+def bench_load_command(
+    vehicles: int = typer.Option(8, "--vehicles", min=1, max=64, help="Simulated vehicles."),
+    fps: float = typer.Option(5.0, "--fps", min=0.1, max=30, help="Frames per second each vehicle sends."),
+    seconds: float = typer.Option(60.0, "--seconds", min=1, max=600, help="How long the vehicles send."),
+    width: int = typer.Option(1280, "--width", min=64, max=4096),
+    height: int = typer.Option(720, "--height", min=64, max=4096),
+    model: Path = typer.Option(None, "--model", help="ONNX model (default: the service default)."),
+    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
+    max_batch: int = typer.Option(None, "--max-batch", help="Micro-batcher max batch."),
+    threads: int = typer.Option(None, "--threads", help="ONNX Runtime threads."),
+) -> None:
+    """Load test on loopback: N vehicles x F fps of JPEG frames over HTTP for S seconds."""
+    import json
+
+    from serve.bench_load import run_load_test
+
+    report = run_load_test(
+        vehicles=vehicles,
+        fps=fps,
+        seconds=seconds,
+        width=width,
+        height=height,
+        model=model,
+        max_batch=max_batch,
+        threads=threads,
+    )
+    text = json.dumps(report, indent=2)
+    typer.echo(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+
+
+def from_reviews_command(
+    out: Path = typer.Option(..., "--out", help="Output folder (YOLO layout: images/, labels/, data.yaml)."),
+    db: str = DbOpt,
+    data_dir: Path = DataDirOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Inspectors' decisions -> training data: confirmed/corrected labelled, rejected as background."""
+    from serve.from_reviews import export_reviews
+
+    settings = _settings(config, data_dir, db)
+    summary = export_reviews(settings.db_url, settings.evidence_dir, out)
+    typer.echo(
+        f"{summary.labelled} labelled images ({summary.boxes} boxes), {summary.background} background images "
+        f"-> {out} (skipped: {summary.skipped})"
+    )
+
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add the service commands; `process` and `bench process` come from serve.process_cli."""
     process_cli.register(app, bench, dataset)
-    from serve.store import cli as store_cli; store_cli.register(app, bench, dataset)  # noqa: E702, I001
+    app.command("serve")(serve_command)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(users_app, name="users")
+    bench.command("load")(bench_load_command)
+    dataset.command("from-reviews")(from_reviews_command)

@@ -1,0 +1,224 @@
+"""The FastAPI app factory: `create_app(settings)` opens the store, loads the model, starts workers."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from detector.errors import ConfigError, InputError, ModelError, StreetWatchError
+from serve.api.inference import MicroBatcher, Overloaded
+from serve.api.limits import ApiError, RateLimiter
+from serve.api.metrics import ServiceMetrics
+from serve.api.state import ServiceState
+from serve.settings import Settings, load_settings
+
+log = logging.getLogger("streetwatch.service")
+
+API_DESCRIPTION = """StreetWatch: street-scene violation detection for city management.
+
+Authenticate with an API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) or a web login cookie.
+Roles: `vehicle` (ingest frames for its own vehicle id), `inspector` (review cases), `admin` (everything).
+See docs/api.md for limits, the WebSocket protocol and configuration.
+"""
+
+
+def _status_for(exc: StreetWatchError) -> int:
+    from serve.store import ActionError, CaseNotFound, TransitionError
+
+    if isinstance(exc, CaseNotFound):
+        return 404
+    if isinstance(exc, TransitionError):
+        return 409
+    if isinstance(exc, ActionError):
+        return 422
+    if isinstance(exc, ModelError):
+        return 503
+    if isinstance(exc, InputError | ConfigError):
+        return 400
+    return 400
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": exc.message, **exc.extra}
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        retry = max(1, round(exc.retry_after + 0.49))
+        return JSONResponse(
+            {"detail": f"detector busy; retry in {retry} s", "max_fps": round(exc.max_fps, 2)},
+            status_code=503,
+            headers={"Retry-After": str(retry)},
+        )
+
+    @app.exception_handler(StreetWatchError)
+    async def user_error(_: Request, exc: StreetWatchError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=_status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": ("request",), "msg": "invalid"}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header"))
+        return JSONResponse(
+            {"detail": f"{field or 'request'}: {first.get('msg')}", "errors": _jsonable(errors)},
+            status_code=422,
+        )
+
+
+def _jsonable(errors: list[dict]) -> list[dict]:
+    out = []
+    for err in errors:
+        out.append(
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg")), "type": err.get("type")}
+        )
+    return out
+
+
+def _load_detector(settings: Settings, state: ServiceState) -> None:
+    from detector.model import Detector
+
+    try:
+        state.detector = Detector(
+            settings.model_path, conf=settings.conf, iou=settings.iou, threads=settings.threads or None
+        )
+    except StreetWatchError as exc:
+        state.model_error = str(exc)
+        log.error("model not loaded: %s (live frames answer 503 until it is fixed)", exc)
+        return
+    batching = settings.batching
+    state.batcher = MicroBatcher(
+        state.detector,
+        max_batch=batching.max_batch,
+        max_wait_ms=batching.max_wait_ms,
+        queue_depth=settings.limits.queue_depth,
+        workers=batching.workers,
+    ).start()
+
+
+def build_state(settings: Settings) -> ServiceState:
+    """Open the store, bootstrap credentials, load the model, start the batcher and the job runner."""
+    from serve.api.bootstrap import bootstrap
+    from serve.api.jobs import JobRunner
+    from serve.api.live import LiveService
+    from serve.api.pipeline import build_live_pipeline
+    from serve.store import CaseStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = CaseStore.open(settings.db_url, str(settings.evidence_dir))
+    state = ServiceState(settings=settings, store=store)
+    state.rate_limiter = RateLimiter(settings.limits.rate_per_key, settings.limits.burst_per_key)
+    state.session_secret = _session_secret(settings)
+    if settings.bootstrap:
+        bootstrap(store, settings)
+    _load_detector(settings, state)
+    state.metrics = ServiceMetrics(
+        queue_depth=lambda: float(state.batcher.depth if state.batcher else 0),
+        case_counts=store.counts_by_status,
+    )
+    if state.batcher is not None:
+        metrics = state.metrics
+        state.batcher.on_batch = lambda n, _s: metrics.batch_size.observe(n)
+        state.live = LiveService(store, state.batcher, build_live_pipeline(settings, store, state.detector))
+    state.jobs = JobRunner(state)
+    state.jobs.start()
+    return state
+
+
+def _session_secret(settings: Settings) -> bytes:
+    try:
+        from serve.web.session import session_secret
+    except ImportError:
+        import hashlib
+
+        return hashlib.sha256(f"{settings.data_dir.resolve()}".encode()).digest()
+    return session_secret(settings)
+
+
+def shutdown_state(state: ServiceState) -> None:
+    if state.jobs is not None:
+        state.jobs.stop()
+    if state.live is not None:
+        state.live.close()
+    if state.batcher is not None:
+        state.batcher.stop()
+    state.store.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The StreetWatch service. Everything starts here (not in the lifespan) so that test clients
+    without lifespan support get a working app; the lifespan only stops the workers."""
+    settings = settings or load_settings()
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        shutdown_state(state)
+
+    app = FastAPI(
+        title="StreetWatch",
+        version=_version(),
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.sw = state
+    _install_error_handlers(app)
+
+    from serve.api.routes import (
+        actions,
+        admin,
+        auth_routes,
+        cases,
+        exports,
+        frames,
+        health,
+        jobs,
+        open311,
+        stream,
+    )
+
+    for module in (health, frames, stream, jobs, cases, actions, exports, open311, admin, auth_routes):
+        app.include_router(module.router)
+    _mount_web(app)
+    return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    """The inspector page (serve.web) is mounted at `/` when that package provides a `router`."""
+    try:
+        web = importlib.import_module("serve.web")
+    except ImportError:
+        return
+    router = getattr(web, "router", None)
+    if router is None:
+        try:
+            router = importlib.import_module("serve.web.routes").router
+        except (ImportError, AttributeError):
+            return
+    app.include_router(router)
+    mount = getattr(web, "mount_static", None)
+    if callable(mount):
+        mount(app)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("streetwatch")
+    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
+        return "0.0.0"
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory (`uvicorn --factory serve.api.app:app_from_env`): settings from file + environment."""
+    return create_app(load_settings())

@@ -1,0 +1,126 @@
+"""Who is calling, and may they? API keys (`Authorization: Bearer KEY` or `X-API-Key: KEY`) or a web login.
+
+Roles: `vehicle` keys may only ingest, and only for their own vehicle id; `inspector` may read and
+act on cases; `admin` may do everything. No credentials -> 401; wrong role or vehicle -> 403.
+Keys are stored hashed by the case store (`CaseStore.authenticate`); the web page's login is a
+signed cookie (serve/web/session.py) whose user is re-read from the store on every request, so a
+disabled user or demoted role takes effect at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request, WebSocket
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from serve.api.limits import ApiError
+from serve.store.types import Principal, Role
+
+# Declared as security schemes so the OpenAPI document (and /docs) shows how to authenticate.
+bearer_scheme = HTTPBearer(auto_error=False, description="API key as a bearer token.")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key header.")
+
+SESSION_COOKIE = "sw_session"
+REVIEW_ROLES = frozenset({Role.inspector, Role.admin})
+
+
+def _key_from_headers(headers, bearer: str | None = None, header_key: str | None = None) -> str | None:
+    if bearer:
+        return bearer
+    if header_key:
+        return header_key
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return headers.get("x-api-key") or None
+
+
+def _principal_from_cookie(conn: Request | WebSocket) -> Principal | None:
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    state = conn.app.state.sw
+    try:
+        from serve.web.session import read_session
+    except ImportError:  # the web page is optional
+        return None
+    session = read_session(cookie, state.session_secret)
+    if session is None:
+        return None
+    return state.store_principal_for_user(session.username)
+
+
+def resolve_principal(conn: Request | WebSocket, key: str | None) -> Principal | None:
+    """The caller for a raw key or the session cookie; None when neither identifies anyone."""
+    state = conn.app.state.sw
+    if key:
+        principal = state.store.authenticate(key)
+        if principal is None:
+            raise ApiError(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
+        return principal
+    return _principal_from_cookie(conn)
+
+
+def get_principal(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    header_key: str | None = Depends(api_key_scheme),
+) -> Principal:
+    """FastAPI dependency: the authenticated caller (API key or web login), else 401."""
+    key = _key_from_headers(request.headers, bearer.credentials if bearer else None, header_key)
+    principal = resolve_principal(request, key)
+    if principal is None:
+        raise ApiError(
+            401,
+            "authentication required: send an API key (Authorization: Bearer KEY)",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = principal
+    limiter = request.app.state.sw.rate_limiter
+    limiter.check(principal.id)
+    return principal
+
+
+def get_optional_principal(request: Request) -> Principal | None:
+    """The caller if any (for pages that render a login form otherwise)."""
+    key = _key_from_headers(request.headers)
+    try:
+        return resolve_principal(request, key)
+    except ApiError:
+        return None
+
+
+def require_roles(*roles: Role) -> Callable[..., Principal]:
+    """Dependency factory: the caller must have one of `roles` (admin always passes)."""
+    allowed = frozenset(roles) | {Role.admin}
+
+    def dependency(principal: Principal = Depends(get_principal)) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise ApiError(403, f"role {principal.role.value!r} may not do this (needs one of: {names})")
+        return principal
+
+    return dependency
+
+
+require_vehicle = require_roles(Role.vehicle)
+require_inspector = require_roles(Role.inspector)
+require_admin = require_roles(Role.admin)
+
+
+def check_vehicle(principal: Principal, vehicle_id: str) -> None:
+    """A vehicle key may only send frames for its own vehicle id; people (inspector/admin) may test any."""
+    if principal.role == Role.vehicle and principal.vehicle_id != vehicle_id:
+        raise ApiError(403, f"this key belongs to vehicle {principal.vehicle_id!r}, not {vehicle_id!r}")
+    if principal.role == Role.inspector:
+        raise ApiError(403, "inspector accounts may not ingest frames")
+
+
+def authenticate_websocket(websocket: WebSocket) -> Principal | None:
+    """The caller of a WebSocket: key in the headers, `?api_key=` (browsers set no headers), or cookie."""
+    key = _key_from_headers(websocket.headers) or websocket.query_params.get("api_key")
+    try:
+        return resolve_principal(websocket, key)
+    except ApiError:
+        return None

@@ -1,0 +1,175 @@
+"""Micro-batching: frames from many vehicles share one detector call, off the event loop.
+
+A bounded queue feeds worker threads. Each worker takes the first waiting frame, then waits at most
+`max_wait_ms` for more, up to `max_batch`, and runs `Detector.detect_batch` on them (ONNX Runtime
+releases the GIL, so the event loop keeps serving). When the queue is full, `submit` refuses at once
+(`Overloaded`): HTTP answers 503 + Retry-After, the stream answers slow_down. Memory is bounded by
+`queue_depth` frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger("streetwatch.inference")
+
+
+class BatchDetector(Protocol):
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Any]]: ...
+
+
+class Overloaded(Exception):
+    """The detector queue is full; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float, max_fps: float) -> None:
+        super().__init__(f"detector queue full; retry in {retry_after:.1f} s")
+        self.retry_after = retry_after
+        self.max_fps = max_fps
+
+
+@dataclass
+class _Item:
+    image: np.ndarray
+    future: Future
+    enqueued: float
+
+
+class MicroBatcher:
+    """Bounded queue + worker threads running `detector.detect_batch` on groups of frames."""
+
+    def __init__(
+        self,
+        detector: BatchDetector,
+        max_batch: int = 8,
+        max_wait_ms: float = 10.0,
+        queue_depth: int = 64,
+        workers: int = 1,
+    ) -> None:
+        self.detector = detector
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.queue_depth = queue_depth
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_depth)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"detector-{i}", daemon=True) for i in range(workers)
+        ]
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._done: collections.deque[tuple[float, int]] = collections.deque(maxlen=512)  # (time, frames)
+        self.batches = 0
+        self.frames = 0
+        self.busy_seconds = 0.0  # time spent inside detect_batch
+        self.batch_sizes: collections.Counter[int] = collections.Counter()
+        self.on_batch: Callable[[int, float], None] | None = None  # (frames, seconds) after each call
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> MicroBatcher:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopped.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    # -- submitting ------------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, image: np.ndarray) -> Future:
+        """Queue one frame; raises Overloaded at once when the queue is full."""
+        if self._stopped.is_set():
+            raise Overloaded(5.0, 0.0)
+        future: Future = Future()
+        try:
+            self._queue.put_nowait(_Item(image, future, time.monotonic()))
+        except queue.Full:
+            raise Overloaded(self.retry_after(), self.rate()) from None
+        return future
+
+    async def detect(self, image: np.ndarray) -> list[Any]:
+        """Detections for one frame, awaited without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(image))
+
+    # -- measurements ----------------------------------------------------------------------------
+    def rate(self, window: float = 5.0) -> float:
+        """Frames per second the detector has completed over the last `window` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [(t, n) for t, n in self._done if now - t <= window]
+        if not recent:
+            return 0.0
+        span = max(now - recent[0][0], 0.5)
+        return sum(n for _, n in recent) / span
+
+    def batch_throughput(self) -> float:
+        """Frames per second of detector time (the detector's own batch throughput while serving)."""
+        return self.frames / self.busy_seconds if self.busy_seconds > 0 else 0.0
+
+    def retry_after(self) -> float:
+        rate = self.rate()
+        return max(0.1, self.depth / rate) if rate > 0 else 1.0
+
+    # -- the worker ------------------------------------------------------------------------------
+    def _take_batch(self) -> list[_Item] | None:
+        first = None
+        while first is None:
+            if self._stopped.is_set():
+                return None
+            try:
+                first = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+        batch = [first]
+        deadline = time.monotonic() + self.max_wait
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get_nowait() if remaining <= 0 else self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if item is None:  # stop marker: finish this batch, the loop above then returns
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            start = time.monotonic()
+            try:
+                results = self.detector.detect_batch([item.image for item in live])
+            except Exception as exc:  # noqa: BLE001 - the error belongs to the callers
+                log.exception("detector batch of %d failed", len(live))
+                for item in live:
+                    item.future.set_exception(exc)
+                continue
+            elapsed = time.monotonic() - start
+            with self._lock:
+                self.batches += 1
+                self.frames += len(live)
+                self.busy_seconds += elapsed
+                self.batch_sizes[len(live)] += 1
+                self._done.append((time.monotonic(), len(live)))
+            if self.on_batch is not None:
+                self.on_batch(len(live), elapsed)
+            for item, detections in zip(live, results, strict=True):
+                item.future.set_result(detections)

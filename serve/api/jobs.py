@@ -1,0 +1,221 @@
+"""The batch job runner: persisted jobs processed in background threads, resumed after a restart.
+
+Each job runs `serve.processing.process_video` with a detections cache under
+`<data_dir>/jobs/<job id>/detections.jsonl`. After a crash (even SIGKILL) the job is still
+`running` in the store; on start-up the runner takes it again: frames in the cache skip the
+model, everything after the detector is recomputed from the same detections, and the store refuses
+event keys it already has, so the case list ends up the same as an uninterrupted run.
+
+The model runs through the service's micro-batcher (`BatcherDetector`), so footage jobs share the
+CPU with live vehicles instead of competing with them; job frames wait (they are never refused).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from detector.errors import StreetWatchError
+from serve.api.inference import MicroBatcher, Overloaded
+from serve.store.types import JobStatus
+
+log = logging.getLogger("streetwatch.jobs")
+
+PROGRESS_EVERY_S = 0.5
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class BatcherDetector:
+    """A detector facade whose detect_batch goes through the shared micro-batcher (waiting when full)."""
+
+    def __init__(self, batcher: MicroBatcher, detector: Any, stop: threading.Event) -> None:
+        self._batcher = batcher
+        self._detector = detector
+        self._stop = stop
+
+    def __getattr__(self, name: str) -> Any:  # path, conf, iou, names: the cache header uses them
+        return getattr(self._detector, name)
+
+    def detect_batch(self, images: list[Any]) -> list[list[Any]]:
+        futures = []
+        for image in images:
+            while True:
+                if self._stop.is_set():
+                    raise JobCancelled("service stopping")
+                try:
+                    futures.append(self._batcher.submit(image))
+                    break
+                except Overloaded as exc:
+                    time.sleep(min(max(exc.retry_after, 0.02), 0.5))
+        return [future.result() for future in futures]
+
+
+class _CountingSink:
+    """The store as process_video's event sink, counting the distinct cases a job touched."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.case_ids: set[int] = set()
+        self.observations = 0
+
+    def __getattr__(self, name: str) -> Any:  # sightings_near, record_sighting, ...
+        return getattr(self._store, name)
+
+    def ingest_event(self, event: Any) -> Any:
+        result = self._store.ingest_event(event)
+        case = getattr(result, "case", None)
+        if case is not None:
+            self.case_ids.add(int(case.id))
+        if getattr(result, "observation_added", False):
+            self.observations += 1
+        return result
+
+
+class JobRunner:
+    """Background threads that take queued (and interrupted) jobs from the store, oldest first."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.store = state.store
+        self.settings = state.settings
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._cancelled: set[str] = set()
+        self._claimed: set[str] = set()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"jobs-{i}", daemon=True)
+            for i in range(self.settings.job_workers)
+        ]
+
+    def start(self) -> None:
+        if self.state.batcher is None:
+            log.warning("jobs wait: no model loaded")
+            return
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            self._cancelled.add(job_id)
+
+    def job_dir(self, job_id: str) -> Path:
+        return Path(self.settings.data_dir) / "jobs" / job_id
+
+    def _next_job(self) -> Any | None:
+        with self._lock:
+            for job in self.store.list_jobs([JobStatus.running, JobStatus.queued]):
+                if job.id not in self._claimed:
+                    self._claimed.add(job.id)
+                    return job
+        return None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self._next_job()
+            except Exception:  # noqa: BLE001 - store briefly unavailable
+                log.exception("cannot list jobs")
+                job = None
+            if job is None:
+                self._wake.wait(2.0)
+                self._wake.clear()
+                continue
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._claimed.discard(job.id)
+
+    def _run(self, job: Any) -> None:
+        from serve.api.pipeline import camera_for, pipeline_config, zones_for
+        from serve.processing import process_video
+
+        store = self.store
+        sink = _CountingSink(store)
+        last_update = [0.0]
+        resumed = job.status == JobStatus.running
+        log.info("job %s %s: %s", job.id, "resuming" if resumed else "starting", job.source_path)
+        store.update_job(job.id, status=JobStatus.running, error=None)
+
+        def progress(done: int, total: int | None) -> None:
+            if self._stop.is_set():
+                raise JobCancelled("service stopping")
+            if job.id in self._cancelled:
+                raise JobCancelled("cancelled")
+            now = time.monotonic()
+            if now - last_update[0] >= PROGRESS_EVERY_S:
+                last_update[0] = now
+                store.update_job(
+                    job.id,
+                    frames_done=done,
+                    frames_total=total,
+                    cases_so_far=len(sink.case_ids),
+                    observations_so_far=sink.observations,
+                )
+
+        detector = BatcherDetector(self.state.batcher, self.state.detector, self._stop)
+        try:
+            if not job.gps_path:
+                raise StreetWatchError("job has no GPS track: upload `gps` with the video")
+            summary = process_video(
+                job.source_path,
+                job.gps_path,
+                sink,
+                detector,
+                config=pipeline_config(self.settings),
+                vehicle_id=job.vehicle_id or f"job-{job.id}",
+                progress=progress,
+                detections_cache=self.job_dir(job.id) / "detections.jsonl",
+                camera=camera_for(self.settings),
+                zones=zones_for(self.settings),
+                fps=job.params.get("sample_fps"),
+            )
+        except JobCancelled as exc:
+            if str(exc) == "cancelled":
+                store.update_job(job.id, status=JobStatus.cancelled)
+                self.state.metrics.jobs.labels("cancelled").inc()
+            # service stopping: the job stays `running` and resumes on the next start
+            return
+        except StreetWatchError as exc:
+            log.warning("job %s failed: %s", job.id, exc)
+            store.update_job(job.id, status=JobStatus.failed, error=str(exc))
+            self.state.metrics.jobs.labels("failed").inc()
+            return
+        except Exception as exc:  # noqa: BLE001 - recorded on the job, the runner keeps going
+            log.exception("job %s crashed", job.id)
+            store.update_job(job.id, status=JobStatus.failed, error=f"internal error: {str(exc)[:300]}")
+            self.state.metrics.jobs.labels("failed").inc()
+            return
+        with self._lock:
+            self._cancelled.discard(job.id)
+        current = store.get_job(job.id)
+        if current.status == JobStatus.cancelled:
+            return
+        store.update_job(
+            job.id,
+            status=JobStatus.done,
+            frames_done=summary.frames,
+            frames_total=summary.frames,
+            cases_so_far=len(set(summary.case_ids)),
+            observations_so_far=sink.observations,
+            params={**job.params, "summary": summary.to_dict()},
+        )
+        self.state.metrics.jobs.labels("done").inc()
+        log.info("job %s done: %s", job.id, summary.to_dict())

@@ -1,0 +1,146 @@
+"""Live frames (HTTP and WebSocket share this): idempotency, detection through the batcher, the live pipeline.
+
+One frame's path: already answered for (vehicle_id, frame_id)? -> the stored answer (no new
+observation). Else the image goes through the micro-batcher (bounded; Overloaded when full), then
+the vehicle's tracker/events state (one lock per vehicle: a tracker sees one frame at a time),
+then the answer is stored under (vehicle_id, frame_id) so a retry after a dropped connection
+gets the same answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from detector.types import Detection, FrameMeta
+from serve.api.inference import MicroBatcher
+from serve.api.limits import FrameMetadata
+
+log = logging.getLogger("streetwatch.live")
+
+
+def _case_summary(result: Any) -> dict[str, Any]:
+    """One IngestResult (or Case) as the frame answer lists it."""
+    case = getattr(result, "case", result)
+    return {
+        "case_id": case.id,
+        "created": bool(getattr(result, "created", False)),
+        "observation_added": bool(getattr(result, "observation_added", True)),
+        "status": str(case.status),
+        "class_name": case.class_name,
+        "matter_code": case.matter_code,
+        "lat": case.lat,
+        "lon": case.lon,
+    }
+
+
+class LiveService:
+    """Processes live frames for every vehicle; safe to call from many requests at once."""
+
+    def __init__(
+        self, store: Any, batcher: MicroBatcher, pipeline: Any | None, idle_flush_s: float = 10.0
+    ) -> None:
+        self.store = store
+        self.batcher = batcher
+        self.pipeline = pipeline
+        # The pipeline keeps per-vehicle tracker state and shared rule state: one frame at a time.
+        # (It is the cheap part: tracking + an occasional evidence JPEG; the model runs batched.)
+        self.pipeline_lock = threading.Lock()
+        self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self.idle_flush_s = idle_flush_s
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_idle, name="live-flush", daemon=True)
+        self._flusher.start()
+
+    def _flush_idle(self) -> None:
+        """End the tracks of vehicles that stopped sending, so their last violations become cases."""
+        while not self._stop.wait(min(2.0, self.idle_flush_s)):
+            if self.pipeline is None:
+                continue
+            try:
+                with self.pipeline_lock:
+                    self.pipeline.flush(idle_seconds=self.idle_flush_s)
+            except Exception:  # noqa: BLE001 - keep flushing later
+                log.exception("idle flush failed")
+
+    def replace_pipeline(self, pipeline: Any) -> None:
+        """Swap in a pipeline (new zone layers): current tracks are ended under the old one first."""
+        with self.pipeline_lock:
+            if self.pipeline is not None:
+                self.pipeline.flush()
+            self.pipeline = pipeline
+
+    def close(self) -> None:
+        self._stop.set()
+        with self.pipeline_lock:
+            if self.pipeline is not None:
+                try:
+                    self.pipeline.flush()
+                except Exception:  # noqa: BLE001 - shutting down
+                    log.exception("final flush failed")
+
+    def known_answer(self, vehicle_id: str, frame_id: str) -> dict | None:
+        return self.store.get_frame_result(vehicle_id, frame_id)
+
+    async def process(self, image: np.ndarray, meta: FrameMetadata) -> dict[str, Any]:
+        """The answer for one frame (raises inference.Overloaded when the detector queue is full).
+
+        Concurrent duplicates of the same (vehicle, frame) wait for the first one's answer.
+        """
+        key = (meta.vehicle_id, meta.frame_id)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            answer = await asyncio.shield(pending)
+            return {**answer, "duplicate": True}
+        stored = await run_in_threadpool(self.known_answer, *key)
+        if stored is not None:
+            return {**stored, "duplicate": True}
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            detections = await self.batcher.detect(image)
+            answer = await run_in_threadpool(self._after_detection, image, meta, detections)
+            future.set_result(answer)
+            return answer
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody may be waiting
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    def _after_detection(self, image: np.ndarray, meta: FrameMetadata, detections: list[Detection]) -> dict:
+        frame_meta = FrameMeta(
+            vehicle_id=meta.vehicle_id,
+            frame_id=meta.frame_id,
+            captured_at=meta.captured_at,
+            lat=meta.lat,
+            lon=meta.lon,
+            heading=meta.heading,
+        )
+        started = time.monotonic()
+        cases: list[dict[str, Any]] = []
+        with self.pipeline_lock:
+            if self.pipeline is not None:
+                results = self.pipeline.process_detections(image, frame_meta, detections)
+                cases = [_case_summary(r) for r in results or []]
+        answer = {
+            "vehicle_id": meta.vehicle_id,
+            "frame_id": meta.frame_id,
+            "duplicate": False,
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "detections": [d.to_dict() for d in detections],
+            "cases": cases,
+            "pipeline_ms": round((time.monotonic() - started) * 1000, 2),
+        }
+        stored = self.store.save_frame_result(meta.vehicle_id, meta.frame_id, answer)
+        if stored is not answer:  # another process answered this frame first: its answer stands
+            return {**stored, "duplicate": True}
+        return answer

@@ -1,0 +1,49 @@
+"""Builds the live pipeline (serve.processing.LivePipeline) from the service settings."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from serve.settings import Settings
+
+log = logging.getLogger("streetwatch.service")
+
+
+def zones_for(settings: Settings) -> Any:
+    """The zone layers in the settings' zones folder, or None when it holds no layer yet."""
+    from detector.zones import load_zones
+
+    folder = Path(settings.zones_dir)
+    if not folder.is_dir() or not any(folder.glob("*.geojson")):
+        return None
+    return load_zones(folder)
+
+
+def pipeline_config(settings: Settings) -> Any:
+    from detector.pipeline_config import load_pipeline_config
+
+    return load_pipeline_config(settings.pipeline_config)
+
+
+def camera_for(settings: Settings) -> Any:
+    if settings.camera_config is None:
+        return None
+    from detector.geo import load_camera_mount
+
+    return load_camera_mount(settings.camera_config)
+
+
+def build_live_pipeline(settings: Settings, store: Any, detector: Any) -> Any:
+    """LivePipeline with the configured rules, zones and camera; the detector is only used by callers
+    that do not pass detections (the API always runs the model through the micro-batcher first)."""
+    from serve.processing import LivePipeline
+
+    return LivePipeline(
+        store,
+        detector,
+        config=pipeline_config(settings),
+        zones=zones_for(settings),
+        camera=camera_for(settings),
+    )

@@ -1,0 +1,48 @@
+"""Everything one running service holds: settings, store, detector, batcher, live pipeline, jobs, metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from serve.api.inference import MicroBatcher
+from serve.api.limits import RateLimiter
+from serve.api.metrics import ServiceMetrics
+from serve.settings import Settings
+from serve.store.types import Principal, Role
+
+log = logging.getLogger("streetwatch.service")
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    store: Any  # serve.store.CaseStore
+    detector: Any = None  # detector.model.Detector
+    batcher: MicroBatcher | None = None
+    live: Any = None  # serve.api.live.LiveService
+    jobs: Any = None  # serve.api.jobs.JobRunner
+    metrics: ServiceMetrics | None = None
+    rate_limiter: RateLimiter | None = None
+    session_secret: bytes = b""
+    model_error: str | None = None
+    active_streams: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def model_loaded(self) -> bool:
+        return self.detector is not None and self.batcher is not None
+
+    def store_principal_for_user(self, username: str) -> Principal | None:
+        """The Principal of a logged-in web user, re-read from the store (None when unknown/disabled)."""
+        user = self.store.get_user(username)
+        if user is None or getattr(user, "disabled", False):
+            return None
+        return Principal(id=f"user:{user.id}", name=user.username, role=Role(user.role), kind="user")
+
+    @property
+    def zones_dir(self) -> Path:
+        return Path(self.settings.zones_dir)

@@ -1,0 +1,207 @@
+"""Service configuration: embedded defaults, overridden by `streetwatch.yaml` and `STREETWATCH_*` variables.
+
+Precedence (highest first): values passed in code (CLI flags), environment variables
+(`STREETWATCH_PORT=9000`, nested with `__`: `STREETWATCH_LIMITS__MAX_UPLOAD_BYTES=...`), the YAML
+file (`--config`, `STREETWATCH_CONFIG`, else `./streetwatch.yaml` when present), the defaults below.
+Every path that is not set explicitly lives under the data directory, so one folder holds all state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from detector.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODEL = REPO_ROOT / "models" / "streetwatch-yolo11n.onnx"
+DEFAULT_CONFIG_FILE = Path("streetwatch.yaml")
+
+
+class Limits(BaseModel):
+    """What one request or one client may cost the service."""
+
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest image upload accepted by /v1/frames and the stream (413 above).",
+    )
+    max_video_bytes: int = Field(
+        default=4 * 1024**3, gt=0, description="Largest video accepted by POST /v1/jobs (413 above)."
+    )
+    max_image_pixels: int = Field(
+        default=4096 * 4096, gt=0, description="Largest decoded image, width x height (413 above)."
+    )
+    max_image_side: int = Field(default=8192, gt=0, description="Longest image side in pixels (413 above).")
+    min_image_side: int = Field(default=16, gt=0, description="Shortest image side in pixels (422 below).")
+    max_metadata_bytes: int = Field(default=8192, gt=0, description="Largest JSON metadata part (413 above).")
+    rate_per_key: float = Field(
+        default=50.0, gt=0, description="Sustained requests per second allowed per API key (429 above)."
+    )
+    burst_per_key: int = Field(
+        default=100, gt=0, description="Requests a key may send at once before the rate applies."
+    )
+    queue_depth: int = Field(
+        default=64,
+        gt=0,
+        description="Frames waiting for the detector across all clients; beyond it 503 / slow_down.",
+    )
+    stream_queue_depth: int = Field(
+        default=8, gt=0, description="Frames one WebSocket stream may have in flight before slow_down."
+    )
+
+
+class Batching(BaseModel):
+    """How the micro-batcher groups frames from several vehicles into one model call."""
+
+    max_batch: int = Field(default=8, gt=0, description="Most frames in one detector call.")
+    max_wait_ms: float = Field(
+        default=10.0, ge=0, description="How long the first frame of a batch waits for others to join."
+    )
+    workers: int = Field(default=1, gt=0, description="Detector worker threads (each runs whole batches).")
+
+
+class Settings(BaseSettings):
+    """Everything `streetwatch serve` reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREETWATCH_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(default=Path("data"), description="Folder holding all service state.")
+    db_url: str | None = Field(
+        default=None,
+        description="Case store URL (SQLAlchemy). Default: SQLite file `<data_dir>/streetwatch.db`.",
+    )
+    evidence_dir: Path | None = Field(
+        default=None, description="Evidence image folder. Default: `<data_dir>/evidence`."
+    )
+    uploads_dir: Path | None = Field(
+        default=None, description="Where uploaded job videos are streamed to. Default: `<data_dir>/uploads`."
+    )
+    model_path: Path = Field(default=BUNDLED_MODEL, description="ONNX detector the service runs.")
+    conf: float = Field(default=0.25, ge=0, le=1, description="Detector score threshold.")
+    iou: float = Field(default=0.45, ge=0, le=1, description="Detector NMS IoU threshold.")
+    threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: all cores).")
+    host: str = Field(default="127.0.0.1", description="Address the service listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")
+    pipeline_config: Path | None = Field(
+        default=None,
+        description="Pipeline YAML (tracker, class rules, evidence). Default: the bundled defaults.",
+    )
+    camera_config: Path | None = Field(
+        default=None, description="Camera mount YAML used for live frames and jobs (geolocation)."
+    )
+    zones_dir: Path | None = Field(
+        default=None,
+        description="Zone/road-segment GeoJSON layers. Default: `<data_dir>/zones` (admin uploads go there).",
+    )
+    session_secret: str | None = Field(
+        default=None,
+        description="Key that signs web login cookies. Default: generated once into `<data_dir>/secret.key`.",
+    )
+    session_max_age_s: int = Field(default=12 * 3600, gt=0, description="Web login lifetime in seconds.")
+    bootstrap: bool = Field(
+        default=True,
+        description="On first start write an admin key and demo logins to `<data_dir>/credentials.txt`.",
+    )
+    job_workers: int = Field(default=1, ge=0, description="Batch-footage jobs processed at once (0: none).")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL used in exported media links (Open311 media_url). Default: request's.",
+    )
+    limits: Limits = Field(default_factory=Limits, description="Request size, image and rate limits.")
+    batching: Batching = Field(default_factory=Batching, description="Micro-batching of detector calls.")
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        self.data_dir = Path(self.data_dir)
+        if self.evidence_dir is None:
+            self.evidence_dir = self.data_dir / "evidence"
+        if self.uploads_dir is None:
+            self.uploads_dir = self.data_dir / "uploads"
+        if self.zones_dir is None:
+            self.zones_dir = self.data_dir / "zones"
+        if self.db_url is None:
+            self.db_url = f"sqlite:///{(self.data_dir / 'streetwatch.db').as_posix()}"
+        return self
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "credentials.txt"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config is not None:
+            sources.append(
+                YamlConfigSettingsSource(settings_cls, yaml_file=config, yaml_file_encoding="utf-8")
+            )
+        return tuple(sources)
+
+
+_CONFIG_OVERRIDE: list[Path | None] = [None]
+
+
+def _config_file() -> Path | None:
+    from_env = os.environ.get("STREETWATCH_CONFIG")
+    explicit = _CONFIG_OVERRIDE[0] or (Path(from_env) if from_env else None)
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError("configuration file not found", explicit)
+        return explicit
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the YAML file, the environment and `overrides` (None values ignored).
+
+    Raises ConfigError (one line, naming the field) on a bad value.
+    """
+    from pydantic import ValidationError
+
+    _CONFIG_OVERRIDE[0] = Path(config) if config else None
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(f"{field}: {err['msg']}", _CONFIG_OVERRIDE[0] or config) from None
+    finally:
+        _CONFIG_OVERRIDE[0] = None
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """(name, env var, default, description) for every field: the configuration table in docs/api.md."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str, env_prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name}.", f"{env_prefix}{name.upper()}__")
+                continue
+            default = info.get_default(call_default_factory=True)
+            rows.append(
+                (f"{prefix}{name}", f"{env_prefix}{name.upper()}", repr(default), info.description or "")
+            )
+
+    walk(Settings, "", "STREETWATCH_")
+    return rows
