@@ -48,3 +48,88 @@ def bundled_model_path() -> Path:
     if not path.exists():
         pytest.skip("bundled model models/streetwatch-yolo11n.onnx not trained yet")
     return path
+
+
+# ---- PostgreSQL (case store tests; marker `postgres`) ------------------------------------------------
+def _pg_can_create(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+            sql = "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+            row = conn.execute(sql).fetchone()
+            return bool(row and row[0])
+    except psycopg.Error:
+        return False
+
+
+def _start_throwaway_postgres(tmp: Path) -> tuple[str, object]:
+    """initdb + pg_ctl (Debian's /usr/lib/postgresql/*/bin) on a free loopback port; returns (url, stop)."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    pg_ctl = bins[-1] if bins else shutil.which("pg_ctl")
+    if not pg_ctl:
+        raise RuntimeError("no pg_ctl found (apt-get install postgresql)")
+    bindir = Path(pg_ctl).parent
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data, prefix = tmp / "pgdata", []
+    tmp.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the postgres user
+        shutil.chown(tmp, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    run = dict(check=True, capture_output=True, timeout=120)
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"], **run)
+    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off"
+    log = str(tmp / "log")
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", log, "-w", "start"], **run)
+
+    def stop() -> None:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory):
+    """An admin URL of a PostgreSQL server: STREETWATCH_TEST_PG_URL, else the local server on
+    127.0.0.1:5432 (trust auth, user root or postgres, db `test`), else a throwaway cluster."""
+    import shutil
+
+    candidates = [os.environ["STREETWATCH_TEST_PG_URL"]] if os.environ.get("STREETWATCH_TEST_PG_URL") else []
+    candidates += [f"postgresql://{user}@127.0.0.1:5432/test" for user in ("postgres", "root")]
+    for url in candidates:
+        if _pg_can_create(url.replace("postgresql+psycopg://", "postgresql://")):
+            yield url.replace("postgresql+psycopg://", "postgresql://")
+            return
+    tmp = Path(tempfile.mkdtemp(prefix="sw-pg-"))
+    try:
+        url, stop = _start_throwaway_postgres(tmp)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+        pytest.skip(f"no PostgreSQL: none at {', '.join(candidates)} and a throwaway cluster failed: {exc}")
+    try:
+        yield url
+    finally:
+        stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str):
+    """A fresh, empty database for one test (`postgresql+psycopg://...`), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"sw_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_server_url.rsplit("/", 1)[0]
+    yield f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
