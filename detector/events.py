@@ -1,0 +1,185 @@
+"""From a finished track to a `ViolationEvent`: enough hits, a good median score, the best evidence.
+
+- `track_passes(track, rule)`: hits (or, at low frame rates, span in seconds) and median score per class.
+- `evidence_quality(image, det)`: score x size x sharpness (variance of the Laplacian of the crop),
+  halved when the box touches the frame edge (the object is cut off). The tracker keeps the frame
+  with the highest quality; `encode_evidence` turns it into a JPEG with the box drawn plus the raw crop.
+- `event_key(source_id, track)`: deterministic for the same footage and object (see detector.track).
+- `track_position(track)`: the median of the ground positions of the observations in which the box
+  stands clear of the frame edges (the bottom edge must be the object's foot), else any ground
+  position, else the vehicle position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.geo import GeoPosition
+from detector.pipeline_config import ClassRule, EvidenceSettings
+from detector.track import Track, TrackObservation
+from detector.types import Detection
+
+EDGE_MARGIN_PX = 3.0
+
+
+def source_id_for_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Content hash of a file (sha1 of size + first and last MiB): same footage, same id, wherever it is."""
+    file = Path(path)
+    size = file.stat().st_size
+    digest = hashlib.sha1(str(size).encode())
+    with file.open("rb") as fh:
+        digest.update(fh.read(chunk))
+        if size > 2 * chunk:
+            fh.seek(size - chunk)
+            digest.update(fh.read(chunk))
+        elif size > chunk:
+            digest.update(fh.read())
+    return "sha1-" + digest.hexdigest()[:16]
+
+
+def event_key(source_id: str, track: Track) -> str:
+    """`<source>:f<first frame>:<class>:<quantised first box>`, stable across runs of the same footage."""
+    first = track.first.detection
+    q = 16  # pixels: identical inputs give identical boxes; quantising only shortens the key
+    box = "-".join(str(int(v // q)) for v in first.box)
+    return f"{source_id}:f{track.first.frame_index}:{track.class_name}:{box}"
+
+
+def touches_edge(det: Detection, image_w: int, image_h: int, margin: float = EDGE_MARGIN_PX) -> bool:
+    return det.x1 <= margin or det.y1 <= margin or det.x2 >= image_w - margin or det.y2 >= image_h - margin
+
+
+def _crop(image: np.ndarray, det: Detection, margin: float = 0.0) -> np.ndarray:
+    h, w = image.shape[:2]
+    mx, my = det.width * margin, det.height * margin
+    x1 = int(max(0, math.floor(det.x1 - mx)))
+    y1 = int(max(0, math.floor(det.y1 - my)))
+    x2 = int(min(w, math.ceil(det.x2 + mx)))
+    y2 = int(min(h, math.ceil(det.y2 + my)))
+    if x2 <= x1 or y2 <= y1:
+        return image[0:1, 0:1]
+    return image[y1:y2, x1:x2]
+
+
+def sharpness(image: np.ndarray, det: Detection) -> float:
+    """Variance of the Laplacian of the box's grey crop (higher = sharper), on a crop scaled to <= 256 px."""
+    crop = _crop(image, det)
+    if crop.size == 0:
+        return 0.0
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    long_side = max(gray.shape[:2])
+    if long_side > 256:
+        s = 256.0 / long_side
+        gray = cv2.resize(
+            gray,
+            (max(1, int(gray.shape[1] * s)), max(1, int(gray.shape[0] * s))),
+            interpolation=cv2.INTER_AREA,
+        )
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def evidence_quality(image: np.ndarray, det: Detection) -> float:
+    """Score x sqrt(area fraction) x sharpness factor (saturating at a Laplacian variance of 200)."""
+    h, w = image.shape[:2]
+    area_frac = det.area / float(max(1, w * h))
+    sharp = sharpness(image, det)
+    sharp_factor = 0.2 + 0.8 * min(1.0, sharp / 200.0)
+    quality = det.score * math.sqrt(min(area_frac, 0.25)) * sharp_factor
+    if touches_edge(det, w, h):
+        quality *= 0.5
+    return quality
+
+
+def _draw_box(image: np.ndarray, det: Detection) -> np.ndarray:
+    try:
+        from detector.annotate import draw_detections  # the detector helper's drawing, when present
+    except ImportError:
+        draw_detections = None
+    if draw_detections is not None:
+        drawn = draw_detections(image, [det])
+        if isinstance(drawn, np.ndarray):
+            return drawn
+    out = image.copy()
+    thick = max(2, round(max(image.shape[:2]) / 400))
+    p1, p2 = (int(det.x1), int(det.y1)), (int(det.x2), int(det.y2))
+    cv2.rectangle(out, p1, p2, (0, 0, 255), thick)
+    label = f"{det.class_name} {det.score:.2f}"
+    cv2.putText(out, label, (p1[0], max(12, p1[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2)
+    return out
+
+
+def encode_evidence(image: np.ndarray, det: Detection, settings: EvidenceSettings) -> tuple[bytes, bytes]:
+    """(frame with the box drawn, raw crop) as JPEG bytes; the frame is downscaled to max_long_side."""
+    drawn = _draw_box(image, det)
+    h, w = drawn.shape[:2]
+    if max(h, w) > settings.max_long_side:
+        s = settings.max_long_side / float(max(h, w))
+        drawn = cv2.resize(drawn, (int(w * s), int(h * s)), interpolation=cv2.INTER_AREA)
+    params = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
+    ok1, frame_jpeg = cv2.imencode(".jpg", drawn, params)
+    crop = np.ascontiguousarray(_crop(image, det, settings.crop_margin))
+    ok2, crop_jpeg = cv2.imencode(".jpg", crop, params)
+    if not (ok1 and ok2):
+        raise RuntimeError("JPEG encoding failed")
+    return frame_jpeg.tobytes(), crop_jpeg.tobytes()
+
+
+def track_passes(track: Track, rule: ClassRule) -> tuple[bool, str]:
+    """Hits and median score per class. At low frame rates a short track may pass by its time span."""
+    if not rule.enabled:
+        return False, "class disabled"
+    if track.hits < rule.min_hits:
+        by_time = rule.min_track_seconds > 0 and track.hits >= 2 and track.duration >= rule.min_track_seconds
+        if not by_time:
+            return False, f"seen in {track.hits} frames < {rule.min_hits}"
+    score = track.median_score
+    if score < rule.min_median_score:
+        return False, f"median score {score:.2f} < {rule.min_median_score}"
+    if rule.min_box_area_frac > 0:
+        largest = max(o.detection.area / float(max(1, o.image_w * o.image_h)) for o in track.observations)
+        if largest < rule.min_box_area_frac:
+            return False, f"visible area {largest:.4f} of the frame < {rule.min_box_area_frac}"
+    return True, "ok"
+
+
+def _clear_of_edges(obs: TrackObservation) -> bool:
+    return not touches_edge(obs.detection, obs.image_w, obs.image_h)
+
+
+def track_position(track: Track) -> GeoPosition | None:
+    """Median ground position over the observations where the object stands clear of the frame edges."""
+    located = [o for o in track.observations if isinstance(o.position, GeoPosition)]
+    if not located:
+        return None
+    ground = [o.position for o in located if o.position.source == "ground"]
+    clear = [o.position for o in located if o.position.source == "ground" and _clear_of_edges(o)]
+    chosen = clear or ground
+    if chosen:
+        return GeoPosition(
+            statistics.median(p.lat for p in chosen), statistics.median(p.lon for p in chosen), "ground"
+        )
+    best = track.best_observation or track.observations[len(track.observations) // 2]
+    pos = best.position if isinstance(best.position, GeoPosition) else located[0].position
+    return GeoPosition(pos.lat, pos.lon, "vehicle")
+
+
+def position_spread_m(track: Track) -> float:
+    """Largest distance of a clear ground position from their median (0 when fewer than two)."""
+    from detector.geo import distance_m
+
+    pts = [
+        o.position
+        for o in track.observations
+        if isinstance(o.position, GeoPosition) and o.position.source == "ground" and _clear_of_edges(o)
+    ]
+    if len(pts) < 2:
+        return 0.0
+    mlat = statistics.median(p.lat for p in pts)
+    mlon = statistics.median(p.lon for p in pts)
+    return max(distance_m(mlat, mlon, p.lat, p.lon) for p in pts)

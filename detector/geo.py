@@ -1,0 +1,149 @@
+"""Where is the object? Flat-ground geometry from a box in the image to a latitude/longitude.
+
+The camera is a pinhole mounted `height_m` above flat ground, pitched down by `pitch_deg`, turned by
+`yaw_deg` from the vehicle's direction of travel (positive = to the right). The ray through the
+bottom-centre of a box (where the object touches the ground) is intersected with the ground plane;
+the hit point, in metres ahead/right of the camera, is rotated by the vehicle's heading plus the yaw
+and added to the vehicle's GPS position. When the ray points above the horizon or hits the ground
+beyond `max_range_m` (too flat to be trusted), the vehicle's own position is used instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from detector.errors import ConfigError, InputError
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+class CameraMount(BaseModel):
+    """How the camera sits on the patrol vehicle (one file per vehicle/camera, e.g. camera.yaml)."""
+
+    height_m: float = Field(default=2.0, gt=0, description="Height of the camera above the road, metres.")
+    pitch_deg: float = Field(
+        default=10.0, ge=-30, le=89, description="Downward tilt of the optical axis, degrees (0 = level)."
+    )
+    hfov_deg: float = Field(default=90.0, gt=1, lt=179, description="Horizontal field of view, degrees.")
+    yaw_deg: float = Field(
+        default=0.0,
+        description="Direction of the optical axis relative to the direction of travel, degrees "
+        "clockwise (90 = looking right out of the vehicle).",
+    )
+    roll_deg: float = Field(default=0.0, description="Rotation about the optical axis, degrees (clockwise).")
+    width: int = Field(default=1280, gt=0, description="Image width the field of view refers to, pixels.")
+    height: int = Field(default=720, gt=0, description="Image height the field of view refers to, pixels.")
+    max_range_m: float = Field(
+        default=60.0,
+        gt=0,
+        description="Ground hits farther than this are not trusted (vehicle position used).",
+    )
+
+    model_config = {"extra": "ignore"}
+
+
+def load_camera_mount(path: str | Path) -> CameraMount:
+    """Read a camera mount YAML file; a bad file or field raises a one-line ConfigError naming it."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("camera mount file not found", file)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML ({exc.__class__.__name__})", file) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of camera fields", file)
+    try:
+        return CameraMount.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"field {field}: {err['msg']}", file) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class GroundPoint:
+    forward_m: float  # along the optical axis' horizontal direction
+    right_m: float  # to the right of it
+
+
+def ground_offset(u: float, v: float, image_w: int, image_h: int, mount: CameraMount) -> GroundPoint | None:
+    """Intersect the ray through pixel (u, v) with the ground; None when it misses or lands too far.
+
+    Pixel coordinates are rescaled to the mount's reference size, so a 640-wide copy of a
+    1280-wide stream gives the same answer. Yaw is applied afterwards (as a bearing), so the result
+    is relative to the optical axis' horizontal direction.
+    """
+    sx = mount.width / image_w if image_w else 1.0
+    sy = mount.height / image_h if image_h else 1.0
+    u, v = u * sx, v * sy
+    fx = (mount.width / 2.0) / math.tan(math.radians(mount.hfov_deg) / 2.0)
+    xn = (u - mount.width / 2.0) / fx
+    yn = (v - mount.height / 2.0) / fx  # square pixels
+    p, r = math.radians(mount.pitch_deg), math.radians(mount.roll_deg)
+    # Camera axes in (forward, right, up) of the optical axis' horizontal direction.
+    right0 = (0.0, 1.0, 0.0)
+    down0 = (-math.sin(p), 0.0, -math.cos(p))
+    fwd = (math.cos(p), 0.0, -math.sin(p))
+    right = tuple(math.cos(r) * a + math.sin(r) * b for a, b in zip(right0, down0, strict=True))
+    down = tuple(-math.sin(r) * a + math.cos(r) * b for a, b in zip(right0, down0, strict=True))
+    d = [xn * right[i] + yn * down[i] + fwd[i] for i in range(3)]
+    if d[2] >= -1e-9:
+        return None  # at or above the horizon
+    k = mount.height_m / -d[2]
+    forward_m, right_m = k * d[0], k * d[1]
+    if forward_m <= 0 or math.hypot(forward_m, right_m) > mount.max_range_m:
+        return None
+    return GroundPoint(forward_m, right_m)
+
+
+def offset_latlon(
+    lat: float, lon: float, bearing_deg: float, forward_m: float, right_m: float
+) -> tuple[float, float]:
+    """Move (lat, lon) `forward_m` along `bearing_deg` (clockwise from north) and `right_m` to its right."""
+    b = math.radians(bearing_deg)
+    north = forward_m * math.cos(b) - right_m * math.sin(b)
+    east = forward_m * math.sin(b) + right_m * math.cos(b)
+    dlat = math.degrees(north / EARTH_RADIUS_M)
+    dlon = math.degrees(east / (EARTH_RADIUS_M * math.cos(math.radians(lat))))
+    return lat + dlat, lon + dlon
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPosition:
+    lat: float
+    lon: float
+    source: str  # "ground" or "vehicle"
+
+
+def locate(
+    bottom_center: tuple[float, float],
+    image_w: int,
+    image_h: int,
+    lat: float,
+    lon: float,
+    heading: float | None,
+    mount: CameraMount,
+) -> GeoPosition:
+    """Ground position of the point where a box touches the road, or the vehicle's position as fallback."""
+    if heading is None:
+        return GeoPosition(lat, lon, "vehicle")
+    hit = ground_offset(bottom_center[0], bottom_center[1], image_w, image_h, mount)
+    if hit is None:
+        return GeoPosition(lat, lon, "vehicle")
+    glat, glon = offset_latlon(lat, lon, heading + mount.yaw_deg, hit.forward_m, hit.right_m)
+    return GeoPosition(glat, glon, "ground")

@@ -1,0 +1,199 @@
+"""One configuration for the path frames → tracks → events → rules → cases, loaded from YAML.
+
+The defaults live in `detector/pipeline_defaults.yaml`; a city passes its own file (same shape,
+any subset of fields) with `--config`. Every field has a description, so
+`PipelineConfig.model_json_schema()` documents the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from detector.errors import ConfigError
+from detector.geo import CameraMount
+
+DEFAULT_PIPELINE_CONFIG = Path(__file__).with_name("pipeline_defaults.yaml")
+
+
+class DetectorSettings(BaseModel):
+    conf: float = Field(default=0.25, ge=0, le=1, description="Minimum detection score kept from the model.")
+    iou: float = Field(default=0.5, ge=0, le=1, description="IoU threshold of non-maximum suppression.")
+    threads: int = Field(default=2, ge=1, description="ONNX Runtime intra-op threads.")
+    batch: int = Field(default=4, ge=1, description="Frames per inference batch in batch processing.")
+
+
+class TrackerSettings(BaseModel):
+    """ByteTrack (trackers 2.1.0) settings; times are in seconds so they hold from 2 to 30 fps."""
+
+    lost_track_seconds: float = Field(
+        default=1.2, gt=0, description="How long a track survives without a matching detection, seconds."
+    )
+    track_activation_threshold: float = Field(
+        default=0.3, ge=0, le=1, description="Score a detection needs to start a new track."
+    )
+    high_conf_threshold: float = Field(
+        default=0.45,
+        ge=0,
+        le=1,
+        description="Score splitting ByteTrack's first (high) and second (low) association.",
+    )
+    min_iou: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Minimum IoU between a track's predicted box and a detection to associate them. "
+        "Low, because at 2-5 fps a roadside object moves far between frames of a moving vehicle.",
+    )
+
+
+class ClassRule(BaseModel):
+    """What a track of one class needs to become an event, and what it becomes."""
+
+    min_hits: int = Field(
+        default=3, ge=1, description="Frames the track must be seen in (at the reference 5 fps)."
+    )
+    min_track_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Alternative to min_hits at low frame rates: a track seen in at least 2 frames "
+        "spanning this "
+        "many seconds also qualifies (0 = off).",
+    )
+    min_median_score: float = Field(
+        default=0.4, ge=0, le=1, description="Median detection score over the track."
+    )
+    min_box_area_frac: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Minimum visible area of the object: its largest box as a fraction of the frame area.",
+    )
+    becomes: str | None = Field(
+        default=None,
+        description="Class the event is filed under (e.g. vehicle -> illegal_parking); None = itself.",
+    )
+    requires_zone: str | None = Field(
+        default=None, description="Zone layer the object must stand in (e.g. no_parking); None = anywhere."
+    )
+    zone_buffer_m: float = Field(
+        default=2.0, ge=0, description="Tolerance around the required zone for geolocation error, metres."
+    )
+    min_stationary_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="The object must stay put this long: within one track, or since an earlier "
+        "sighting at the "
+        "same place (0 = no dwell rule).",
+    )
+    repeat_pass_counts: bool = Field(
+        default=True,
+        description="A sighting at the same place on an earlier pass (another video or stream) satisfies the "
+        "dwell rule even when the time between passes is shorter.",
+    )
+    same_place_radius_m: float = Field(
+        default=8.0, gt=0, description="Two sightings within this distance count as the same place, metres."
+    )
+    stationary_max_spread_m: float = Field(
+        default=4.0,
+        gt=0,
+        description="Within one track, ground positions spread less than this = not moving.",
+    )
+    enabled: bool = Field(default=True, description="False: tracks of this class never become events.")
+
+
+class EvidenceSettings(BaseModel):
+    jpeg_quality: int = Field(default=85, ge=30, le=100, description="JPEG quality of evidence images.")
+    crop_margin: float = Field(
+        default=0.1, ge=0, le=1, description="Extra margin around the raw crop, box fraction."
+    )
+    max_long_side: int = Field(
+        default=1280, ge=160, description="Evidence frames are downscaled to this long side."
+    )
+
+
+class PipelineConfig(BaseModel):
+    detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Model inference.")
+    sample_fps: float = Field(
+        default=5.0, gt=0, le=60, description="Frames per second taken from recorded video."
+    )
+    tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Multi-object tracker.")
+    default_rule: ClassRule = Field(
+        default_factory=ClassRule, description="Rule for classes not listed below."
+    )
+    classes: dict[str, ClassRule] = Field(default_factory=dict, description="Per-class rules by class name.")
+    camera: CameraMount = Field(default_factory=CameraMount, description="Default camera mount.")
+    zones_dir: str | None = Field(
+        default=None, description="Folder of GeoJSON zone layers (None = no zones)."
+    )
+    max_segment_distance_m: float = Field(
+        default=30.0, gt=0, description="An event farther than this from every road segment gets no segment."
+    )
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings, description="Evidence images.")
+    taxonomy: str | None = Field(default=None, description="Taxonomy file (None = the bundled one).")
+
+    model_config = {"extra": "forbid"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _classes_inherit_default_rule(cls, data: Any) -> Any:
+        """A class entry only lists what differs from `default_rule`."""
+        if isinstance(data, dict) and isinstance(data.get("classes"), dict):
+            base = data.get("default_rule") or {}
+            if isinstance(base, BaseModel):
+                base = base.model_dump()
+            merged = {}
+            for name, rule in data["classes"].items():
+                if isinstance(rule, dict) and isinstance(base, dict):
+                    merged[name] = {**base, **rule}
+                else:
+                    merged[name] = rule
+            data = {**data, "classes": merged}
+        return data
+
+    def rule_for(self, class_name: str) -> ClassRule:
+        return self.classes.get(class_name, self.default_rule)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_yaml(file: Path) -> dict[str, Any]:
+    if not file.is_file():
+        raise ConfigError("configuration file not found", file)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML ({exc.__class__.__name__})", file) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", file)
+    return data
+
+
+def load_pipeline_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> PipelineConfig:
+    """Defaults, then the city's file on top (deep merge), then explicit overrides (CLI flags)."""
+    data = _read_yaml(DEFAULT_PIPELINE_CONFIG)
+    source: Path = DEFAULT_PIPELINE_CONFIG
+    if path is not None:
+        source = Path(path)
+        data = _deep_merge(data, _read_yaml(source))
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"field {field}: {err['msg']}", source) from exc

@@ -1,0 +1,247 @@
+"""Tracks: one physical object across frames, with ByteTrack from `trackers` 2.1.0.
+
+Why `trackers.ByteTrackTracker`: ByteTrack associates low-score detections in a second pass, which
+keeps a track alive through the frames where a roadside object is half hidden or blurred; it needs
+no appearance model (no extra network on a 2-core CPU), and `trackers` is a small, maintained
+library on top of `supervision`. supervision 0.31 itself no longer ships ByteTrack, and trackers 2.2+
+requires the GUI OpenCV that clashes with the headless one we install, hence the pin to 2.1.0.
+
+How it is used here:
+- one ByteTrack per class: ByteTrack is class-agnostic, and a stall must not continue a car's track;
+- the lost-track buffer is set in seconds (`lost_track_seconds`) and converted with the sampling
+  rate, so 2 fps and 30 fps footage keep a lost object for the same time;
+- ByteTrack's ids come from a process-wide counter, so they are only used as keys during one run:
+  a `Track` gets its own run-local number, and events are keyed by the source's content hash plus
+  the track's first frame, class and quantised first box (see `detector.events.event_key`), which
+  is the same every time the same footage is processed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detector.pipeline_config import TrackerSettings
+from detector.types import Detection, FrameMeta
+
+# Reference frame rate at which ByteTrack's buffer is expressed (trackers scales frame_rate/30).
+_BYTETRACK_REFERENCE_FPS = 30.0
+
+
+@dataclass(slots=True)
+class TrackObservation:
+    """One frame in which a track was seen."""
+
+    frame_index: int
+    timestamp: float  # seconds (video time, or Unix time for live frames)
+    detection: Detection
+    image_w: int
+    image_h: int
+    meta: FrameMeta | None = None
+    position: Any = None  # detector.geo.GeoPosition, set by the pipeline
+
+
+@dataclass(slots=True)
+class Track:
+    """All observations of one object, plus the best evidence candidate seen so far."""
+
+    number: int  # run-local, in order of creation
+    class_id: int
+    class_name: str
+    observations: list[TrackObservation] = field(default_factory=list)
+    best_quality: float = -1.0
+    best_image: np.ndarray | None = (
+        None  # the frame of the best evidence (not copied: frames are not mutated)
+    )
+    best_observation: TrackObservation | None = None
+
+    @property
+    def hits(self) -> int:
+        return len(self.observations)
+
+    @property
+    def first(self) -> TrackObservation:
+        return self.observations[0]
+
+    @property
+    def last(self) -> TrackObservation:
+        return self.observations[-1]
+
+    @property
+    def duration(self) -> float:
+        return self.last.timestamp - self.first.timestamp
+
+    @property
+    def median_score(self) -> float:
+        return float(np.median([o.detection.score for o in self.observations]))
+
+    def offer_evidence(self, quality: float, image: np.ndarray, obs: TrackObservation) -> bool:
+        """Keep `image` as evidence when it beats the current best; returns whether it did."""
+        if quality > self.best_quality:
+            self.best_quality = quality
+            self.best_image = image
+            self.best_observation = obs
+            return True
+        return False
+
+
+class ObjectTracker:
+    """Per-class ByteTrack over a stream of per-frame detections; hands back finished tracks.
+
+    Args:
+        settings: tracker settings (seconds-based).
+        fps: the rate frames arrive at (sampling rate for video; a nominal rate for live frames).
+    """
+
+    def __init__(self, settings: TrackerSettings, fps: float) -> None:
+        self.settings = settings
+        self.fps = float(fps)
+        # time_since_update must stay below this to keep the track; +1 so `lost_track_seconds` is kept.
+        self.max_missed_frames = max(2, math.ceil(settings.lost_track_seconds * self.fps) + 1)
+        self._byte: dict[int, Any] = {}
+        self._active: dict[tuple[int, int], Track] = {}  # (class_id, bytetrack id) -> Track
+        self._next_number = 0
+        self._last_frame_seen: dict[tuple[int, int], int] = {}
+        self._frame_counter = 0
+        # Per class: the previous frame's detections that started a ByteTrack track (id still -1).
+        self._spawned: dict[int, list[TrackObservation]] = {}
+
+    def _bytetrack(self, class_id: int):
+        tracker = self._byte.get(class_id)
+        if tracker is None:
+            from trackers import ByteTrackTracker
+
+            tracker = ByteTrackTracker(
+                lost_track_buffer=self.max_missed_frames,
+                frame_rate=_BYTETRACK_REFERENCE_FPS,
+                track_activation_threshold=self.settings.track_activation_threshold,
+                minimum_consecutive_frames=1,
+                minimum_iou_threshold=self.settings.min_iou,
+                high_conf_det_threshold=self.settings.high_conf_threshold,
+            )
+            self._byte[class_id] = tracker
+        return tracker
+
+    def update(
+        self,
+        frame_index: int,
+        timestamp: float,
+        detections: list[Detection],
+        image_w: int,
+        image_h: int,
+        meta: FrameMeta | None = None,
+    ) -> list[tuple[Track, TrackObservation]]:
+        """Feed one frame's detections; returns the (track, observation) pairs of this frame.
+
+        Detections that start a track are reported from the track's second frame on (ByteTrack
+        confirms a track once it is matched); detections that match no track are dropped.
+        """
+        import supervision as sv
+
+        self._frame_counter += 1
+        by_class: dict[int, list[int]] = {}
+        for i, det in enumerate(detections):
+            by_class.setdefault(det.class_id, []).append(i)
+        # Classes with live tracks but no detections this frame still need an update (to age them).
+        classes = sorted(set(by_class) | set(self._byte))
+        out: list[tuple[Track, TrackObservation]] = []
+        for class_id in classes:
+            idx = by_class.get(class_id, [])
+            if idx:
+                xyxy = np.array([detections[i].box for i in idx], dtype=np.float32)
+                conf = np.array([detections[i].score for i in idx], dtype=np.float32)
+                sv_dets = sv.Detections(
+                    xyxy=xyxy,
+                    confidence=conf,
+                    class_id=np.full(len(idx), class_id, dtype=int),
+                    data={"source_index": np.array(idx, dtype=int)},
+                )
+            else:
+                sv_dets = sv.Detections.empty()
+                sv_dets.confidence = np.zeros(0, dtype=np.float32)
+                sv_dets.data = {"source_index": np.zeros(0, dtype=int)}
+            tracked = self._bytetrack(class_id).update(sv_dets)
+            spawned_before = self._spawned.pop(class_id, [])
+            if len(tracked) == 0 or tracked.tracker_id is None:
+                continue
+            all_pairs = sorted(
+                (int(src), int(tid))
+                for src, tid in zip(tracked.data["source_index"], tracked.tracker_id, strict=True)
+            )
+            self._spawned[class_id] = [
+                TrackObservation(frame_index, timestamp, detections[src], image_w, image_h, meta)
+                for src, tid in all_pairs
+                if tid < 0 and detections[src].score >= self.settings.track_activation_threshold
+            ]
+            for src, tid in all_pairs:
+                if tid < 0:
+                    continue
+                det = detections[src]
+                key = (class_id, tid)
+                track = self._active.get(key)
+                if track is None:
+                    track = Track(self._next_number, det.class_id, det.class_name)
+                    self._next_number += 1
+                    self._active[key] = track
+                    first = _take_spawn(spawned_before, det)
+                    if first is not None:
+                        track.observations.append(first)
+                obs = TrackObservation(frame_index, timestamp, det, image_w, image_h, meta)
+                track.observations.append(obs)
+                self._last_frame_seen[key] = self._frame_counter
+                out.append((track, obs))
+        return out
+
+    def pop_finished(self) -> list[Track]:
+        """Tracks that ByteTrack has dropped (not matched for longer than the lost-track buffer)."""
+        done_keys = [
+            key
+            for key, last in self._last_frame_seen.items()
+            if self._frame_counter - last >= self.max_missed_frames
+        ]
+        finished = []
+        for key in sorted(done_keys, key=lambda k: self._active[k].number):
+            finished.append(self._active.pop(key))
+            del self._last_frame_seen[key]
+        return finished
+
+    def flush(self) -> list[Track]:
+        """End of the stream: every remaining track, in creation order; the tracker starts afresh."""
+        remaining = sorted(self._active.values(), key=lambda t: t.number)
+        self._active.clear()
+        self._last_frame_seen.clear()
+        self._byte.clear()
+        self._spawned.clear()
+        return remaining
+
+    @property
+    def active_tracks(self) -> list[Track]:
+        return sorted(self._active.values(), key=lambda t: t.number)
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _take_spawn(candidates: list[TrackObservation], det: Detection) -> TrackObservation | None:
+    """The previous-frame detection that started the ByteTrack track `det` now confirms, if any.
+
+    ByteTrack reports a track's first detection with id -1; giving it back to the track keeps the
+    hit count honest at low frame rates (2 fps: one frame is half a second of evidence).
+    """
+    best, best_iou = None, 0.0
+    for cand in candidates:
+        iou = _iou(cand.detection.box, det.box)
+        if iou > best_iou:
+            best, best_iou = cand, iou
+    if best is None:
+        return None
+    candidates.remove(best)
+    return best

@@ -1,0 +1,385 @@
+"""Measured acceptance of the path frames → cases, on synthetic drive-by clips with ground truth.
+
+`run_case_benchmark`: for each seed, render K passes of the same street (`streetwatch synth`),
+process every pass into one fresh case store (so passes merge), then match cases to the ground-truth
+violations by class and position (< `match_m`):
+- recall: ground-truth violations with at least one matching case / all ground-truth violations;
+- duplicate cases: cases that match a ground-truth object another case already matched / all cases;
+- false cases: cases matching no ground-truth violation / all cases.
+
+`GroundTruthDetector` replays the ground-truth boxes as detections. It exists ONLY as a diagnostic of
+the stages after the detector (tracker, geolocation, rules, merging); figures measured with it are
+labelled `oracle` and say nothing about the model.
+
+`run_speed_benchmark`: the whole path on a 720p clip sampled at 5 fps, against real time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detector.errors import InputError
+from detector.geo import distance_m
+from detector.types import Detection, Frame
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_seeds(text: str) -> list[int]:
+    """ "101-105" or "101,103,110" -> list of ints."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            a, b = part.split("-", 1)
+            seeds.extend(range(int(a), int(b) + 1))
+        else:
+            seeds.append(int(part))
+    if not seeds:
+        raise InputError(f"no seeds in {text!r}")
+    return seeds
+
+
+# ------------------------------------------------------------------------------------ ground truth
+
+
+@dataclass(frozen=True)
+class GroundTruthObject:
+    id: str
+    class_name: str  # as the ground truth names it
+    violation: bool
+    lat: float
+    lon: float
+    case_class: str | None  # the class a case for it is filed under (None: no case expected)
+    frames: tuple[int, ...]
+    boxes: tuple[tuple[float, float, float, float], ...]
+
+
+def _case_class(obj: dict) -> str | None:
+    if not obj.get("violation"):
+        return None
+    name = str(obj.get("class_name"))
+    if name == "vehicle":
+        return str(obj.get("violation_class") or "illegal_parking")
+    return str(obj.get("violation_class") or name)
+
+
+def load_ground_truth(path: str | Path) -> list[GroundTruthObject]:
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read ground truth ({exc.__class__.__name__})", file) from exc
+    objects = data.get("objects", data) if isinstance(data, dict) else data
+    out = []
+    for obj in objects:
+        frames = tuple(int(f) for f in obj.get("frames", []))
+        boxes = tuple(tuple(float(v) for v in b) for b in obj.get("boxes", []))
+        out.append(
+            GroundTruthObject(
+                id=str(obj["id"]),
+                class_name=str(obj["class_name"]),
+                violation=bool(obj.get("violation")),
+                lat=float(obj["lat"]),
+                lon=float(obj["lon"]),
+                case_class=_case_class(obj),
+                frames=frames,
+                boxes=boxes,  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+class GroundTruthDetector:
+    """DIAGNOSTIC ONLY: replays ground-truth boxes as detections (score fixed), keyed by frame index."""
+
+    def __init__(
+        self,
+        objects: Sequence[GroundTruthObject],
+        class_names: Sequence[str],
+        score: float = 0.9,
+        min_box_px: float = 6.0,
+    ) -> None:
+        self.names = list(class_names)
+        self.identity = f"oracle-{len(objects)}"
+        self._by_frame: dict[int, list[Detection]] = {}
+        ids = {n: i for i, n in enumerate(self.names)}
+        for obj in objects:
+            if obj.class_name not in ids:
+                continue
+            for f, box in zip(obj.frames, obj.boxes, strict=False):
+                x1, y1, x2, y2 = box
+                if x2 - x1 < min_box_px or y2 - y1 < min_box_px:
+                    continue
+                det = Detection(x1, y1, x2, y2, score, ids[obj.class_name], obj.class_name)
+                self._by_frame.setdefault(int(f), []).append(det)
+
+    def detect_frames(self, frames: Sequence[Frame]) -> list[list[Detection]]:
+        return [list(self._by_frame.get(f.index, [])) for f in frames]
+
+    def detect_batch(self, images):  # pragma: no cover - the oracle needs frame indices
+        raise TypeError("GroundTruthDetector needs frames (detect_frames), not bare images")
+
+
+# --------------------------------------------------------------------------------------- matching
+
+
+def match_cases(
+    cases: Sequence[Any], truth: Sequence[GroundTruthObject], match_m: float = 10.0
+) -> dict[str, Any]:
+    """Match cases to ground-truth violations (same class, nearest within match_m, greedy by distance)."""
+    expected = [g for g in truth if g.case_class]
+    pairs = []
+    for ci, case in enumerate(cases):
+        for gi, g in enumerate(expected):
+            if case.class_name != g.case_class:
+                continue
+            d = distance_m(case.lat, case.lon, g.lat, g.lon)
+            if d < match_m:
+                pairs.append((d, ci, gi))
+    pairs.sort()
+    case_to_gt: dict[int, int] = {}
+    for _d, ci, gi in pairs:
+        if ci not in case_to_gt:
+            case_to_gt[ci] = gi
+    matched_gt: dict[int, list[int]] = {}
+    for ci, gi in case_to_gt.items():
+        matched_gt.setdefault(gi, []).append(ci)
+    duplicates = sum(len(v) - 1 for v in matched_gt.values())
+    false_cases = [ci for ci in range(len(cases)) if ci not in case_to_gt]
+    errors = [
+        distance_m(cases[ci].lat, cases[ci].lon, expected[gi].lat, expected[gi].lon)
+        for ci, gi in case_to_gt.items()
+    ]
+    return {
+        "gt_violations": len(expected),
+        "cases": len(cases),
+        "gt_found": len(matched_gt),
+        "duplicate_cases": duplicates,
+        "false_cases": len(false_cases),
+        "missed": sorted(g.id for gi, g in enumerate(expected) if gi not in matched_gt),
+        "false_case_classes": sorted(cases[ci].class_name for ci in false_cases),
+        "position_errors_m": sorted(round(e, 2) for e in errors),
+    }
+
+
+def _ratios(m: dict[str, Any]) -> dict[str, float]:
+    return {
+        "recall": round(m["gt_found"] / m["gt_violations"], 4) if m["gt_violations"] else 1.0,
+        "duplicate_rate": round(m["duplicate_cases"] / m["cases"], 4) if m["cases"] else 0.0,
+        "false_rate": round(m["false_cases"] / m["cases"], 4) if m["cases"] else 0.0,
+    }
+
+
+# ------------------------------------------------------------------------------------------ synth
+
+
+def _streetwatch_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("streetwatch")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "streetwatch"]
+
+
+def ensure_synth_clips(out: Path, seed: int, passes: int, seconds: float) -> list[Path]:
+    """Render (once) the passes of one seed with `streetwatch synth`; returns the pass folders."""
+    done = out / "done.json"
+    if not done.exists():
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            *_streetwatch_cmd(),
+            "synth",
+            "--out",
+            str(out),
+            "--clip",
+            str(seconds),
+            "--seed",
+            str(seed),
+            "--passes",
+            str(passes),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
+        if proc.returncode != 0:
+            raise InputError(f"synth failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}", out)
+        done.write_text(json.dumps({"seed": seed, "passes": passes, "seconds": seconds}))
+    dirs = sorted(p for p in out.glob("pass_*") if p.is_dir())
+    if not dirs:
+        raise InputError("synth wrote no pass_* folders", out)
+    return dirs
+
+
+def _gps_file(pass_dir: Path) -> Path:
+    for name in ("track.csv", "track.gpx", "track.nmea", "track.json"):
+        if (pass_dir / name).exists():
+            return pass_dir / name
+    raise InputError("no track.csv/gpx/nmea/json", pass_dir)
+
+
+def run_case_benchmark(
+    seeds: Sequence[int],
+    passes: int,
+    seconds: float,
+    model: Path | None,
+    oracle: bool,
+    fps: float,
+    work: Path,
+    match_m: float = 10.0,
+    config_path: Path | None = None,
+) -> dict[str, Any]:
+    from datasets.taxonomy import default_taxonomy
+    from detector.pipeline_config import load_pipeline_config
+    from serve.processing import process_video
+    from serve.store import CaseStore
+
+    config = load_pipeline_config(config_path)
+    names = default_taxonomy().names
+    detector = None
+    model_label = "oracle (ground-truth boxes; DIAGNOSTIC of tracker/geo/rules/merge only)"
+    if not oracle:
+        from serve.process_cli import _open_detector
+
+        detector = _open_detector(model, None, None, config)
+        model_label = str(detector.path)
+    work.mkdir(parents=True, exist_ok=True)
+    per_seed = []
+    totals = {"gt_violations": 0, "cases": 0, "gt_found": 0, "duplicate_cases": 0, "false_cases": 0}
+    wall = 0.0
+    video_s = 0.0
+    for seed in seeds:
+        clip_dir = work / "clips" / f"seed_{seed}_p{passes}_{int(seconds)}s"
+        pass_dirs = ensure_synth_clips(clip_dir, seed, passes, seconds)
+        zones = clip_dir / "zones"
+        run_dir = work / ("oracle" if oracle else "model") / f"seed_{seed}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        store = CaseStore.open(f"sqlite:///{run_dir / 'cases.db'}", str(run_dir / "evidence"))
+        truth_by_id: dict[str, GroundTruthObject] = {}
+        summaries = []
+        try:
+            for i, pdir in enumerate(pass_dirs):
+                truth = load_ground_truth(pdir / "ground_truth.json")
+                for g in truth:
+                    truth_by_id.setdefault(g.id, g)
+                det = GroundTruthDetector(truth, names) if oracle else detector
+                t0 = time.perf_counter()
+                s = process_video(
+                    pdir / "clip.mp4",
+                    _gps_file(pdir),
+                    store,
+                    det,
+                    config,
+                    vehicle_id=f"vehicle-{1 + i % 2}",
+                    camera=pdir / "camera.yaml",
+                    zones=zones if zones.is_dir() else None,
+                    fps=fps,
+                )
+                wall += time.perf_counter() - t0
+                video_s += s.video_seconds
+                summaries.append({"pass": pdir.name, **s.to_dict()})
+            from serve.store import CaseFilter
+
+            cases = []
+            cursor = None
+            while True:
+                page = store.list_cases(CaseFilter(), cursor=cursor, limit=500)
+                cases.extend(page.items)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        finally:
+            store.close()
+        m = match_cases(cases, list(truth_by_id.values()), match_m)
+        for k in totals:
+            totals[k] += m[k]
+        per_seed.append({"seed": seed, **m, **_ratios(m), "passes": summaries})
+    report = {
+        "detector": model_label,
+        "seeds": list(seeds),
+        "passes": passes,
+        "seconds_per_pass": seconds,
+        "fps": fps,
+        "match_m": match_m,
+        "totals": {
+            **totals,
+            **_ratios(totals),
+            "video_seconds": round(video_s, 1),
+            "wall_seconds": round(wall, 1),
+            "detector": "oracle" if oracle else "model",
+        },
+        "per_seed": per_seed,
+    }
+    (work / ("report-oracle.json" if oracle else "report.json")).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def run_speed_benchmark(
+    video: Path | None,
+    gps: Path | None,
+    model: Path | None,
+    fps: float,
+    seconds: float,
+    threads: int | None,
+    work: Path,
+) -> dict[str, Any]:
+    """Process a clip (720p by default, generated by synth) and report speed against real time."""
+    from detector.pipeline_config import load_pipeline_config
+    from detector.sources import VideoFileSource
+    from serve.process_cli import _open_detector
+    from serve.processing import process_video
+    from serve.store import CaseStore
+
+    work.mkdir(parents=True, exist_ok=True)
+    camera = zones = None
+    if video is None:
+        pdir = ensure_synth_clips(work / "clip", 201, 1, seconds)[0]
+        video, gps = pdir / "clip.mp4", _gps_file(pdir)
+        camera = pdir / "camera.yaml"
+        zones = (pdir.parent / "zones") if (pdir.parent / "zones").is_dir() else None
+    if gps is None:
+        raise InputError("--gps is required with --video")
+    config = load_pipeline_config()
+    detector = _open_detector(model, None, threads, config)
+    with VideoFileSource(video) as src:
+        first = next(iter(src))
+        size = f"{first.width}x{first.height}"
+        native = src.native_fps
+    db_dir = work / "store"
+    if db_dir.exists():
+        shutil.rmtree(db_dir)
+    db_dir.mkdir(parents=True)
+    store = CaseStore.open(f"sqlite:///{db_dir / 'cases.db'}", str(db_dir / "evidence"))
+    try:
+        s = process_video(
+            video, gps, store, detector, config, vehicle_id="bench", camera=camera, zones=zones, fps=fps
+        )
+    finally:
+        store.close()
+    return {
+        "video": str(video),
+        "size": size,
+        "native_fps": native,
+        "sample_fps": fps,
+        "frames_processed": s.frames,
+        "video_seconds": round(s.video_seconds, 2),
+        "wall_seconds": round(s.wall_seconds, 2),
+        "speed_x_realtime": round(s.speed_x_realtime, 2),
+        "ms_per_sampled_frame": round(1000 * s.wall_seconds / max(1, s.frames), 1),
+        "model": str(detector.path),
+        "threads": detector.threads,
+        "cpu_count": os.cpu_count(),
+        "target": ">= 3x real time",
+        "passed": s.speed_x_realtime >= 3.0 and not math.isnan(s.speed_x_realtime),
+    }

@@ -1,0 +1,650 @@
+"""Orchestration of one data path: frames → detector → tracker → events → rules → case store.
+
+Used by `streetwatch process` (recorded video + GPS track), by the API's batch jobs, and by live
+frames (`LivePipeline`, per-vehicle tracker state). Everything that can be wrong with the inputs
+(video, GPS, camera, zones, config) is checked before the store is touched, so a bad input leaves
+nothing half-written.
+
+Re-processing is safe: every event's key is deterministic (source content hash + track's first
+frame + class + box), and the store refuses an event key it already has. An interrupted job resumes
+from its detections cache (JSON Lines, one line per processed frame): cached frames skip inference,
+everything after the detector is recomputed from the same detections, so the results are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from datasets.taxonomy import Taxonomy, default_taxonomy, load_taxonomy
+from detector.errors import InputError
+from detector.events import (
+    encode_evidence,
+    event_key,
+    evidence_quality,
+    source_id_for_file,
+    track_passes,
+    track_position,
+)
+from detector.geo import CameraMount, locate
+from detector.gps import GpsTrack, load_gps_track
+from detector.pipeline_config import PipelineConfig, load_pipeline_config
+from detector.rules import RuleEngine, SightingLog
+from detector.track import ObjectTracker, Track
+from detector.types import Detection, Frame, FrameMeta, ViolationEvent
+from detector.zones import ZoneLayers, load_zones
+
+
+class FrameDetector(Protocol):
+    """What the pipeline needs from a detector (detector.model.Detector fits)."""
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]: ...
+
+
+class EventSink(Protocol):
+    """Where events go (serve.store.CaseStore fits)."""
+
+    def ingest_event(self, event: ViolationEvent) -> Any: ...
+
+
+@dataclass
+class ProcessSummary:
+    frames: int = 0  # frames processed (after sampling)
+    inferred_frames: int = 0  # frames that ran the model (the rest came from the detections cache)
+    detections: int = 0
+    tracks: int = 0
+    events: int = 0
+    new_cases: int = 0
+    merged_observations: int = 0
+    already_stored: int = 0  # events whose key the store already had (re-processing)
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> tracks
+    video_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    case_ids: list[int] = field(default_factory=list)
+    events_detail: list[dict] = field(default_factory=list)
+
+    @property
+    def speed_x_realtime(self) -> float:
+        return self.video_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "inferred_frames": self.inferred_frames,
+            "detections": self.detections,
+            "tracks": self.tracks,
+            "events": self.events,
+            "new_cases": self.new_cases,
+            "merged_observations": self.merged_observations,
+            "already_stored": self.already_stored,
+            "rejected": dict(sorted(self.rejected.items())),
+            "video_seconds": round(self.video_seconds, 2),
+            "wall_seconds": round(self.wall_seconds, 2),
+            "speed_x_realtime": round(self.speed_x_realtime, 2),
+        }
+
+
+def _reason_bucket(reason: str) -> str:
+    """Group rejection reasons for the summary ("seen in 2 frames < 3" -> "seen in N frames < min")."""
+    for prefix in ("seen in", "median score", "visible area", "moving", "outside", "seen for", "no zone"):
+        if reason.startswith(prefix):
+            return prefix
+    return reason
+
+
+class EventAssembler:
+    """Tracker + geolocation + evidence + rules for one stream of frames (one video, or one vehicle live)."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        taxonomy: Taxonomy,
+        rules: RuleEngine,
+        camera: CameraMount,
+        fps: float,
+        vehicle_id: str,
+        key_for: Callable[[Track], str],
+        source: str,
+    ) -> None:
+        self.config = config
+        self.taxonomy = taxonomy
+        self.rules = rules
+        self.camera = camera
+        self.vehicle_id = vehicle_id
+        self.key_for = key_for
+        self.source = source
+        self.tracker = ObjectTracker(config.tracker, fps)
+        self.rejected: dict[str, int] = {}
+        self.tracks_seen = 0
+
+    def observe(self, frame: Frame, detections: list[Detection]) -> list[Track]:
+        """Feed one frame; returns the tracks that ended with it (ready for `finish`)."""
+        meta = frame.meta
+        pairs = self.tracker.update(frame.index, frame.timestamp, detections, frame.width, frame.height, meta)
+        for track, obs in pairs:
+            if meta is not None and meta.lat is not None and meta.lon is not None:
+                obs.position = locate(
+                    obs.detection.bottom_center,
+                    frame.width,
+                    frame.height,
+                    meta.lat,
+                    meta.lon,
+                    meta.heading,
+                    self.camera,
+                )
+            track.offer_evidence(evidence_quality(frame.image, obs.detection), frame.image, obs)
+            # The spawn observation handed back by the tracker has no position yet.
+            for early in track.observations:
+                if early.position is None and early.meta is not None and early.meta.lat is not None:
+                    early.position = locate(
+                        early.detection.bottom_center,
+                        early.image_w,
+                        early.image_h,
+                        early.meta.lat,
+                        early.meta.lon,
+                        early.meta.heading,
+                        self.camera,
+                    )
+        return self.tracker.pop_finished()
+
+    def flush(self) -> list[Track]:
+        return self.tracker.flush()
+
+    def finish(self, tracks: Iterable[Track]) -> list[ViolationEvent]:
+        """Turn ended tracks into events (hits, score, rules); count the rest by reason."""
+        events = []
+        for track in tracks:
+            self.tracks_seen += 1
+            event, reason = self._event_for(track)
+            if event is None:
+                bucket = _reason_bucket(reason)
+                self.rejected[bucket] = self.rejected.get(bucket, 0) + 1
+            else:
+                events.append(event)
+        return events
+
+    def _event_for(self, track: Track) -> tuple[ViolationEvent | None, str]:
+        rule = self.config.rule_for(track.class_name)
+        ok, reason = track_passes(track, rule)
+        if not ok:
+            return None, reason
+        position = track_position(track)
+        if position is None:
+            return None, "no position (frames without GPS)"
+        best = track.best_observation or track.observations[-1]
+        first_meta, last_meta = track.first.meta, track.last.meta
+        first_seen = (
+            first_meta.captured_at if first_meta else datetime.fromtimestamp(track.first.timestamp, UTC)
+        )
+        last_seen = last_meta.captured_at if last_meta else datetime.fromtimestamp(track.last.timestamp, UTC)
+        key = self.key_for(track)
+        decision = self.rules.judge(
+            track,
+            position,
+            vehicle_id=self.vehicle_id,
+            source_id=self.source,
+            track_key=key,
+            first_seen=first_seen,
+            last_seen=last_seen,
+        )
+        if not decision.accepted:
+            return None, decision.reason
+        placement = self.rules.place(decision.class_name, position.lat, position.lon, first_seen)
+        seg = placement.segment
+        image = track.best_image if track.best_image is not None else np.zeros((8, 8, 3), np.uint8)
+        evidence_jpeg, crop_jpeg = encode_evidence(image, best.detection, self.config.evidence)
+        event = ViolationEvent(
+            event_key=key,
+            class_name=decision.class_name,
+            matter_code=decision.matter_code or "",
+            score=round(track.median_score, 4),
+            hits=track.hits,
+            first_seen=first_seen,
+            last_seen=last_seen,
+            vehicle_id=self.vehicle_id,
+            lat=position.lat,
+            lon=position.lon,
+            position_source=position.source,
+            detection=best.detection,
+            evidence_jpeg=evidence_jpeg,
+            crop_jpeg=crop_jpeg,
+            frame_index=best.frame_index,
+            source=self.source,
+            road_segment_id=seg.segment_id if seg else None,
+            road_name=seg.name if seg else None,
+            responsible_unit=seg.department if seg else None,
+            road_chief=seg.road_chief if seg else None,
+            area_class=seg.area_class if seg else None,
+            deadline=placement.deadline,
+            layer_version=placement.layer_version,
+            extra={
+                "evidence_quality": round(max(track.best_quality, 0.0), 6),
+                "detected_class": track.class_name,
+                "track_seconds": round(track.duration, 2),
+                "rule": decision.reason,
+            },
+        )
+        return event, "ok"
+
+
+# --------------------------------------------------------------------------------- detections cache
+
+
+class DetectionsCache:
+    """JSON Lines: a header line, then one line per processed frame with its detections.
+
+    Written line by line (flushed), so an interrupted run leaves every finished frame behind; a cut-off
+    last line is ignored. A header that does not match (other footage or model) discards the cache.
+    """
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.header = header
+        self.frames: dict[int, list[Detection]] = {}
+        if self.path.exists():
+            self._load()
+        self._fh = None
+
+    def _load(self) -> None:
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        if not lines:
+            return
+        try:
+            head = json.loads(lines[0])
+        except json.JSONDecodeError:
+            head = None
+        if head != {"header": self.header}:
+            self.path.unlink()  # another footage/model/settings: start afresh
+            return
+        for line in lines[1:]:
+            try:
+                row = json.loads(line)
+                dets = [Detection.from_dict(d) for d in row["dets"]]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                break  # the line being written when the run stopped
+            self.frames[int(row["frame"])] = dets
+        # Rewrite without a possibly cut-off tail so appends start on a clean line.
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"header": self.header}) + "\n")
+            for index in sorted(self.frames):
+                fh.write(
+                    json.dumps({"frame": index, "dets": [d.to_dict() for d in self.frames[index]]}) + "\n"
+                )
+        tmp.replace(self.path)
+
+    def get(self, index: int) -> list[Detection] | None:
+        return self.frames.get(index)
+
+    def put(self, index: int, dets: list[Detection]) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
+            self._fh = self.path.open("a", encoding="utf-8")
+            if new:
+                self._fh.write(json.dumps({"header": self.header}) + "\n")
+        self.frames[index] = dets
+        self._fh.write(json.dumps({"frame": index, "dets": [d.to_dict() for d in dets]}) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+# ------------------------------------------------------------------------------------ batch video
+
+
+@dataclass
+class PreparedInputs:
+    config: PipelineConfig
+    taxonomy: Taxonomy
+    gps: GpsTrack
+    camera: CameraMount
+    zones: ZoneLayers | None
+
+
+def prepare_inputs(
+    gps_track: str | Path | GpsTrack,
+    config: PipelineConfig | None = None,
+    camera: str | Path | CameraMount | None = None,
+    zones: str | Path | ZoneLayers | None = None,
+    fps_hint: float | None = None,
+) -> PreparedInputs:
+    """Parse every input file up front (raises InputError/ConfigError before anything is written)."""
+    from detector.geo import load_camera_mount
+
+    config = config or load_pipeline_config()
+    taxonomy = load_taxonomy(config.taxonomy) if config.taxonomy else default_taxonomy()
+    gps = gps_track if isinstance(gps_track, GpsTrack) else load_gps_track(gps_track, fps=fps_hint)
+    if isinstance(camera, CameraMount):
+        mount = camera
+    elif camera is not None:
+        mount = load_camera_mount(camera)
+    else:
+        mount = config.camera
+    if isinstance(zones, ZoneLayers):
+        layers: ZoneLayers | None = zones
+    elif zones is not None:
+        layers = load_zones(zones)
+    elif config.zones_dir:
+        layers = load_zones(config.zones_dir)
+    else:
+        layers = None
+    return PreparedInputs(config, taxonomy, gps, mount, layers)
+
+
+def _ingest(store: EventSink, events: list[ViolationEvent], summary: ProcessSummary) -> list[Any]:
+    results = []
+    for event in events:
+        result = store.ingest_event(event)
+        results.append(result)
+        summary.events += 1
+        created = bool(getattr(result, "created", False))
+        added = bool(getattr(result, "observation_added", True))
+        if created:
+            summary.new_cases += 1
+        elif added:
+            summary.merged_observations += 1
+        else:
+            summary.already_stored += 1
+        case = getattr(result, "case", None)
+        if case is not None and getattr(case, "id", None) is not None:
+            summary.case_ids.append(int(case.id))
+        summary.events_detail.append(
+            {
+                "event_key": event.event_key,
+                "class_name": event.class_name,
+                "lat": event.lat,
+                "lon": event.lon,
+                "position_source": event.position_source,
+                "hits": event.hits,
+                "score": event.score,
+                "case_id": getattr(case, "id", None),
+                "created": created,
+            }
+        )
+    return results
+
+
+def _detect_frames(detector: Any, frames: list[Frame]) -> list[list[Detection]]:
+    """Detectors that need the frame itself (e.g. a ground-truth oracle) offer `detect_frames`."""
+    if hasattr(detector, "detect_frames"):
+        return detector.detect_frames(frames)
+    return detector.detect_batch([f.image for f in frames])
+
+
+def _detector_identity(detector: Any) -> str:
+    path = getattr(detector, "path", None)
+    name = type(detector).__name__
+    if path is not None and Path(str(path)).exists():
+        conf, iou = getattr(detector, "conf", ""), getattr(detector, "iou", "")
+        return f"{name}:{source_id_for_file(path)}:conf={conf}:iou={iou}"
+    return f"{name}:{getattr(detector, 'identity', '')}"
+
+
+def process_video(
+    video: str | Path,
+    gps_track: str | Path | GpsTrack,
+    store: EventSink,
+    detector: FrameDetector,
+    config: PipelineConfig | None = None,
+    vehicle_id: str = "vehicle-1",
+    progress: Callable[[int, int | None], None] | None = None,
+    detections_cache: str | Path | None = None,
+    start_frame: int = 0,
+    camera: str | Path | CameraMount | None = None,
+    zones: str | Path | ZoneLayers | None = None,
+    start_time: float | None = None,
+    fps: float | None = None,
+) -> ProcessSummary:
+    """Run the whole path on one recorded video and feed the store; returns the summary.
+
+    gps_track: a GPS file (GPX, NMEA, CSV, per-frame JSON) or a parsed GpsTrack; relative times are
+    seconds from the video start, absolute times are aligned to the video start at `start_time`
+    (Unix seconds; default: the track's first fix).
+    progress: called as progress(frames_done, frames_total_or_None) after each frame.
+    detections_cache: JSON Lines file of per-frame detections; resumes without re-running inference.
+    start_frame: frames before this source index are skipped (they still advance the decoder).
+    """
+    from detector.sources import VideoFileSource
+
+    started = time.perf_counter()
+    config = config or load_pipeline_config()
+    sample_fps = fps or config.sample_fps
+    video = Path(video)
+    source = VideoFileSource(video, fps=sample_fps)  # raises InputError for a missing/unreadable video
+    try:
+        prepared = prepare_inputs(gps_track, config, camera, zones, fps_hint=source.native_fps)
+        source_id = source_id_for_file(video)
+        sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
+        rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
+        assembler = EventAssembler(
+            prepared.config,
+            prepared.taxonomy,
+            rules,
+            prepared.camera,
+            sample_fps,
+            vehicle_id,
+            key_for=lambda t: event_key(source_id, t),
+            source=source_id,
+        )
+        cache = None
+        if detections_cache is not None:
+            cache = DetectionsCache(
+                detections_cache,
+                {
+                    "source": source_id,
+                    "detector": _detector_identity(detector),
+                    "fps": sample_fps,
+                    "start_frame": start_frame,
+                },
+            )
+        if start_time is None and prepared.gps.relative:
+            start_time = video_start_time(source)
+        summary = ProcessSummary()
+        total = source.estimated_frames
+        batch_size = prepared.config.detector.batch
+        pending: list[Frame] = []
+        last_t = 0.0
+
+        def run_batch(frames: list[Frame]) -> None:
+            need = [f for f in frames if cache is None or cache.get(f.index) is None]
+            fresh = (
+                dict(zip((f.index for f in need), _detect_frames(detector, need), strict=True))
+                if need
+                else {}
+            )
+            summary.inferred_frames += len(need)
+            for f in frames:
+                if f.index in fresh:
+                    dets = fresh[f.index]
+                    if cache is not None:
+                        cache.put(f.index, dets)
+                else:
+                    dets = cache.get(f.index) or []  # type: ignore[union-attr]
+                summary.detections += len(dets)
+                ended = assembler.observe(f, dets)
+                _ingest(store, assembler.finish(ended), summary)
+                summary.frames += 1
+                if progress is not None:
+                    progress(summary.frames, total)
+
+        for frame in source:
+            if frame.index < start_frame:
+                continue
+            point = prepared.gps.at_video_time(frame.timestamp, start_time)
+            frame.meta = FrameMeta(
+                vehicle_id=vehicle_id,
+                frame_id=f"{source_id}:{frame.index}",
+                captured_at=prepared.gps.wall_time(frame.timestamp, start_time),
+                lat=point.lat,
+                lon=point.lon,
+                heading=point.heading,
+            )
+            last_t = frame.timestamp
+            pending.append(frame)
+            if len(pending) >= batch_size:
+                run_batch(pending)
+                pending = []
+        if pending:
+            run_batch(pending)
+        _ingest(store, assembler.finish(assembler.flush()), summary)
+        if cache is not None:
+            cache.close()
+        summary.tracks = assembler.tracks_seen
+        summary.rejected = dict(assembler.rejected)
+        summary.video_seconds = last_t + 1.0 / sample_fps if summary.frames else 0.0
+        summary.wall_seconds = time.perf_counter() - started
+        return summary
+    finally:
+        source.close()
+
+
+def video_start_time(source: Any) -> float:
+    """Wall-clock start of a recording whose GPS track has only relative times.
+
+    The container's `creation_time` tag when present, else the file's modification time: both are
+    the same on every run over the same file, so re-processing stays idempotent.
+    """
+    tags = {}
+    try:
+        tags = dict(source.container.metadata or {})
+        tags.update(dict(source.stream.metadata or {}))
+    except AttributeError:
+        pass
+    created = tags.get("creation_time")
+    if created:
+        try:
+            dt = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+            return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        except ValueError:
+            pass
+    return Path(source.path).stat().st_mtime
+
+
+# ------------------------------------------------------------------------------------------ live
+
+
+class LivePipeline:
+    """Live frames from many vehicles: one tracker per vehicle, events ingested as tracks end.
+
+    A vehicle's tracks end when they are lost (ByteTrack buffer), when the vehicle's next frame comes
+    more than `lost_track_seconds` after the previous one (a gap in the stream), or on `flush()`.
+    """
+
+    def __init__(
+        self,
+        store: EventSink,
+        detector: FrameDetector,
+        config: PipelineConfig | None = None,
+        zones: ZoneLayers | None = None,
+        camera: CameraMount | None = None,
+        nominal_fps: float = 2.0,
+        cameras: dict[str, CameraMount] | None = None,
+    ) -> None:
+        self.config = config or load_pipeline_config()
+        self.taxonomy = load_taxonomy(self.config.taxonomy) if self.config.taxonomy else default_taxonomy()
+        if zones is None and self.config.zones_dir:
+            zones = load_zones(self.config.zones_dir)
+        self.zones = zones
+        self.store = store
+        self.detector = detector
+        self.camera = camera or self.config.camera
+        self.cameras = cameras or {}
+        self.nominal_fps = nominal_fps
+        sightings = store if hasattr(store, "sightings_near") else None
+        self.rules = RuleEngine(self.config, self.taxonomy, zones, sightings)  # type: ignore[arg-type]
+        self._vehicles: dict[str, EventAssembler] = {}
+        self._last_time: dict[str, float] = {}
+        self._counter: dict[str, int] = {}
+
+    def _assembler(self, vehicle_id: str) -> EventAssembler:
+        asm = self._vehicles.get(vehicle_id)
+        if asm is None:
+            source = f"live:{vehicle_id}"
+
+            def key_for(track: Track, _vid: str = vehicle_id) -> str:
+                first = track.first
+                frame_id = first.meta.frame_id if first.meta else str(first.frame_index)
+                box = "-".join(str(int(v // 16)) for v in first.detection.box)
+                return f"live:{_vid}:{frame_id}:{track.class_name}:{box}"
+
+            asm = EventAssembler(
+                self.config,
+                self.taxonomy,
+                self.rules,
+                self.cameras.get(vehicle_id, self.camera),
+                self.nominal_fps,
+                vehicle_id,
+                key_for=key_for,
+                source=source,
+            )
+            self._vehicles[vehicle_id] = asm
+        return asm
+
+    def process_frame(self, image: np.ndarray, meta: FrameMeta) -> tuple[list[Detection], list[Any]]:
+        """Detect, track and ingest; returns the detections and the ingest results of tracks that ended."""
+        if not isinstance(image, np.ndarray) or image.ndim != 3:
+            raise InputError("frame is not a decoded colour image")
+        detections = self.detector.detect_batch([image])[0]
+        return detections, self.process_detections(image, meta, detections)
+
+    def process_detections(
+        self, image: np.ndarray, meta: FrameMeta, detections: list[Detection]
+    ) -> list[Any]:
+        """The part after the detector (for callers that ran the model themselves)."""
+        vid = meta.vehicle_id
+        t = meta.captured_at.timestamp()
+        results: list[Any] = []
+        summary = ProcessSummary()
+        prev = self._last_time.get(vid)
+        if prev is not None and (t - prev > self.config.tracker.lost_track_seconds * 2 or t < prev):
+            results += self._flush_vehicle(vid, summary)
+        asm = self._assembler(vid)
+        index = self._counter.get(vid, 0)
+        self._counter[vid] = index + 1
+        self._last_time[vid] = t
+        frame = Frame(image=image, index=index, timestamp=t, source=f"live:{vid}", meta=meta)
+        ended = asm.observe(frame, detections)
+        results += _ingest(self.store, asm.finish(ended), summary)
+        return results
+
+    def _flush_vehicle(self, vehicle_id: str, summary: ProcessSummary) -> list[Any]:
+        asm = self._vehicles.pop(vehicle_id, None)
+        if asm is None:
+            return []
+        return _ingest(self.store, asm.finish(asm.flush()), summary)
+
+    def flush(self, vehicle_id: str | None = None, idle_seconds: float | None = None) -> list[Any]:
+        """End tracks: of one vehicle, of vehicles idle for `idle_seconds` (by wall clock), or of all."""
+        summary = ProcessSummary()
+        results: list[Any] = []
+        if vehicle_id is not None:
+            return self._flush_vehicle(vehicle_id, summary)
+        now = time.time()
+        for vid in list(self._vehicles):
+            if idle_seconds is None or now - self._last_time.get(vid, now) >= idle_seconds:
+                results += self._flush_vehicle(vid, summary)
+        return results
+
+
+def frames_total_hint(video: str | Path, fps: float) -> int | None:
+    """How many frames process_video will handle (for progress bars before it starts)."""
+    from detector.sources import VideoFileSource
+
+    with VideoFileSource(video, fps=fps) as src:
+        n = src.estimated_frames
+    return int(n) if n is not None and not math.isnan(n) else None
