@@ -176,9 +176,17 @@ class ImageLocator:
                 return next(iter(matches.values()))
         return None
 
+    def name_for(self, ref: str, found: Path) -> str:
+        """The record name of an image found for `ref`: `ref` itself when the file sits at that relative
+        path (keeps the annotation's folders), else its path relative to the deepest root."""
+        ref = ref.replace("\\", "/").lstrip("/")
+        if ref and found.as_posix().endswith("/" + ref) and ".." not in ref.split("/"):
+            return ref
+        return self.relative_name(found)
+
     def relative_name(self, path: Path) -> str:
-        """Path of a found image relative to the root it is under (posix), else its base name."""
-        for root in self.roots:
+        """Path of a found image relative to the deepest root it is under (posix), else its base name."""
+        for root in sorted(self.roots, key=lambda r: len(r.resolve().parts), reverse=True):
             try:
                 return path.resolve().relative_to(root.resolve()).as_posix()
             except ValueError:

@@ -63,7 +63,7 @@ def _read_file(path: Path, images_dir: Path | None, result: SourceDataset) -> No
             continue
         width = int(number(_field(img, "width", path, where), f"{where}.width", path))
         height = int(number(_field(img, "height", path, where), f"{where}.height", path))
-        name = locator.relative_name(found)
+        name = locator.name_for(file_name, found)
         group = next((str(img[k]) for k in GROUP_FIELDS if img.get(k) not in (None, "")), None)
         records[image_id] = ImageRecord(
             image=found,

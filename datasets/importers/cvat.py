@@ -54,9 +54,7 @@ def read(src: Path, images_dir: Path | None = None) -> SourceDataset:
     use_task_groups = len(tasks) > 1 or any(mode == "interpolation" for _, mode in tasks.values())
     only_task = next(iter(tasks)) if len(tasks) == 1 else None
     base = xml.parent
-    locator = ImageLocator(
-        [images_dir, base / "images", base, *sorted(p for p in (base / "images").glob("*") if p.is_dir())]
-    )
+    locator = ImageLocator([images_dir, base / "images", base])
     skipped: Counter[str] = Counter()
     for image in tqdm(root.findall("image"), desc="read cvat", unit="img", disable=None):
         image_id = image.get("id", "?")
@@ -93,7 +91,7 @@ def read(src: Path, images_dir: Path | None = None) -> SourceDataset:
         result.records.append(
             ImageRecord(
                 image=found,
-                name=locator.relative_name(found),
+                name=locator.name_for(ref, found),
                 width=width,
                 height=height,
                 boxes=boxes,

@@ -23,7 +23,7 @@ from datasets.records import BoxRecord, ImageRecord, SourceDataset
 from detector.errors import InputError
 
 
-def _locate(xml: Path, root, filename: str, path_text: str | None, locator: ImageLocator) -> Path | None:
+def _locate(filename: str, path_text: str | None, locator: ImageLocator) -> Path | None:
     candidates = [filename]
     if path_text:
         candidates.append(path_text.replace("\\", "/").rsplit("/", 1)[-1])
@@ -56,7 +56,7 @@ def read(src: Path, images_dir: Path | None = None) -> SourceDataset:
         filename = xml_text(root, "filename", xml, "annotation")
         path_el = root.find("path")
         locator = ImageLocator([*image_dirs, xml.parent, src])
-        found = _locate(xml, root, filename, path_el.text if path_el is not None else None, locator)
+        found = _locate(filename, path_el.text if path_el is not None else None, locator)
         if found is None:
             result.missing_images.append(f"{xml}: {filename}: not found")
             continue
