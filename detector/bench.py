@@ -4,10 +4,9 @@
 (b) `Detector.session.run` on the tensor (a) would have prepared: inference alone.
 (c) ultralytics `YOLO(pt).predict` on the same frames (pre + torch inference + NMS), from
     `training.reference_predict` (torch/ultralytics are imported only there).
-Latency per frame = call time / batch. (a) and (b) are timed interleaved (same session, same load);
-(c) runs in its own block afterwards so torch and onnxruntime thread pools never spin against each
-other. Reported: median and p10-p90 in ms, ratios (a)/(b) and (c)/(a), and GFLOP/s = model GFLOPs
-at that input size / (a)'s median time.
+Latency per frame = call time / batch. The three are timed interleaved, in rotating order, so a
+busy machine slows all of them alike and the ratios stay meaningful. Reported: median and p10-p90
+in ms, ratios (a)/(b) and (c)/(a), and GFLOP/s = model GFLOPs at that input size / (a)'s median.
 """
 
 from __future__ import annotations
@@ -226,28 +225,20 @@ def run_detector_bench(config: BenchConfig, progress: Callable[[str], None] = la
                 def session(feed=feed, detector=detector):
                     return detector.session.run(None, feed)
 
-                for _ in range(config.warmup):
-                    ours()
-                    session()
-                a: list[float] = []
-                b: list[float] = []
-                for i in range(config.repeats):  # interleaved, alternating order
-                    if i % 2:
-                        b.append(_time_calls(session, batch))
-                        a.append(_time_calls(ours, batch))
-                    else:
-                        a.append(_time_calls(ours, batch))
-                        b.append(_time_calls(session, batch))
-                c = None
+                pipelines: dict[str, Callable[[], object]] = {"a": ours, "b": session}
                 if reference is not None:
-                    for _ in range(config.warmup):
-                        reference.predict(frames)
-                    c = Stats.of(
-                        [
-                            _time_calls(lambda f=frames, ref=reference: ref.predict(f), batch)
-                            for _ in range(config.repeats)
-                        ]
-                    )
+                    pipelines["c"] = lambda f=frames, ref=reference: ref.predict(f)
+                for _ in range(config.warmup):
+                    for fn in pipelines.values():
+                        fn()
+                times: dict[str, list[float]] = {name: [] for name in pipelines}
+                names = list(pipelines)
+                for i in range(config.repeats):  # interleaved, rotating order: load noise hits all alike
+                    for k in range(len(names)):
+                        name = names[(i + k) % len(names)]
+                        times[name].append(_time_calls(pipelines[name], batch))
+                a, b = times["a"], times["b"]
+                c = Stats.of(times["c"]) if "c" in times else None
                 rows.append(Row(size, batch, threads, Stats.of(a), Stats.of(b), c, gflops))
     return BenchReport(
         rows=rows, config=config, environment=environment, seconds=time.perf_counter() - started

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class Detector:
         self.iou = float(iou)
         self.max_det = int(max_det)
         self.agnostic_nms = agnostic_nms
+        self._local = threading.local()  # per-thread input buffer for detect_batch
         if not self.path.exists():
             raise ModelError("model file not found", self.path)
         if not self.path.is_file():
@@ -212,9 +214,14 @@ class Detector:
         )
 
     # --- the three steps ----------------------------------------------------------------------
-    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxParams]]:
-        """BGR images (any sizes) -> one NCHW tensor at the model's input size, and each placement."""
-        tensor, params = _preprocess(images, self._imgsz)
+    def preprocess(
+        self, images: Sequence[np.ndarray], out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[LetterboxParams]]:
+        """BGR images (any sizes) -> one NCHW tensor at the model's input size, and each placement.
+
+        `out`: a float32 (N, 3, H, W) buffer to fill instead of allocating one.
+        """
+        tensor, params = _preprocess(images, self._imgsz, out=out)
         if self._input_dtype is not np.float32:
             tensor = tensor.astype(self._input_dtype)
         return tensor, params
@@ -258,7 +265,9 @@ class Detector:
         """Detections for each image of a batch; images may have different sizes."""
         if len(images) == 0:
             return []
-        tensor, params = self.preprocess(images)
+        buffer = getattr(self._local, "buffer", None)
+        tensor, params = self.preprocess(images, out=buffer)
+        self._local.buffer = tensor  # reused by this thread's next call of the same batch size
         return self.postprocess(self.infer(tensor), params)
 
     __call__ = detect

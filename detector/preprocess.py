@@ -1,8 +1,9 @@
 """Letterbox preprocessing, identical to ultralytics' `LetterBox(auto=False, center=True)`.
 
 Each image is resized with its aspect ratio kept (cv2.INTER_LINEAR), centred on a canvas of the model's
-input size filled with 114, then the batch is turned into one NCHW float32 RGB tensor in [0, 1] with
-a single `cv2.dnn.blobFromImages` pass (BGR->RGB, HWC->CHW and /255 fused in C++).
+input size filled with 114, as one NCHW float32 RGB tensor in [0, 1]. `preprocess` writes each resized
+image straight into the tensor (split into planes, scaled by 1/255) and fills the padding with the
+constant 114/255, so no uint8 canvas is built and the padding is never converted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from detector.errors import InputError
 
 PAD_VALUE = 114
+_PAD_FLOAT = np.float32(PAD_VALUE / 255.0)
+_SCALE = np.float32(1.0 / 255.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,20 +103,48 @@ def letterbox(
 
 
 def to_tensor(canvases: Sequence[np.ndarray]) -> np.ndarray:
-    """Letterboxed BGR uint8 canvases -> one NCHW float32 RGB tensor in [0, 1]."""
+    """Letterboxed BGR uint8 canvases (same size) -> one NCHW float32 RGB tensor in [0, 1]."""
     return cv2.dnn.blobFromImages(list(canvases), scalefactor=1.0 / 255.0, swapRB=True, crop=False)
 
 
+def letterbox_into(image: np.ndarray, out: np.ndarray) -> LetterboxParams:
+    """Letterbox one BGR uint8 image straight into `out` (3, H, W) float32: RGB, [0, 1], padding 114/255.
+
+    Same pixels as `letterbox` + `to_tensor`, but only the resized image is converted (a 16:9 frame on a
+    square canvas is half padding) and the padding is written as a constant: about 3x cheaper.
+    """
+    h1, w1 = out.shape[1:]
+    params = letterbox_params(image.shape[:2], (h1, w1))
+    new_h, new_w = params.resized_shape
+    left, top = params.pad
+    if (new_h, new_w) != image.shape[:2]:
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if top > 0:
+        out[:, :top] = _PAD_FLOAT
+    if top + new_h < h1:
+        out[:, top + new_h :] = _PAD_FLOAT
+    if left > 0:
+        out[:, top : top + new_h, :left] = _PAD_FLOAT
+    if left + new_w < w1:
+        out[:, top : top + new_h, left + new_w :] = _PAD_FLOAT
+    blue, green, red = cv2.split(image)  # contiguous planes: the multiply below streams
+    for channel, plane in enumerate((red, green, blue)):
+        np.multiply(plane, _SCALE, out=out[channel, top : top + new_h, left : left + new_w], casting="unsafe")
+    return params
+
+
 def preprocess(
-    images: Sequence[np.ndarray], input_shape: tuple[int, int]
+    images: Sequence[np.ndarray], input_shape: tuple[int, int], out: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[LetterboxParams]]:
-    """Letterbox a batch of BGR images (any sizes) into one NCHW float32 tensor, plus each placement."""
+    """Letterbox a batch of BGR images (any sizes) into one NCHW float32 tensor, plus each placement.
+
+    `out` (N, 3, H, W) float32 is filled and returned when given (saves page-faulting a fresh buffer).
+    """
     if len(images) == 0:
         raise InputError("empty batch: no images to preprocess")
-    canvases = []
-    params = []
-    for image in images:
-        canvas, p = letterbox(check_image(image), input_shape)
-        canvases.append(canvas)
-        params.append(p)
-    return to_tensor(canvases), params
+    h1, w1 = input_shape
+    shape = (len(images), 3, h1, w1)
+    if out is None or out.shape != shape or out.dtype != np.float32:
+        out = np.empty(shape, dtype=np.float32)
+    params = [letterbox_into(check_image(image), out[i]) for i, image in enumerate(images)]
+    return out, params
