@@ -108,6 +108,15 @@ def test_export_metadata_is_read_by_our_detector(trained, tmp_path):
     assert "red_box" in text and "AP50" in text
     assert json.loads((report / "metrics.json").read_text())["split"] == "test"
 
+    # the model card is written from the evaluation and the run folder
+    from training.model_card import write_model_card
+
+    card = write_model_card(report / "metrics.json", out, tmp_path / "MODEL_CARD.md", run_dir).read_text()
+    assert "never seen real footage" in card
+    assert "streetwatch train --data" in card and "streetwatch export" in card
+    assert "09005" in card  # matter codes from the taxonomy
+    assert "| red_box | 4 |" in card and "Median" in card
+
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     from detector.errors import InputError

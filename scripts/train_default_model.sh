@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Reproduce the bundled default model models/streetwatch-yolo11n.onnx from scratch:
+# synthetic data (three seeds = three disjoint splits) -> train -> export -> evaluate -> model card.
+# CPU-only takes hours on 2 cores; a GPU is used automatically when present.
+# Tunables (env): DATA_DIR IMGSZ EPOCHS FREEZE BATCH NAME VERSION TRAIN_IMAGES VAL_IMAGES TEST_IMAGES
+# Steps can be skipped: SKIP_SYNTH=1 (data already there), SKIP_TRAIN=1 (run folder already trained).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export YOLO_OFFLINE=1
+export YOLO_CONFIG_DIR="${YOLO_CONFIG_DIR:-$PWD/.cache/ultralytics}"
+SW="${SW:-.venv/bin/streetwatch}"
+PY="${PY:-.venv/bin/python}"
+SHARED="${STREETWATCH_SHARED:-$PWD/../shared}"
+
+DATA_DIR="${DATA_DIR:-data/synth-default}"
+TRAIN_IMAGES="${TRAIN_IMAGES:-3000}"
+VAL_IMAGES="${VAL_IMAGES:-400}"
+TEST_IMAGES="${TEST_IMAGES:-400}"
+IMGSZ="${IMGSZ:-416}"
+EPOCHS="${EPOCHS:-10}"
+FREEZE="${FREEZE:-10}"
+BATCH="${BATCH:-16}"
+NAME="${NAME:-default}"
+VERSION="${VERSION:-1.0.0}"
+MODEL="${MODEL:-models/streetwatch-yolo11n.onnx}"
+
+if [[ -z "${SKIP_SYNTH:-}" ]]; then
+  # three seeds: frames of one split can never appear in another
+  "$SW" synth --out "$DATA_DIR/train" --images "$TRAIN_IMAGES" --seed 1 &
+  "$SW" synth --out "$DATA_DIR/val" --images "$VAL_IMAGES" --seed 2
+  "$SW" synth --out "$DATA_DIR/test" --images "$TEST_IMAGES" --seed 3
+  wait
+fi
+
+"$PY" - "$DATA_DIR" <<'PYEOF'
+import sys
+from pathlib import Path
+
+from datasets.taxonomy import load_taxonomy
+
+root = Path(sys.argv[1]).resolve()
+names = "".join(f"  {i}: {n}\n" for i, n in enumerate(load_taxonomy().names))
+(root / "data.yaml").write_text(
+    f"path: {root}\ntrain: train/images\nval: val/images\ntest: test/images\nnames:\n{names}"
+)
+print(root / "data.yaml")
+PYEOF
+
+if [[ -z "${SKIP_TRAIN:-}" ]]; then
+  "$SW" train --data "$DATA_DIR/data.yaml" --weights "$SHARED/weights/yolo11n-coco.pt" \
+    --imgsz "$IMGSZ" --epochs "$EPOCHS" --freeze "$FREEZE" --batch "$BATCH" --workers 2 \
+    --project runs/train --name "$NAME" --close-mosaic 2 --exist-ok
+fi
+
+"$SW" export --weights "runs/train/$NAME/weights/best.pt" --out "$MODEL" --imgsz "$IMGSZ" \
+  --version "$VERSION" --data "$DATA_DIR/data.yaml"
+"$SW" evaluate --model "$MODEL" --data "$DATA_DIR/data.yaml" --split test --out models/eval-test \
+  --threads 2 --speed-runs 50
+"$PY" -m training.model_card --metrics models/eval-test/metrics.json --model "$MODEL" \
+  --run "runs/train/$NAME" --out models/MODEL_CARD.md
