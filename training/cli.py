@@ -24,6 +24,9 @@ def train_command(
     ),
     imgsz: int = typer.Option(416, "--imgsz", help="Training input size (multiple of 32)."),
     epochs: int = typer.Option(30, "--epochs", help="Number of epochs."),
+    time_hours: float | None = typer.Option(
+        None, "--time", help="Wall-clock budget in hours (epochs recomputed to fit; overrides --epochs)."
+    ),
     batch: int = typer.Option(16, "--batch", help="Images per batch."),
     freeze: int | None = typer.Option(None, "--freeze", help="Freeze the first N layers (10 = backbone)."),
     workers: int = typer.Option(2, "--workers", help="Dataloader worker processes."),
@@ -40,8 +43,8 @@ def train_command(
     from training.train import TrainOptions, train
 
     opts = TrainOptions(
-        data=data, weights=weights or _default_weights(), imgsz=imgsz, epochs=epochs, batch=batch,
-        freeze=freeze, workers=workers, project=project, name=name, device=device,
+        data=data, weights=weights or _default_weights(), imgsz=imgsz, epochs=epochs, time_hours=time_hours,
+        batch=batch, freeze=freeze, workers=workers, project=project, name=name, device=device,
         cache=False if cache == "none" else cache, close_mosaic=close_mosaic, patience=patience,
         exist_ok=exist_ok,
     )

@@ -24,6 +24,11 @@ class TrainOptions(BaseModel):
     weights: Path = Field(description="Starting checkpoint (.pt), e.g. ../shared/weights/yolo11n-coco.pt.")
     imgsz: int = Field(default=416, description="Training input size (square, multiple of 32).")
     epochs: int = Field(default=30, description="Number of epochs.")
+    time_hours: float | None = Field(
+        default=None,
+        description="Wall-clock budget in hours: epochs are recomputed after the first one to fit it "
+        "(ultralytics `time`); the LR schedule and close_mosaic follow the recomputed count.",
+    )
     batch: int = Field(default=16, description="Images per batch.")
     freeze: int | None = Field(default=None, description="Freeze the first N layers (10 = backbone).")
     workers: int = Field(default=2, description="Dataloader worker processes.")
@@ -95,6 +100,8 @@ def _ultralytics_args(opts: TrainOptions, device: str) -> dict[str, Any]:
         args["freeze"] = opts.freeze
     if opts.lr0 is not None:
         args["lr0"] = opts.lr0
+    if opts.time_hours:
+        args["time"] = opts.time_hours
     args.update(opts.extra)
     return args
 
