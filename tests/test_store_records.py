@@ -1,0 +1,230 @@
+"""Store records other parts rely on: listings and filters, review queue, ranking, frames idempotency,
+jobs, API keys (hashed), web users (scrypt), sightings."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from store_events import BASE_LAT, BASE_LON, T0, make_event, offset
+
+from serve.store import CaseFilter, CaseNotFound, CaseStatus, CaseStore, JobStatus, Role
+from serve.store.db import normalize_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cases.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    s = CaseStore.open(url, tmp_path / "evidence")
+    yield s
+    s.close()
+
+
+def _spread(store: CaseStore, n: int, **fields) -> list[int]:
+    """n cases 100 m apart along a street."""
+    return [store.ingest_event(make_event(f"e{i}", east_m=100 * i, **fields)).case.id for i in range(n)]
+
+
+def test_list_cases_pages_through_everything_once(store: CaseStore) -> None:
+    ids = _spread(store, 7)
+    seen, cursor = [], None
+    while True:
+        page = store.list_cases(cursor=cursor, limit=3)
+        seen += [c.id for c in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+        store.ingest_event(
+            make_event(f"late{len(seen)}", north_m=500 + len(seen) * 50)
+        )  # new cases meanwhile
+    assert seen[:7] == sorted(ids, reverse=True)
+    assert len(seen) == len(set(seen))
+    with pytest.raises(Exception, match="invalid cursor"):
+        store.list_cases(cursor="not-a-cursor")
+
+
+def test_filters(store: CaseStore) -> None:
+    a = store.ingest_event(make_event("a", road_segment_id="RS-1", vehicle_id="veh-1")).case
+    b = store.ingest_event(
+        make_event("b", east_m=300, class_name="overflowing_bin", road_segment_id="RS-2")
+    ).case
+    c = store.ingest_event(make_event("c", east_m=600, vehicle_id="veh-9")).case
+    store.apply_action(b.id, "confirm", "alice")
+
+    def ids(**kw) -> set[int]:
+        return {x.id for x in store.list_cases(CaseFilter(**kw)).items}
+
+    assert ids(statuses=[CaseStatus.confirmed]) == {b.id}
+    assert ids(matter_codes=["09005"]) == {a.id, c.id}
+    assert ids(class_names=["overflowing_bin"]) == {b.id}
+    assert ids(road_segment_ids=["RS-1", "RS-2"]) == {a.id, b.id}
+    assert ids(vehicle_id="veh-9") == {c.id}
+    lat1, lon1 = offset(BASE_LAT, BASE_LON, -10, 250)
+    lat2, lon2 = offset(BASE_LAT, BASE_LON, 10, 650)
+    assert ids(bbox=(lon1, lat1, lon2, lat2)) == {b.id, c.id}
+    created = store.get_case(b.id).created_at
+    assert ids(created_after=created) == {b.id, c.id}
+    assert ids(created_before=created) == {a.id}
+    assert ids(overdue=True) == set()
+    real = store.clock
+    store.clock = lambda: real() + timedelta(hours=3)  # vending default 4 h, bin 2 h
+    assert ids(overdue=True) == {b.id}
+    assert ids(overdue=False) == {a.id, c.id}
+
+
+def test_review_queue_orders_by_deadline_then_severity(store: CaseStore) -> None:
+    vend_a = store.ingest_event(make_event("v", area_class="A")).case  # 2 h, severity 3
+    bin_b = store.ingest_event(
+        make_event("b", east_m=200, class_name="overflowing_bin", area_class="B")
+    ).case  # 2 h, 5
+    soil = store.ingest_event(make_event("s", east_m=400, class_name="exposed_soil")).case  # 48 h
+    park = store.ingest_event(
+        make_event("p", east_m=600, class_name="illegal_parking", area_class="A")
+    ).case  # 1 h
+    done = store.ingest_event(make_event("d", east_m=800, class_name="illegal_parking")).case
+    store.apply_action(done.id, "confirm", "alice")
+    order, cursor = [], None
+    while True:
+        page = store.review_queue(limit=2, after=cursor)
+        order += [c.id for c in page.items]
+        if not (cursor := page.next_cursor):
+            break
+    # vend_a and bin_b were opened a few ms apart: the earlier deadline wins, equal deadlines go by severity.
+    first_two = sorted([vend_a, bin_b], key=lambda c: (c.deadline, -c.severity))
+    assert order == [park.id] + [c.id for c in first_two] + [soil.id]
+
+
+def test_segment_ranking_and_counts(store: CaseStore) -> None:
+    seg1 = _spread(store, 3, road_segment_id="RS-1", road_chief="Li Wei")
+    seg2 = [store.ingest_event(make_event("x", north_m=900, road_segment_id="RS-2")).case.id]
+    for action in ("confirm", "dispatch", "handle", "verify", "close"):
+        store.apply_action(seg1[0], action, "alice")
+    store.apply_action(seg1[1], "reject", "alice", "not a stall")
+    real = store.clock
+    store.clock = lambda: real() + timedelta(hours=10)
+    ranking = {s.road_segment_id: s for s in store.segment_ranking()}
+    assert ranking["RS-1"].opened == 3 and ranking["RS-1"].closed == 1 and ranking["RS-1"].open_now == 1
+    assert ranking["RS-1"].overdue == 1 and ranking["RS-1"].road_chief == "Li Wei"
+    assert ranking["RS-1"].median_hours_to_close is not None and ranking["RS-1"].median_hours_to_close < 0.1
+    assert ranking["RS-2"].opened == 1 and ranking["RS-2"].overdue == 1
+    assert store.segment_ranking(since=real() + timedelta(hours=1)) == []
+    assert store.get_case(seg2[0]).overdue
+    counts = store.counts_by_status()
+    assert counts == {**dict.fromkeys(CaseStatus, 0), "pending_review": 2, "closed": 1, "rejected": 1}
+
+
+def test_frame_results_are_stored_once_per_vehicle_and_frame(store: CaseStore) -> None:
+    assert store.get_frame_result("veh-1", "f-1") is None
+    first = {"detections": [{"class_name": "exposed_garbage", "score": 0.9}], "cases": [3]}
+    assert store.save_frame_result("veh-1", "f-1", first) == first
+    assert store.save_frame_result("veh-1", "f-1", {"detections": [], "cases": []}) == first  # a retry
+    assert store.get_frame_result("veh-1", "f-1") == first
+    assert store.get_frame_result("veh-2", "f-1") is None
+    store.save_frame_result("veh-2", "f-1", {"cases": []})
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM frame_results")).scalar() == 2
+
+
+def test_jobs_persist_progress(store: CaseStore) -> None:
+    job = store.create_job("/footage/a.mp4", "/footage/a.gpx", "veh-1", params={"sample_fps": 5})
+    assert job.status is JobStatus.queued and job.frames_done == 0
+    store.update_job(job.id, status="running", frames_total=900)
+    store.update_job(job.id, frames_done=450, cases_so_far=3, observations_so_far=5)
+    other = store.create_job("/footage/b.mp4")
+    assert [j.id for j in store.list_jobs(["running", "queued"])] == [job.id, other.id]
+    got = store.get_job(job.id)
+    assert (got.status, got.frames_done, got.frames_total, got.cases_so_far) == (
+        JobStatus.running,
+        450,
+        900,
+        3,
+    )
+    assert got.params == {"sample_fps": 5}
+    store.update_job(job.id, status=JobStatus.failed, error="decode error at frame 451")
+    assert [j.id for j in store.list_jobs([JobStatus.failed])] == [job.id]
+    with pytest.raises(CaseNotFound):
+        store.get_job("nope")
+    with pytest.raises(Exception, match="unknown job fields"):
+        store.update_job(job.id, colour="red")
+
+
+def test_api_keys_are_stored_hashed_and_can_be_revoked(store: CaseStore) -> None:
+    record, plaintext = store.create_api_key("bus 12", Role.vehicle, vehicle_id="veh-12")
+    assert len(plaintext) > 40 and plaintext.startswith(record.prefix)
+    principal = store.authenticate(plaintext)
+    assert (principal.id, principal.role, principal.vehicle_id, principal.name) == (
+        record.id,
+        Role.vehicle,
+        "veh-12",
+        "bus 12",
+    )
+    assert store.authenticate(plaintext + "x") is None and store.authenticate("") is None
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT key_hash FROM api_keys")).scalar()
+        dump = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM api_keys")) for v in row)
+    assert stored == hashlib.sha256(plaintext.encode()).hexdigest()
+    assert plaintext not in dump
+    _, other = store.create_api_key("admin", "admin")
+    assert other != plaintext
+    assert store.revoke_api_key(record.id).revoked
+    assert store.authenticate(plaintext) is None
+    assert store.authenticate(other).role is Role.admin
+    with pytest.raises(Exception, match="vehicle_id"):
+        store.create_api_key("bus", "vehicle")
+    with pytest.raises(Exception, match="unknown role"):
+        store.create_api_key("x", "superuser")
+
+
+def test_users_log_in_with_scrypt_passwords(store: CaseStore) -> None:
+    user = store.create_user("alice", "correct horse battery staple", "inspector")
+    assert user.role is Role.inspector
+    assert store.check_password("alice", "correct horse battery staple").name == "alice"
+    assert store.check_password("alice", "wrong") is None
+    assert store.check_password("bob", "correct horse battery staple") is None
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT password_hash FROM users")).scalar()
+    assert stored.startswith("scrypt$") and "correct horse" not in stored
+    store.create_user("carol", "correct horse battery staple", "admin")
+    with store.engine.connect() as conn:
+        hashes = [r[0] for r in conn.execute(sa.text("SELECT password_hash FROM users"))]
+    assert hashes[0] != hashes[1]  # salted
+    with pytest.raises(Exception, match="already exists"):
+        store.create_user("alice", "x", "admin")
+    assert store.get_user("alice").username == "alice" and store.get_user("zed") is None
+
+
+def test_sightings_for_later_pass_rules(store: CaseStore) -> None:
+    lat, lon = offset(BASE_LAT, BASE_LON, 3, 0)
+    first = store.record_sighting("vehicle", "veh-1", lat, lon, T0, source="pass1.mp4", track_key="pass1:t4")
+    assert store.record_sighting("vehicle", "veh-1", lat, lon, T0, track_key="pass1:t4").id == first.id
+    store.record_sighting("vehicle", "veh-2", *offset(BASE_LAT, BASE_LON, 40, 0), T0, source="pass1.mp4")
+    store.record_sighting("person", "veh-1", lat, lon, T0, source="pass1.mp4")
+    near = store.sightings_near(BASE_LAT, BASE_LON, 10, class_name="vehicle")
+    assert [s.track_key for s in near] == ["pass1:t4"]
+    assert (
+        store.sightings_near(BASE_LAT, BASE_LON, 10, class_name="vehicle", exclude_source="pass1.mp4") == []
+    )
+    assert (
+        store.sightings_near(BASE_LAT, BASE_LON, 10, class_name="vehicle", since=T0 + timedelta(seconds=1))
+        == []
+    )
+    assert len(store.sightings_near(BASE_LAT, BASE_LON, 10, until=T0 + timedelta(seconds=1))) == 2
+
+
+def test_ping_and_urls(store: CaseStore) -> None:
+    assert store.ping()
+    assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("data/x.db") == "sqlite:///data/x.db"
+
+
+def test_sqlite_settings(tmp_path) -> None:
+    store = CaseStore.open(str(tmp_path / "a.db"), tmp_path / "ev")  # a bare path means SQLite
+    with store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
