@@ -138,9 +138,10 @@ def rotated_aabb(
 class ImageLocator:
     """Finds the image file an annotation refers to, under a list of candidate root folders.
 
-    Tries `root/ref` for each root, then a unique file with the same name anywhere under the roots
-    (annotation tools often store only the base name or a server path), also with Label Studio's
-    upload prefix (`1a2b3c4d-`) removed.
+    Tries `root/ref` for each root, then the one file under the roots with the same name whose
+    folders match the end of `ref` best (annotation tools often store a server path; when `ref`
+    names a folder, that folder must match), then Label Studio's upload name without its
+    `1a2b3c4d-` prefix. Ambiguous matches count as not found.
     """
 
     def __init__(self, roots: Iterable[Path]) -> None:
@@ -165,16 +166,30 @@ class ImageLocator:
             candidate = root / ref
             if candidate.is_file():
                 return candidate
-        base = ref.rsplit("/", 1)[-1]
-        names = [base]
-        stripped = _LABEL_STUDIO_UPLOAD_PREFIX.sub("", base)
-        if stripped != base:
-            names.append(stripped)
-        for name in names:
-            matches = {p.resolve(): p for p in self._index().get(name, [])}
-            if len(matches) == 1:
-                return next(iter(matches.values()))
-        return None
+        parts = [p for p in ref.split("/") if p]
+        if not parts:
+            return None
+        # Same base name elsewhere: the reference's own folder must match too when it names one, so a
+        # missing `route0/frame_1.jpg` is never replaced by `route1/frame_1.jpg`.
+        found = self._best_suffix_match(parts, parts[-1], need=min(2, len(parts)))
+        stripped = _LABEL_STUDIO_UPLOAD_PREFIX.sub("", parts[-1])
+        if found is None and stripped != parts[-1]:  # Label Studio upload: `<project>/<hash>-<name>`
+            found = self._best_suffix_match([stripped], stripped, need=1)
+        return found
+
+    def _best_suffix_match(self, parts: list[str], name: str, need: int) -> Path | None:
+        scored: dict[Path, tuple[int, Path]] = {}
+        for path in self._index().get(name, []):
+            cand = path.resolve().parts
+            score = 0
+            while score < min(len(parts), len(cand)) and parts[-1 - score] == cand[-1 - score]:
+                score += 1
+            scored[path.resolve()] = (score, path)
+        if not scored:
+            return None
+        best = max(score for score, _ in scored.values())
+        winners = [path for score, path in scored.values() if score == best]
+        return winners[0] if best >= need and len(winners) == 1 else None
 
     def name_for(self, ref: str, found: Path) -> str:
         """The record name of an image found for `ref`: `ref` itself when the file sits at that relative
