@@ -32,7 +32,12 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+    type_annotation_map = {
+        datetime: UTCDateTime,
+        float: sa.Float,
+        dict[str, Any]: sa.JSON,
+        list[Any]: sa.JSON,
+    }
 
 
 class CaseRow(Base):
