@@ -87,8 +87,13 @@ def taxonomy_classes(request: Request) -> list[dict[str, Any]]:
         taxonomy = default_taxonomy()
     return [
         {
-            "name": c.name, "zh": c.zh, "en": c.en, "matter_code": c.matter_code,
-            "severity": c.severity, "color": c.color, "violation": c.violation,
+            "name": c.name,
+            "zh": c.zh,
+            "en": c.en,
+            "matter_code": c.matter_code,
+            "severity": c.severity,
+            "color": c.color,
+            "violation": c.violation,
         }
         for c in sorted(taxonomy.classes, key=lambda c: c.id)
     ]

@@ -54,11 +54,13 @@ def road_segment_layer(zones_dir: Path) -> dict[str, Any]:
     for i, feat in enumerate(data["features"]):
         if not isinstance(feat, dict) or not isinstance(feat.get("geometry"), dict):
             continue
-        features.append({
-            "type": "Feature",
-            "geometry": feat["geometry"],
-            "properties": _segment_props(feat.get("properties") or {}, i),
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": feat["geometry"],
+                "properties": _segment_props(feat.get("properties") or {}, i),
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -84,8 +86,12 @@ def road_segment_options(zones_dir: Path) -> list[dict[str, Any]]:
     out = []
     for feat in road_segment_layer(zones_dir)["features"]:
         p = feat["properties"]
-        out.append({
-            "id": p["road_segment_id"], "name": p["road_name"], "road_chief": p["road_chief"],
-            "department": p["responsible_unit"],
-        })
+        out.append(
+            {
+                "id": p["road_segment_id"],
+                "name": p["road_name"],
+                "road_chief": p["road_chief"],
+                "department": p["responsible_unit"],
+            }
+        )
     return sorted(out, key=lambda o: o["id"])

@@ -143,7 +143,9 @@ def login_submit(
             request,
             "login.html",
             {
-                "next": _safe_next(next), "error": error, "username": username,
+                "next": _safe_next(next),
+                "error": error,
+                "username": username,
                 "static_version": _static_version(),
             },
             status_code=401,
@@ -152,7 +154,12 @@ def login_submit(
     value = sign_session(principal.name, str(principal.role), backend.secret(request), ttl_s=ttl)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        COOKIE_NAME, value, max_age=ttl, httponly=True, samesite="lax", path="/",
+        COOKIE_NAME,
+        value,
+        max_age=ttl,
+        httponly=True,
+        samesite="lax",
+        path="/",
         secure=request.url.scheme == "https",
     )
     return response
@@ -173,7 +180,11 @@ def queue_page(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     return _page(
-        request, "queue.html", "queue", principal, "审核队列 Review queue",
+        request,
+        "queue.html",
+        "queue",
+        principal,
+        "审核队列 Review queue",
         config_extra={"queue": backend.queue_ids(request)},
     )
 
@@ -185,7 +196,11 @@ def cases_page(request: Request) -> Response:
         return principal
     q = request.query_params
     return _page(
-        request, "cases.html", "cases", principal, "案件 Cases",
+        request,
+        "cases.html",
+        "cases",
+        principal,
+        "案件 Cases",
         statuses=backend.STATUS_LABELS,
         classes=[c for c in backend.taxonomy_classes(request) if c["violation"]],
         segments=road_segment_options(backend.zones_dir(request)),
@@ -199,7 +214,12 @@ def case_page(request: Request, case_id: int) -> Response:
     if isinstance(principal, Response):
         return principal
     return _page(
-        request, "case.html", "case", principal, f"案件 Case #{case_id}", case_id=case_id,
+        request,
+        "case.html",
+        "case",
+        principal,
+        f"案件 Case #{case_id}",
+        case_id=case_id,
         config_extra={"case_id": case_id},
     )
 
@@ -241,6 +261,7 @@ def ranking_rows(stats: list[Any]) -> list[dict[str, Any]]:
     rows.sort(key=lambda r: (-(r.get("overdue") or 0), -r["opened"], str(r.get("road_segment_id") or "")))
     active = [r for r in rows if r["opened"]]
     if len(active) >= 2:
+
         def badness(r: dict[str, Any]) -> tuple:
             median = r.get("median_hours_to_close")
             slow = median if median is not None else float("inf")
@@ -284,8 +305,15 @@ def ranking_page(
         "median": statistics.median(medians) if medians else None,
     }
     return _page(
-        request, "ranking.html", "ranking", principal, "路段排名 Road-segment ranking",
-        rows=rows, totals=totals, periods=PERIODS, period=period if not (since or until) else "",
+        request,
+        "ranking.html",
+        "ranking",
+        principal,
+        "路段排名 Road-segment ranking",
+        rows=rows,
+        totals=totals,
+        periods=PERIODS,
+        period=period if not (since or until) else "",
         since=since or (start.date().isoformat() if start else ""),
         until=until or ((end - timedelta(days=1)).date().isoformat() if end else ""),
         error=error,

@@ -52,8 +52,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_session(username: str, role: str, secret: bytes, *, ttl_s: int = SESSION_SECONDS,
-                 now: float | None = None) -> str:
+def sign_session(
+    username: str, role: str, secret: bytes, *, ttl_s: int = SESSION_SECONDS, now: float | None = None
+) -> str:
     """Cookie value for `username` with `role`, valid for `ttl_s` seconds."""
     payload = {"u": username, "r": role, "exp": int((now or time.time()) + ttl_s)}
     body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))

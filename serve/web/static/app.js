@@ -142,26 +142,21 @@ function actionPayload(action, extra = {}) {
   return { action, ...extra };
 }
 
-/** Draw `box` (x1,y1,x2,y2 in image pixels) over an <img> that uses object-fit: contain. */
-function drawBox(svg, img, box, color, label) {
+/** Highlight `box` (x1,y1,x2,y2 in image pixels; the evidence already has it drawn) over an <img>
+ * that uses object-fit: contain: a soft ring just outside the box so the eye finds it at once. */
+function drawBox(svg, img, box, color) {
   svg.replaceChildren();
   if (!box || !img.naturalWidth) return;
   svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
   svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
   const [x1, y1, x2, y2] = box;
-  const stroke = Math.max(2, img.naturalWidth / 320);
+  const w = Math.max(2, img.naturalWidth / 400);
+  const gap = 3 * w;
   svg.append(s("rect", {
-    x: x1, y: y1, width: x2 - x1, height: y2 - y1, fill: "none", stroke: color,
-    "stroke-width": stroke, rx: stroke,
+    x: x1 - gap, y: y1 - gap, width: x2 - x1 + 2 * gap, height: y2 - y1 + 2 * gap, fill: "none",
+    stroke: "#ffffff", "stroke-width": w, "stroke-dasharray": `${6 * w} ${4 * w}`, rx: 2 * w, opacity: 0.9,
+    class: "box-ring", "data-color": color,
   }));
-  if (label) {
-    const fs = Math.max(12, img.naturalWidth / 55);
-    const ty = y1 > fs * 1.6 ? y1 - fs * 0.45 : y2 + fs * 1.15;
-    const text = s("text", { x: x1, y: ty, "font-size": fs, fill: "#fff", "font-weight": 700,
-      "paint-order": "stroke", stroke: color, "stroke-width": fs / 4 });
-    text.textContent = label;
-    svg.append(text);
-  }
 }
 
 function showEvidence(stage, obj, klass) {
@@ -175,9 +170,9 @@ function showEvidence(stage, obj, klass) {
   $(".empty-img", stage)?.classList.toggle("hidden", !!url);
   img.classList.toggle("hidden", !url);
   if (!url) return;
-  img.onload = () => drawBox(svg, img, box, color, label);
+  img.onload = () => drawBox(svg, img, box, color);
   if (img.getAttribute("src") !== url) img.src = url;
-  else if (img.complete) drawBox(svg, img, box, color, label);
+  else if (img.complete) drawBox(svg, img, box, color);
   img.alt = label;
 }
 
@@ -218,7 +213,7 @@ function factsList(c) {
 /** Deadline badge plus the deadline time itself, on one line. */
 function deadlineLine(c) {
   return h("div", { class: "deadline-line" }, deadlineBadge(c),
-    c.deadline ? h("span", { class: "muted" }, `截止 ${fmtTime(c.deadline)}`) : null);
+    c.deadline ? h("span", { class: "muted", title: fmtTime(c.deadline) }, `截止 ${fmtTime(c.deadline).slice(5)}`) : null);
 }
 
 function classHeader(c) {
@@ -827,7 +822,8 @@ function buildLegend() {
   const ul = $("#legend-classes");
   if (ul) {
     for (const k of VIOLATION_CLASSES) {
-      ul.append(h("li", {}, h("span", { class: "swatch", style: `background:${k.color}` }), `${k.zh}`, h("span", { class: "muted" }, k.en)));
+      ul.append(h("li", {}, h("span", { class: "swatch", style: `background:${k.color}` }),
+        h("div", {}, k.zh, h("span", { class: "en" }, k.en))));
     }
   }
   const st = $("#legend-status");
