@@ -74,3 +74,11 @@ def time_predict(predictor: ReferencePredictor, images: Sequence[np.ndarray]) ->
     start = time.perf_counter()
     predictor.predict(images)
     return time.perf_counter() - start
+
+
+def reference_images() -> dict[str, Path]:
+    """ultralytics' bundled sample images (bus.jpg, zidane.jpg), as used by its own docs and tests."""
+    prepare_ultralytics()
+    from ultralytics.utils import ASSETS
+
+    return {p.name: p for p in sorted(Path(ASSETS).glob("*.jpg"))}
