@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: all cores).")
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")
+    taxonomy: Path | None = Field(
+        default=None,
+        description="Class taxonomy YAML (classes, matter codes, deadlines). Default: STREETWATCH_TAXONOMY "
+        "or the bundled datasets/taxonomy.yaml; must match the model's classes.",
+    )
     pipeline_config: Path | None = Field(
         default=None,
         description="Pipeline YAML (tracker, class rules, evidence). Default: the bundled defaults.",

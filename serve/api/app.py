@@ -54,7 +54,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
         retry = max(1, round(exc.retry_after + 0.49))
         return JSONResponse(
-            {"detail": f"detector busy; retry in {retry} s", "max_fps": round(exc.max_fps, 2)},
+            {
+                "detail": f"detector busy; retry in {retry} s",
+                "retry_after_s": round(exc.retry_after, 3),
+                "max_fps": round(exc.max_fps, 2),
+            },
             status_code=503,
             headers={"Retry-After": str(retry)},
         )
@@ -106,6 +110,7 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
 
 def build_state(settings: Settings) -> ServiceState:
     """Open the store, bootstrap credentials, load the model, start the batcher and the job runner."""
+    from datasets.taxonomy import default_taxonomy, load_taxonomy
     from serve.api.bootstrap import bootstrap
     from serve.api.jobs import JobRunner
     from serve.api.live import LiveService
@@ -113,8 +118,9 @@ def build_state(settings: Settings) -> ServiceState:
     from serve.store import CaseStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = CaseStore.open(settings.db_url, str(settings.evidence_dir))
-    state = ServiceState(settings=settings, store=store)
+    taxonomy = load_taxonomy(settings.taxonomy) if settings.taxonomy else default_taxonomy()
+    store = CaseStore.open(settings.db_url, str(settings.evidence_dir), taxonomy=taxonomy)
+    state = ServiceState(settings=settings, store=store, taxonomy=taxonomy)
     state.rate_limiter = RateLimiter(settings.limits.rate_per_key, settings.limits.burst_per_key)
     state.session_secret = _session_secret(settings)
     if settings.bootstrap:
@@ -125,8 +131,7 @@ def build_state(settings: Settings) -> ServiceState:
         case_counts=store.counts_by_status,
     )
     if state.batcher is not None:
-        metrics = state.metrics
-        state.batcher.on_batch = lambda n, _s: metrics.batch_size.observe(n)
+        state.batcher.on_batch = state.metrics.observe_batch
         state.live = LiveService(store, state.batcher, build_live_pipeline(settings, store, state.detector))
     state.jobs = JobRunner(state)
     state.jobs.start()

@@ -179,5 +179,8 @@ class RateLimiter:
         if wait > 0:
             retry = max(1, math.ceil(wait))
             raise ApiError(
-                429, f"rate limit exceeded for this key; retry in {retry} s", {"Retry-After": str(retry)}
+                429,
+                f"rate limit exceeded for this key; retry in {retry} s",
+                {"Retry-After": str(retry)},
+                retry_after_s=round(wait, 3),
             )

@@ -56,6 +56,16 @@ class ServiceMetrics:
             buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32),
             registry=self.registry,
         )
+        self.detector_frames = Counter(
+            "streetwatch_detector_frames",
+            "Frames run through the detector (live and jobs).",
+            registry=self.registry,
+        )
+        self.detector_busy = Counter(
+            "streetwatch_detector_busy_seconds",
+            "Time spent inside detector batch calls; frames/busy = the detector's own batch throughput.",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "streetwatch_detector_queue_depth", "Frames waiting for the detector.", registry=self.registry
         )
@@ -70,3 +80,8 @@ class ServiceMetrics:
             "streetwatch_jobs", "Batch jobs finished, by outcome.", ["outcome"], registry=self.registry
         )
         self.registry.register(_CasesByStatus(case_counts))
+
+    def observe_batch(self, frames: int, seconds: float) -> None:
+        self.batch_size.observe(frames)
+        self.detector_frames.inc(frames)
+        self.detector_busy.inc(seconds)

@@ -24,7 +24,8 @@ def zones_for(settings: Settings) -> Any:
 def pipeline_config(settings: Settings) -> Any:
     from detector.pipeline_config import load_pipeline_config
 
-    return load_pipeline_config(settings.pipeline_config)
+    overrides = {"taxonomy": str(settings.taxonomy)} if settings.taxonomy else None
+    return load_pipeline_config(settings.pipeline_config, overrides=overrides)
 
 
 def camera_for(settings: Settings) -> Any:

@@ -29,6 +29,7 @@ class ServiceState:
     rate_limiter: RateLimiter | None = None
     session_secret: bytes = b""
     model_error: str | None = None
+    taxonomy: Any = None  # datasets.taxonomy.Taxonomy used by the store, the pipeline and the API
     active_streams: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

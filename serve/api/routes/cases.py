@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from datasets.taxonomy import default_taxonomy
 from serve.api.auth import require_inspector
 from serve.api.limits import ApiError
 from serve.store.types import Case, CaseDetail, CaseFilter, CaseStatus, Page, Principal
@@ -44,6 +43,7 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def case_filter(
+    request: Request,
     status: Annotated[list[str] | None, Query(description="Status(es), repeated or comma-separated.")] = None,
     class_: Annotated[
         list[str] | None,
@@ -63,7 +63,7 @@ def case_filter(
         except ValueError:
             known = ", ".join(s.value for s in CaseStatus)
             raise ApiError(422, f"status: unknown status {value!r}; known: {known}") from None
-    taxonomy = default_taxonomy()
+    taxonomy = request.app.state.sw.taxonomy
     class_names, codes = [], []
     for value in _split(class_):
         if value in taxonomy.names:

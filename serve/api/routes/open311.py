@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from datasets.taxonomy import default_taxonomy
 from serve.api.auth import require_inspector
 from serve.api.limits import ApiError
 from serve.api.routes.exports import iter_cases
@@ -74,9 +73,9 @@ def _group(class_name: str) -> str:
 
 
 @router.get("/services.json", response_model=list[Service], summary="Service types (one per violation class)")
-def services(_: Principal = Depends(require_inspector)) -> list[Service]:
+def services(request: Request, _: Principal = Depends(require_inspector)) -> list[Service]:
     out = []
-    for spec in default_taxonomy().classes:
+    for spec in request.app.state.sw.taxonomy.classes:
         if not spec.violation or not spec.matter_code:
             continue
         out.append(

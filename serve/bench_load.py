@@ -1,0 +1,333 @@
+"""`streetwatch bench load`: simulated patrol vehicles against a real service on loopback, bounded in time.
+
+The service runs as its own process (`streetwatch serve` on a free 127.0.0.1 port, throwaway data
+dir). Each simulated vehicle sends `fps` frames per second (open loop: on schedule, whether or not
+earlier frames were answered) as POST /v1/frames with a generated street-like JPEG. A frame refused
+with 429/503 is resent after the Retry-After the service gave, until it is processed: a frame is
+*lost* only if it never gets a 200 before the drain deadline.
+
+Reported: frames/s served, latency (p50/p99: from the frame's scheduled send time to its 200,
+retries included; and per accepted request), refusals by status, frames lost, and the ratio of
+served throughput to the detector's own batch throughput measured in the same run: (a) standalone,
+`Detector.detect_batch` on the same JPEGs just before the load (same model, threads, batch size),
+and (b) in the service, frames / seconds spent inside detector calls (from /metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detector.errors import InputError
+
+DRAIN_SECONDS = 60.0  # after the last scheduled frame, how long refused frames are still retried
+
+
+def synthetic_frames(count: int, width: int, height: int, seed: int = 7) -> list[np.ndarray]:
+    """Street-like BGR frames: sky, facades, road, lane marks, and coloured boxes (cars, stalls, bins)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    horizon = int(height * 0.45)
+    for _ in range(count):
+        img = np.empty((height, width, 3), np.uint8)
+        img[:horizon] = rng.integers(150, 220, 3, dtype=np.uint8)
+        img[horizon:] = rng.integers(60, 110, 3, dtype=np.uint8)
+        noise = rng.normal(0, 12, (height, width, 1))
+        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        x = 0
+        while x < width:  # facades
+            w = int(rng.integers(width // 12, width // 5))
+            top = int(rng.integers(height // 10, horizon))
+            img[top:horizon, x : x + w] = rng.integers(40, 200, 3, dtype=np.uint8)
+            x += w
+        for lane in range(0, width, width // 8):  # lane marks
+            img[int(height * 0.8) : int(height * 0.82), lane : lane + width // 20] = 235
+        for _ in range(int(rng.integers(3, 8))):  # objects on the road side
+            w = int(rng.integers(width // 16, width // 5))
+            h = int(rng.integers(height // 12, height // 3))
+            x0 = int(rng.integers(0, width - w))
+            y1 = int(rng.integers(horizon + h // 2, height))
+            img[max(0, y1 - h) : y1, x0 : x0 + w] = rng.integers(0, 255, 3, dtype=np.uint8)
+        frames.append(img)
+    return frames
+
+
+def encode_jpegs(frames: list[np.ndarray], quality: int = 85) -> list[bytes]:
+    import cv2
+
+    out = []
+    for frame in frames:
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise InputError("could not encode a synthetic frame")
+        out.append(buf.tobytes())
+    return out
+
+
+def detector_throughput(
+    model: Path, jpegs: list[bytes], batch: int, threads: int | None, seconds: float
+) -> dict:
+    """The detector's own batch throughput on these frames (decode excluded), frames/s."""
+    import cv2
+
+    from detector.model import Detector
+
+    detector = Detector(model, threads=threads)
+    images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
+    detector.detect_batch(images[:batch])  # warm-up
+    frames, busy, i = 0, 0.0, 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        group = [images[(i + k) % len(images)] for k in range(batch)]
+        i += batch
+        start = time.perf_counter()
+        detector.detect_batch(group)
+        busy += time.perf_counter() - start
+        frames += batch
+    return {"frames": frames, "seconds": round(busy, 3), "fps": round(frames / busy, 2), "batch": batch}
+
+
+def _metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return round(ordered[k] * 1000, 1)
+
+
+async def _vehicle(
+    client: Any,
+    vehicle_id: str,
+    key: str,
+    jpegs: list[bytes],
+    fps: float,
+    seconds: float,
+    t0: float,
+    stats: dict,
+) -> None:
+    count = int(seconds * fps)
+    tasks = []
+    for i in range(count):
+        due = t0 + i / fps
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(
+            asyncio.create_task(
+                _send(client, vehicle_id, key, i, jpegs[i % len(jpegs)], due, t0, seconds, stats)
+            )
+        )
+    await asyncio.gather(*tasks)
+
+
+async def _send(
+    client: Any,
+    vehicle_id: str,
+    key: str,
+    index: int,
+    jpeg: bytes,
+    due: float,
+    t0: float,
+    seconds: float,
+    stats: dict,
+) -> None:
+    from datetime import UTC, datetime
+
+    import httpx
+
+    meta = {
+        "vehicle_id": vehicle_id,
+        "frame_id": f"{vehicle_id}-{index}",
+        "captured_at": datetime.now(UTC).isoformat(),
+        "lat": 31.2304 + index * 1e-5,
+        "lon": 121.4737,
+        "heading": 90.0,
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    stats["sent"] += 1
+    hard_deadline = t0 + seconds + DRAIN_SECONDS
+    while time.monotonic() < hard_deadline:
+        started = time.monotonic()
+        try:
+            response = await client.post(
+                "/v1/frames",
+                files={"image": ("frame.jpg", jpeg, "image/jpeg")},
+                data={"metadata": json.dumps(meta)},
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:  # connection trouble: resend (idempotent on frame_id)
+            stats["transport_errors"] += 1
+            stats["last_error"] = str(exc)[:200]
+            await asyncio.sleep(0.2)
+            continue
+        if response.status_code == 200:
+            now = time.monotonic()
+            stats["processed"] += 1
+            stats["end_to_end"].append(now - due)
+            stats["request"].append(now - started)
+            stats["last_ok"] = max(stats["last_ok"], now)
+            if response.json().get("duplicate"):
+                stats["duplicates"] += 1
+            return
+        if response.status_code in (429, 503) and "retry-after" in response.headers:
+            stats["refused"][str(response.status_code)] = (
+                stats["refused"].get(str(response.status_code), 0) + 1
+            )
+            try:
+                wait = float(response.json().get("retry_after_s") or response.headers["retry-after"])
+            except ValueError:
+                wait = float(response.headers["retry-after"])
+            await asyncio.sleep(max(0.05, wait))
+            continue
+        stats["failed"][str(response.status_code)] = stats["failed"].get(str(response.status_code), 0) + 1
+        stats["last_error"] = response.text[:200]
+        return
+
+
+async def _drive(url: str, keys: dict[str, str], jpegs: list[bytes], fps: float, seconds: float) -> dict:
+    import httpx
+
+    stats: dict[str, Any] = {
+        "sent": 0,
+        "processed": 0,
+        "duplicates": 0,
+        "transport_errors": 0,
+        "refused": {},
+        "failed": {},
+        "end_to_end": [],
+        "request": [],
+        "last_ok": 0.0,
+    }
+    limits = httpx.Limits(max_connections=len(keys) * 8, max_keepalive_connections=len(keys) * 8)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(120.0)) as client:
+        before = (await client.get("/metrics")).text
+        t0 = time.monotonic() + 0.5
+        await asyncio.gather(
+            *(_vehicle(client, vid, key, jpegs, fps, seconds, t0, stats) for vid, key in keys.items())
+        )
+        after = (await client.get("/metrics")).text
+    stats["t0"] = t0
+    stats["metrics_before"], stats["metrics_after"] = before, after
+    return stats
+
+
+def run_load_test(
+    vehicles: int = 8,
+    fps: float = 5.0,
+    seconds: float = 60.0,
+    width: int = 1280,
+    height: int = 720,
+    model: Path | None = None,
+    max_batch: int | None = None,
+    threads: int | None = None,
+    standalone_seconds: float = 10.0,
+) -> dict[str, Any]:
+    """Run the load test; returns the report (see the module docstring)."""
+    import httpx
+
+    from serve.api.bootstrap import read_credentials
+    from serve.api.server_process import ServiceProcess
+    from serve.settings import load_settings
+
+    settings = load_settings(
+        model_path=model, batching={"max_batch": max_batch} if max_batch else None, threads=threads
+    )
+    if not Path(settings.model_path).is_file():
+        raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
+    jpegs = encode_jpegs(synthetic_frames(16, width, height))
+    batch = settings.batching.max_batch
+    ort_threads = settings.threads or None
+    with tempfile.TemporaryDirectory(prefix="streetwatch-load-") as tmp:
+        env = {
+            "STREETWATCH_MODEL_PATH": str(Path(settings.model_path).resolve()),
+            "STREETWATCH_BATCHING__MAX_BATCH": str(batch),
+            "STREETWATCH_LIMITS__RATE_PER_KEY": str(max(10.0, fps * 4)),
+            "STREETWATCH_LIMITS__BURST_PER_KEY": str(int(max(20, fps * 8))),
+            "STREETWATCH_JOB_WORKERS": "0",
+        }
+        if settings.threads:
+            env["STREETWATCH_THREADS"] = str(settings.threads)
+        for name in ("STREETWATCH_CONFIG",):
+            os.environ.pop(name, None)
+        with ServiceProcess(Path(tmp) / "data", env=env) as service:
+            standalone = detector_throughput(
+                Path(settings.model_path), jpegs, batch, ort_threads, standalone_seconds
+            )
+            admin = read_credentials(service.data_dir / "credentials.txt")["admin_api_key"]
+            keys = {}
+            for i in range(vehicles):
+                vid = f"LOAD-{i + 1}"
+                response = httpx.post(
+                    service.url + "/v1/admin/keys",
+                    headers={"Authorization": f"Bearer {admin}"},
+                    json={"name": vid, "role": "vehicle", "vehicle_id": vid},
+                    timeout=10,
+                )
+                response.raise_for_status()
+                keys[vid] = response.json()["key"]
+            wall_start = time.monotonic()
+            stats = asyncio.run(_drive(service.url, keys, jpegs, fps, seconds))
+            wall = time.monotonic() - wall_start
+    before, after = stats["metrics_before"], stats["metrics_after"]
+    det_frames = _metric(after, "streetwatch_detector_frames_total") - _metric(
+        before, "streetwatch_detector_frames_total"
+    )
+    det_busy = _metric(after, "streetwatch_detector_busy_seconds_total") - _metric(
+        before, "streetwatch_detector_busy_seconds_total"
+    )
+    batches = _metric(after, "streetwatch_detector_batch_size_count") - _metric(
+        before, "streetwatch_detector_batch_size_count"
+    )
+    span = max(stats["last_ok"] - stats["t0"], 1e-9) if stats["processed"] else wall
+    served_fps = stats["processed"] / span
+    in_service_fps = det_frames / det_busy if det_busy > 0 else 0.0
+    lost = stats["sent"] - stats["processed"]
+    return {
+        "command": f"streetwatch bench load --vehicles {vehicles} --fps {fps:g} --seconds {seconds:g}",
+        "model": str(settings.model_path),
+        "frame_size": f"{width}x{height}",
+        "jpeg_bytes_mean": int(statistics.mean(len(j) for j in jpegs)),
+        "vehicles": vehicles,
+        "fps_per_vehicle": fps,
+        "offered_fps": vehicles * fps,
+        "seconds": seconds,
+        "frames_sent": stats["sent"],
+        "frames_processed": stats["processed"],
+        "frames_lost": lost,
+        "refusals": stats["refused"],
+        "failures": stats["failed"],
+        "transport_errors": stats["transport_errors"],
+        "served_fps": round(served_fps, 2),
+        "latency_ms_end_to_end": {
+            "p50": _percentile(stats["end_to_end"], 50),
+            "p99": _percentile(stats["end_to_end"], 99),
+        },
+        "latency_ms_accepted_request": {
+            "p50": _percentile(stats["request"], 50),
+            "p99": _percentile(stats["request"], 99),
+        },
+        "detector_standalone": standalone,
+        "detector_in_service": {
+            "frames": int(det_frames),
+            "busy_seconds": round(det_busy, 2),
+            "fps": round(in_service_fps, 2),
+            "mean_batch": round(det_frames / batches, 2) if batches else None,
+        },
+        "ratio_served_to_standalone": round(served_fps / standalone["fps"], 3) if standalone["fps"] else None,
+        "ratio_served_to_in_service": round(served_fps / in_service_fps, 3) if in_service_fps else None,
+        "last_error": stats.get("last_error"),
+    }
