@@ -252,7 +252,7 @@ class VideoFileSource(FrameSource):
                 )
         except av.FFmpegError as exc:
             raise InputError(
-                f"corrupt or truncated video at frame {index + 1} ({_av_error_text(exc)})", self.path
+                f"corrupt or truncated video after {index + 1} frames ({_av_error_text(exc)})", self.path
             ) from exc
         expected = self.expected_decoded
         decoded = index + 1
