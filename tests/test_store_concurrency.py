@@ -78,14 +78,20 @@ def _run_threads(store: CaseStore, writers: int) -> dict[int, list[int]]:
     return results
 
 
-@pytest.mark.postgres
-def test_concurrent_processes_on_postgresql_make_one_case_per_violation(postgres_url, tmp_path) -> None:
-    CaseStore.open(postgres_url, tmp_path / "ev").close()  # migrate once
+@pytest.mark.parametrize(
+    ("backend", "writers"), [pytest.param("postgres", 4, marks=pytest.mark.postgres), ("sqlite", 3)]
+)
+def test_concurrent_processes_make_one_case_per_violation(backend, writers, request, tmp_path) -> None:
+    """Several API processes or Ray workers writing to one store."""
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+    CaseStore.open(url, tmp_path / "ev").close()  # migrate once
     ctx = mp.get_context("spawn")
-    writers = 4
     barrier, results = ctx.Barrier(writers), ctx.Queue()
     procs = [
-        ctx.Process(target=_process_writer, args=(postgres_url, str(tmp_path / "ev"), w, barrier, results))
+        ctx.Process(target=_process_writer, args=(url, str(tmp_path / "ev"), w, barrier, results))
         for w in range(writers)
     ]
     for p in procs:
@@ -95,7 +101,7 @@ def test_concurrent_processes_on_postgresql_make_one_case_per_violation(postgres
         p.join(30)
     bad = {w: r for w, r in collected.items() if not isinstance(r, list)}
     assert not bad, bad
-    with CaseStore.open(postgres_url, tmp_path / "ev") as store:
+    with CaseStore.open(url, tmp_path / "ev") as store:
         _check_one_case_per_spot(store, collected)
 
 

@@ -692,6 +692,8 @@ class CaseStore:
                 spec = self._corrected_class(data)
                 if spec.name == case.class_name:
                     raise ActionError(f"case {case_id} is already {spec.name}")
+                # Under its new code the case may now absorb events: exclude concurrent merges there.
+                self._lock_area(s, f"case:{spec.matter_code}", case.lat, case.lon, 0.0)
                 change("class_name", spec.name)
                 change("matter_code", spec.matter_code)
                 change("severity", spec.severity)
