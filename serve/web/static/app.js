@@ -541,19 +541,26 @@ class CaseDetailView {
     const allowed = (CONFIG.actions_by_status[this.c.status] || []).filter((a) => CONFIG.role_actions.includes(a));
     const box = h("div", { class: "lifecycle", id: "lifecycle" });
     if (!allowed.length) { box.append(h("span", { class: "muted" }, "此状态无可用操作 · no actions in this state")); return box; }
-    const note = h("input", { class: "note", id: "action-note", placeholder: "备注 / 原因 · note or reason" });
-    const klass = h("select", { id: "action-class" }, VIOLATION_CLASSES.map((k) =>
-      h("option", { value: k.name, selected: k.name === this.c.class_name ? true : null }, `${k.zh} ${k.matter_code}`)));
-    const unit = h("input", { class: "note", id: "action-unit", value: this.c.responsible_unit || "",
-      placeholder: "派遣单位 · unit to dispatch to" });
-    box.append(note);
-    if (allowed.includes("dispatch")) box.append(unit);
-    if (allowed.includes("correct")) box.append(klass);
-    for (const a of allowed) {
+    const note = h("input", { class: "note", id: "action-note", placeholder: "原因（驳回/作废/重开必填） · reason / note" });
+    const unit = h("input", { id: "action-unit", value: this.c.responsible_unit || "", placeholder: "责任单位 · unit" });
+    const klass = h("select", { id: "action-class" }, VIOLATION_CLASSES.filter((k) => k.name !== this.c.class_name)
+      .map((k) => h("option", { value: k.name }, `${k.zh} ${k.matter_code}`)));
+    const button = (a) => {
       const [zh, en] = ACTION_LABELS[a] || [a, a];
-      const cls = a === "confirm" || a === "close" || a === "verify" ? "primary" : a === "reject" || a === "void" ? "danger" : "";
-      box.append(h("button", { type: "button", class: `btn small ${cls}`, "data-action": a, onclick: () => this.act(a, note.value, klass.value, unit.value) },
-        zh, h("span", { class: "en" }, en)));
+      const cls = ["confirm", "close", "verify", "dispatch", "handle"].includes(a) ? "primary" : ["reject", "void"].includes(a) ? "danger" : "";
+      return h("button", { type: "button", class: `btn small ${cls}`, "data-action": a,
+        onclick: () => this.act(a, note.value, klass.value, unit.value) }, zh, h("span", { class: "en" }, en));
+    };
+    box.append(h("label", { class: "field" }, h("span", {}, "备注 ", h("span", { class: "en" }, "Note")), note));
+    const plain = allowed.filter((a) => a !== "dispatch" && a !== "correct");
+    if (plain.length) box.append(h("div", { class: "row" }, plain.map(button)));
+    if (allowed.includes("dispatch")) {
+      box.append(h("label", { class: "field" }, h("span", {}, "派遣至 ", h("span", { class: "en" }, "Dispatch to")),
+        h("div", { class: "row" }, unit, button("dispatch"))));
+    }
+    if (allowed.includes("correct")) {
+      box.append(h("label", { class: "field" }, h("span", {}, "改为类别 ", h("span", { class: "en" }, "Correct class to")),
+        h("div", { class: "row" }, klass, button("correct"))));
     }
     return box;
   }
@@ -658,10 +665,10 @@ class MapView {
     this.svg.setAttribute("viewBox", `${x} ${y} ${w} ${hh}`);
     this.scale = r.width / w; // px per metre
     const k = 1 / this.scale;
-    $$(".road", this.svg).forEach((el) => el.setAttribute("stroke-width", 7 * k));
-    $$(".road-casing", this.svg).forEach((el) => el.setAttribute("stroke-width", 10 * k));
+    $$(".road", this.svg).forEach((el) => el.setAttribute("stroke-width", 9 * k));
+    $$(".road-casing", this.svg).forEach((el) => el.setAttribute("stroke-width", 13 * k));
     $$(".zone", this.svg).forEach((el) => el.setAttribute("stroke-width", 1.5 * k));
-    $$(".road-label", this.svg).forEach((el) => { el.setAttribute("font-size", 12 * k); el.setAttribute("stroke-width", 3 * k); });
+    $$(".road-label", this.svg).forEach((el) => { el.setAttribute("font-size", 13 * k); el.setAttribute("stroke-width", 4 * k); });
     $$(".case-pt", this.svg).forEach((el) => el.setAttribute("transform", `translate(${el.dataset.x} ${el.dataset.y}) scale(${k})`));
     const metres = niceNumber(120 / this.scale);
     $("#map-scale").textContent = `${metres >= 1000 ? `${metres / 1000} km` : `${metres} m`} ≈ ${Math.round(metres * this.scale)} px`;
