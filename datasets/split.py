@@ -4,8 +4,10 @@ Every image belongs to a group (source video, route or day; from `groups.csv`, a
 image alone). Whole groups are assigned, so frames of one video never land on both sides. Groups
 are taken largest first (in boxes relative to each class's total; ties in a seeded random order) and
 each goes to the split where it brings the per-class box counts and the image count closest to the
-target fractions: the squared relative error summed over classes and splits grows least. A split
-that asked for a share but got no group then takes the group whose move costs least.
+target fractions: the squared relative error summed over classes and splits grows least. Then a
+class found on enough groups but missing from a split (or a split left with no image) is repaired
+by moving or swapping a small group, so every split can be evaluated on every class; last, single
+groups move while that brings the counts closer to the targets.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import os
 import random
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,8 +98,20 @@ def read_groups(root: Path, images: list[Path], group_by: str | None) -> tuple[d
     return {img: found.get(img, f"image:{rel[img]}") for img in images}, warnings
 
 
+# Objective units: relative squared error of box counts. One (split, class) pair with no box at all
+# although the class is on enough groups to be on every side costs as much as a whole class misplaced.
+COVERAGE_PENALTY = 1.0
+REPAIR_CANDIDATES = 20
+LOCAL_SEARCH_PASSES = 10
+
+
 def assign_groups(vectors: dict[str, np.ndarray], fractions: dict[str, float], seed: int) -> dict[str, str]:
-    """Greedy group -> split assignment matching target fractions per dimension (see module doc)."""
+    """Group -> split assignment matching target fractions per dimension (see module doc).
+
+    `vectors[group]` counts boxes per class plus, last, images. After the greedy pass, a class that
+    sits on at least as many groups as there are splits but is missing from a split (or a split with
+    no image) is repaired by moving a small group that has it there, or swapping it with a group of
+    similar size, whichever keeps the counts closest to the targets."""
     names = sorted(vectors)
     splits = [s for s in SPLITS if fractions.get(s, 0) > 0]
     if len(names) < len(splits):
@@ -107,7 +120,7 @@ def assign_groups(vectors: dict[str, np.ndarray], fractions: dict[str, float], s
     totals = matrix.sum(axis=0)
     scale = np.where(totals > 0, totals, 1.0)
     target = np.array([[fractions[s] * t for t in totals] for s in splits])
-    current = np.zeros_like(target)
+    coverable = (matrix > 0).sum(axis=0) >= len(splits)
     weight = (matrix / scale).sum(axis=1)
     rng = random.Random(seed)
     tiebreak = list(range(len(names)))
@@ -117,6 +130,10 @@ def assign_groups(vectors: dict[str, np.ndarray], fractions: dict[str, float], s
     def cost(cur: np.ndarray) -> float:
         return float((((cur - target) / scale) ** 2).sum())
 
+    def objective(cur: np.ndarray) -> float:
+        return cost(cur) + COVERAGE_PENALTY * int(((cur == 0) & coverable).sum())
+
+    current = np.zeros_like(target)
     assignment: dict[int, int] = {}
     for i in order:
         before = cost(current)
@@ -129,25 +146,75 @@ def assign_groups(vectors: dict[str, np.ndarray], fractions: dict[str, float], s
                 best, best_delta = s, delta
         assignment[i] = best
         current[best] += matrix[i]
-    for s in range(len(splits)):  # a requested split left empty takes the cheapest group to move
-        if any(v == s for v in assignment.values()):
-            continue
-        donors = Counter(assignment.values())
-        best_move, best_cost = None, None
-        for i, d in assignment.items():
-            if donors[d] < 2:
-                continue
-            current[d] -= matrix[i]
-            current[s] += matrix[i]
-            c = cost(current)
-            current[s] -= matrix[i]
-            current[d] += matrix[i]
-            if best_cost is None or c < best_cost:
-                best_move, best_cost = i, c
-        if best_move is not None:
-            current[assignment[best_move]] -= matrix[best_move]
-            current[s] += matrix[best_move]
-            assignment[best_move] = s
+
+    for _ in range(4 * target.size):  # coverage repair; each accepted step lowers the objective
+        gaps = [
+            (s, k)
+            for s in range(len(splits))
+            for k in range(matrix.shape[1])
+            if coverable[k] and current[s, k] == 0
+        ]
+        if not gaps:
+            break
+        members: dict[int, list[int]] = {s: [] for s in range(len(splits))}
+        for i, s in assignment.items():
+            members[s].append(i)
+        base = objective(current)
+        best_step: tuple[float, int, int | None, int, int] | None = None
+        for s, k in gaps:
+            carriers = sorted(
+                (g for g in range(len(names)) if matrix[g, k] > 0 and assignment[g] != s),
+                key=lambda g: (weight[g], tiebreak[g]),
+            )[:REPAIR_CANDIDATES]
+            for g in carriers:
+                d = assignment[g]
+                if sum(1 for i in members[d] if matrix[i, k] > 0) < 2:
+                    continue  # the donor split would lose the class
+                partners = sorted(members[s], key=lambda h: (abs(weight[h] - weight[g]), tiebreak[h]))
+                for h in [None, *partners[:8]]:
+                    cur = current.copy()
+                    cur[d] -= matrix[g]
+                    cur[s] += matrix[g]
+                    if h is not None:
+                        cur[s] -= matrix[h]
+                        cur[d] += matrix[h]
+                    value = objective(cur)
+                    if best_step is None or value < best_step[0] - 1e-12:
+                        best_step = (value, g, h, d, s)
+        if best_step is None or best_step[0] >= base - 1e-12:
+            break
+        _, g, h, d, s = best_step
+        current[d] -= matrix[g]
+        current[s] += matrix[g]
+        assignment[g] = s
+        if h is not None:
+            current[s] -= matrix[h]
+            current[d] += matrix[h]
+            assignment[h] = d
+    # Polish: move single groups while that lowers the objective (coverage included, so kept).
+    for _ in range(LOCAL_SEARCH_PASSES):
+        moved = 0
+        for g in rng.sample(range(len(names)), len(names)):
+            d = assignment[g]
+            base = objective(current)
+            best_move: tuple[float, int] | None = None
+            for s in range(len(splits)):
+                if s == d:
+                    continue
+                current[d] -= matrix[g]
+                current[s] += matrix[g]
+                value = objective(current)
+                current[s] -= matrix[g]
+                current[d] += matrix[g]
+                if value < base - 1e-12 and (best_move is None or value < best_move[0]):
+                    best_move = (value, s)
+            if best_move is not None:
+                current[d] -= matrix[g]
+                current[best_move[1]] += matrix[g]
+                assignment[g] = best_move[1]
+                moved += 1
+        if not moved:
+            break
     return {names[i]: splits[s] for i, s in assignment.items()}
 
 
