@@ -54,7 +54,12 @@ def read_image(path: str | Path) -> np.ndarray:
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
         # OpenCV decodes a cut-off JPEG into a grey-filled image without complaint: refuse it here.
         raise InputError("truncated JPEG image (no end-of-image marker)", path)
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # the error below says it once
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if image is None:
         raise InputError("cannot decode image (unreadable, truncated or not an image)", path)
     return image
