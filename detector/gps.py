@@ -59,6 +59,8 @@ class GpsTrack:
             raise InputError("GPS track has no fixes", source or None)
         fixes = sorted(fixes, key=lambda f: f.t)
         self.source = source
+        # Headings derived from motion hold for the whole leg to the next fix (not interpolated).
+        self._derived = {i for i, f in enumerate(fixes) if f.heading is None}
         self.fixes = self._fill_headings(fixes)
         self.times = [f.t for f in self.fixes]
         self.relative = self.times[0] < _ABSOLUTE_TIME_MIN
@@ -110,7 +112,9 @@ class GpsTrack:
         w = 0.0 if span <= 0 else (t - a.t) / span
         lat = a.lat + w * (b.lat - a.lat)
         lon = a.lon + w * (b.lon - a.lon)
-        if a.heading is None or b.heading is None:
+        if (i - 1) in self._derived and a.heading is not None:
+            heading = a.heading
+        elif a.heading is None or b.heading is None:
             heading = a.heading if a.heading is not None else b.heading
         else:
             heading = _interp_angle(a.heading, b.heading, w)

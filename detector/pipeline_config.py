@@ -49,6 +49,14 @@ class TrackerSettings(BaseModel):
         "Low, because at 2-5 fps a roadside object moves far between frames of a moving vehicle.",
     )
 
+    box_buffer_at_5fps: float = Field(
+        default=0.3,
+        ge=0,
+        description="Buffered IoU: each box side grows by this fraction of the box size before association "
+        "at 5 fps, scaled by 5/fps (more at 2 fps, less at 30 fps).",
+    )
+    max_box_buffer: float = Field(default=1.0, ge=0, description="Upper bound of the box growth fraction.")
+
 
 class ClassRule(BaseModel):
     """What a track of one class needs to become an event, and what it becomes."""
@@ -93,6 +101,12 @@ class ClassRule(BaseModel):
         default=True,
         description="A sighting at the same place on an earlier pass (another video or stream) satisfies the "
         "dwell rule even when the time between passes is shorter.",
+    )
+    min_pass_gap_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="An earlier pass counts only if it was at least this long before (two vehicles driving "
+        "past together are one pass).",
     )
     same_place_radius_m: float = Field(
         default=8.0, gt=0, description="Two sightings within this distance count as the same place, metres."

@@ -161,7 +161,10 @@ class RuleEngine:
                     True,
                     f"stationary since an earlier sighting ({(first_seen - at).total_seconds():.0f} s)",
                 )
-            if rule.repeat_pass_counts and getattr(s, "source", None) != source_id:
+            # Only an EARLIER pass counts: re-processing the first pass later must not change its outcome.
+            gap = (first_seen - at).total_seconds()
+            other_pass = getattr(s, "source", None) != source_id
+            if rule.repeat_pass_counts and other_pass and gap >= rule.min_pass_gap_seconds:
                 return True, "seen at the same place on an earlier pass"
         return (
             False,

@@ -101,6 +101,9 @@ class ObjectTracker:
         self.fps = float(fps)
         # time_since_update must stay below this to keep the track; +1 so `lost_track_seconds` is kept.
         self.max_missed_frames = max(2, math.ceil(settings.lost_track_seconds * self.fps) + 1)
+        # Buffered IoU: at low frame rates a roadside object jumps further between frames than its own
+        # size, so both tracks and detections are associated on grown boxes (growth ~ 1 / fps).
+        self.box_buffer = min(settings.max_box_buffer, settings.box_buffer_at_5fps * 5.0 / self.fps)
         self._byte: dict[int, Any] = {}
         self._active: dict[tuple[int, int], Track] = {}  # (class_id, bytetrack id) -> Track
         self._next_number = 0
@@ -151,7 +154,7 @@ class ObjectTracker:
         for class_id in classes:
             idx = by_class.get(class_id, [])
             if idx:
-                xyxy = np.array([detections[i].box for i in idx], dtype=np.float32)
+                xyxy = self._buffered(np.array([detections[i].box for i in idx], dtype=np.float32))
                 conf = np.array([detections[i].score for i in idx], dtype=np.float32)
                 sv_dets = sv.Detections(
                     xyxy=xyxy,
@@ -194,6 +197,15 @@ class ObjectTracker:
                 self._last_frame_seen[key] = self._frame_counter
                 out.append((track, obs))
         return out
+
+    def _buffered(self, xyxy: np.ndarray) -> np.ndarray:
+        """Boxes grown by the motion buffer before association (the tracker only ever sees grown boxes)."""
+        b = self.box_buffer
+        if b <= 0:
+            return xyxy
+        w = (xyxy[:, 2] - xyxy[:, 0])[:, None]
+        h = (xyxy[:, 3] - xyxy[:, 1])[:, None]
+        return xyxy + np.hstack([-b * w, -b * h, b * w, b * h])
 
     def pop_finished(self) -> list[Track]:
         """Tracks that ByteTrack has dropped (not matched for longer than the lost-track buffer)."""

@@ -19,10 +19,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import shapely
 from shapely import STRtree
+from shapely.errors import ShapelyError
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 
 from detector.errors import InputError
 
@@ -52,7 +54,12 @@ class _LocalPlane:
         return (lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky
 
     def geometry(self, geom: BaseGeometry) -> BaseGeometry:
-        return transform(self.xy, geom)
+        def to_metres(coords: np.ndarray) -> np.ndarray:
+            out = np.empty_like(coords)
+            out[:, 0], out[:, 1] = self.xy(coords[:, 0], coords[:, 1])
+            return out
+
+        return shapely.transform(geom, to_metres)
 
 
 @dataclass
@@ -151,7 +158,7 @@ def _read_geojson(file: Path) -> tuple[list[BaseGeometry], list[dict]]:
     for n, feat in enumerate(features):
         try:
             geom = shape(feat["geometry"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ShapelyError) as exc:
             raise InputError(f"feature {n}: invalid geometry ({exc.__class__.__name__})", file) from exc
         if geom.is_empty:
             continue

@@ -1,0 +1,108 @@
+"""Events: per-class hits and median score; the best evidence frame by score, size and sharpness."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.events import encode_evidence, event_key, evidence_quality, sharpness, track_passes
+from detector.pipeline_config import ClassRule, EvidenceSettings, load_pipeline_config
+from detector.track import Track, TrackObservation
+from detector.types import Detection
+
+
+def _track(
+    scores: list[float], class_name: str = "overflowing_bin", box=(100, 100, 200, 200), dt: float = 0.2
+) -> Track:
+    track = Track(0, 3, class_name)
+    for i, s in enumerate(scores):
+        track.observations.append(TrackObservation(i, i * dt, Detection(*box, s, 3, class_name), 1280, 720))
+    return track
+
+
+def _textured(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 255, size=(360, 640, 3), dtype=np.uint8)
+    return img
+
+
+def test_hits_and_median_score_per_class_from_config() -> None:
+    config = load_pipeline_config(
+        overrides={"classes": {"overflowing_bin": {"min_hits": 4, "min_median_score": 0.5}}}
+    )
+    rule = config.rule_for("overflowing_bin")
+    assert rule.min_track_seconds == config.default_rule.min_track_seconds  # inherited from default_rule
+    ok, _ = track_passes(_track([0.6, 0.55, 0.7, 0.52]), rule)
+    assert ok
+    ok, reason = track_passes(_track([0.9, 0.9, 0.9]), ClassRule(min_hits=4, min_median_score=0.5))
+    assert not ok and "3 frames" in reason
+    ok, reason = track_passes(
+        _track([0.9, 0.3, 0.3, 0.35, 0.9]), rule
+    )  # median 0.35: two good frames are not enough
+    assert not ok and "median score" in reason
+
+
+def test_low_frame_rate_tracks_pass_by_time_span() -> None:
+    rule = ClassRule(min_hits=3, min_track_seconds=0.8, min_median_score=0.4)
+    assert track_passes(_track([0.8, 0.8], dt=0.5), rule)[0] is False  # 0.5 s: too short
+    assert track_passes(_track([0.8, 0.8], dt=1.0), rule)[0] is True  # 2 fps, 1 s apart
+
+
+def test_minimum_visible_area() -> None:
+    rule = ClassRule(min_hits=1, min_median_score=0.1, min_box_area_frac=0.01)
+    small = _track([0.9, 0.9], box=(0, 0, 50, 50))  # 2500 / 921600 = 0.0027 of the frame
+    large = _track([0.9, 0.9], box=(0, 0, 120, 120))  # 0.0156
+    assert not track_passes(small, rule)[0]
+    assert track_passes(large, rule)[0]
+
+
+def test_sharper_larger_higher_scoring_frame_wins() -> None:
+    img = _textured()
+    blurred = cv2.GaussianBlur(img, (15, 15), 5)
+    det = Detection(200, 100, 360, 260, 0.8, 3, "overflowing_bin")
+    assert sharpness(img, det) > 10 * sharpness(blurred, det)
+    assert evidence_quality(img, det) > evidence_quality(blurred, det)
+    bigger = Detection(150, 60, 410, 300, 0.8, 3, "overflowing_bin")
+    assert evidence_quality(img, bigger) > evidence_quality(img, det)
+    lower = Detection(200, 100, 360, 260, 0.4, 3, "overflowing_bin")
+    assert evidence_quality(img, det) > evidence_quality(img, lower)
+    cut = Detection(480, 100, 640, 260, 0.8, 3, "overflowing_bin")  # touches the right edge
+    assert evidence_quality(img, cut) < evidence_quality(img, det)
+    # the track keeps the best one it was offered
+    track = _track([0.8])
+    obs = track.observations[0]
+    assert track.offer_evidence(evidence_quality(blurred, det), blurred, obs)
+    assert track.offer_evidence(evidence_quality(img, det), img, obs)
+    assert not track.offer_evidence(evidence_quality(blurred, det), blurred, obs)
+    assert track.best_image is img
+
+
+def test_evidence_jpegs_frame_with_box_and_raw_crop() -> None:
+    img = np.full((720, 1280, 3), 128, np.uint8)
+    det = Detection(400, 300, 560, 420, 0.8, 3, "overflowing_bin")
+    frame_jpeg, crop_jpeg = encode_evidence(img, det, EvidenceSettings(crop_margin=0.0))
+    frame = cv2.imdecode(np.frombuffer(frame_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    crop = cv2.imdecode(np.frombuffer(crop_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert frame.shape == (720, 1280, 3) and crop.shape == (120, 160, 3)
+    assert np.abs(frame.astype(int) - 128).max() > 60  # the box is drawn on the frame...
+    assert np.abs(crop.astype(int) - 128).max() < 10  # ...but not on the raw crop
+    small, _ = encode_evidence(img, det, EvidenceSettings(max_long_side=640))
+    assert cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
+
+
+def test_event_key_names_source_first_frame_and_class() -> None:
+    key = event_key("sha1-abc", _track([0.9, 0.9]))
+    assert key.startswith("sha1-abc:f0:overflowing_bin:")
+    assert key == event_key("sha1-abc", _track([0.5, 0.7]))
+    assert key != event_key("sha1-abd", _track([0.9, 0.9]))
+
+
+@pytest.mark.parametrize(
+    "bad", [{"classes": {"vehicle": {"min_hits": 0}}}, {"sample_fps": -1}, {"nonsense": 1}]
+)
+def test_bad_config_is_a_config_error(bad) -> None:
+    from detector.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        load_pipeline_config(overrides=bad)

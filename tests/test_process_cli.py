@@ -1,0 +1,235 @@
+"""End to end: a rendered drive-by through tracker, geolocation, rules and a real SQLite case store.
+
+The stages after the detector are exercised with the clip's ground-truth boxes replayed as
+detections (`GroundTruthDetector`), so the expected cases are known exactly; the `streetwatch process`
+command itself runs a real ONNX model through onnxruntime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from drive_scene import render_pass, write_zones
+from typer.testing import CliRunner
+
+from datasets.taxonomy import default_taxonomy
+from detector.types import FrameMeta
+from serve.case_benchmark import GroundTruthDetector, load_ground_truth, match_cases
+from serve.processing import LivePipeline, process_video
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("drive")
+    t0 = 1_795_000_000.0  # GPS tracks with absolute times, the second pass 10 minutes later
+    render_pass(root / "pass_00", start_s=0.0, speed=10.0, time_offset=t0)
+    render_pass(root / "pass_01", start_s=-5.0, speed=9.0, time_offset=t0 + 600)
+    write_zones(root / "zones")
+    return root
+
+
+def _open_store(folder: Path):
+    from serve.store import CaseStore
+
+    return CaseStore.open(f"sqlite:///{folder / 'cases.db'}", str(folder / "evidence"))
+
+
+def _all_cases(store):
+    from serve.store import CaseFilter
+
+    return store.list_cases(CaseFilter(), limit=500).items
+
+
+def _process(store, scene: Path, name: str, vehicle: str, **kw):
+    pdir = scene / name
+    truth = load_ground_truth(pdir / "ground_truth.json")
+    detector = kw.pop("detector", None) or GroundTruthDetector(truth, default_taxonomy().names)
+    return process_video(
+        pdir / "clip.mp4",
+        pdir / "track.csv",
+        store,
+        detector,
+        vehicle_id=vehicle,
+        camera=pdir / "camera.yaml",
+        zones=scene / "zones",
+        **kw,
+    )
+
+
+def test_two_passes_give_one_case_per_violation_and_rerun_adds_nothing(scene: Path, tmp_path: Path) -> None:
+    store = _open_store(tmp_path)
+    try:
+        s1 = _process(store, scene, "pass_00", "v1")
+        assert s1.frames == 20 and s1.new_cases == 2  # stall + bin; the parked car needs a second pass
+        assert s1.rejected.get("seen for") == 1
+        s2 = _process(store, scene, "pass_01", "v2")
+        assert s2.new_cases == 1 and s2.merged_observations == 2  # car -> illegal_parking; others merge
+        cases = _all_cases(store)
+        truth = load_ground_truth(scene / "pass_00" / "ground_truth.json")
+        m = match_cases(cases, truth, 10.0)
+        assert (m["gt_found"], m["duplicate_cases"], m["false_cases"]) == (3, 0, 0)
+        assert max(m["position_errors_m"]) < 5.0
+        by_class = {c.class_name: c for c in cases}
+        assert by_class["out_of_store_vending"].road_segment_id == "seg-west"
+        assert by_class["overflowing_bin"].responsible_unit == "District B city management"
+        assert by_class["illegal_parking"].layer_version == "test-1"
+        assert by_class["overflowing_bin"].vehicle_ids == ["v1", "v2"]
+        observations = {c.id: c.observation_count for c in cases}
+        # running both passes again: same event keys, nothing new
+        again1 = _process(store, scene, "pass_00", "v1")
+        again2 = _process(store, scene, "pass_01", "v2")
+        assert again1.new_cases == again2.new_cases == 0
+        assert again1.merged_observations == again2.merged_observations == 0
+        assert again1.already_stored + again2.already_stored == s1.events + s2.events
+        after = _all_cases(store)
+        assert {c.id: c.observation_count for c in after} == observations
+        detail = store.get_case_detail(by_class["overflowing_bin"].id)
+        assert detail.evidence_key and detail.crop_key and len(detail.observations) == 2
+    finally:
+        store.close()
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _CountingOracle(GroundTruthDetector):
+    frames_seen = 0
+
+    def detect_frames(self, frames):
+        self.frames_seen += len(frames)
+        return super().detect_frames(frames)
+
+
+def test_interrupted_run_resumes_from_the_detections_cache(scene: Path, tmp_path: Path) -> None:
+    truth = load_ground_truth(scene / "pass_00" / "ground_truth.json")
+    clean_store = _open_store(tmp_path / "clean")
+    try:
+        clean = _process(clean_store, scene, "pass_00", "v1")
+        clean_cases = sorted(
+            (c.class_name, round(c.lat, 7), round(c.lon, 7)) for c in _all_cases(clean_store)
+        )
+    finally:
+        clean_store.close()
+
+    cache = tmp_path / "run" / "detections.jsonl"
+    store = _open_store(tmp_path / "run")
+    try:
+
+        def stop_after_8(done: int, total: int | None) -> None:
+            if done == 8:
+                raise _Interrupt
+
+        first = _CountingOracle(truth, default_taxonomy().names)
+        with pytest.raises(_Interrupt):
+            _process(
+                store, scene, "pass_00", "v1", detector=first, detections_cache=cache, progress=stop_after_8
+            )
+        assert cache.exists()
+        second = _CountingOracle(truth, default_taxonomy().names)
+        resumed = _process(store, scene, "pass_00", "v1", detector=second, detections_cache=cache)
+        assert second.frames_seen == resumed.frames - resumed.frames + (20 - 8)  # only frames not cached
+        assert resumed.inferred_frames == 12
+        cases = sorted((c.class_name, round(c.lat, 7), round(c.lon, 7)) for c in _all_cases(store))
+        assert cases == clean_cases
+        assert resumed.events == clean.events
+    finally:
+        store.close()
+
+
+def test_live_pipeline_keeps_per_vehicle_tracks(scene: Path, tmp_path: Path) -> None:
+    """Two vehicles' frames interleaved: each vehicle's tracks end on its own and open cases."""
+    import av
+
+    from detector.gps import load_gps_track
+    from detector.pipeline_config import load_pipeline_config
+    from detector.zones import load_zones
+
+    pdir = scene / "pass_00"
+    truth = load_ground_truth(pdir / "ground_truth.json")
+    oracle = GroundTruthDetector(truth, default_taxonomy().names)
+    gps = load_gps_track(pdir / "track.csv")
+    from detector.geo import load_camera_mount
+
+    store = _open_store(tmp_path)
+    try:
+        live = LivePipeline(
+            store,
+            oracle,
+            load_pipeline_config(),
+            zones=load_zones(scene / "zones"),
+            camera=load_camera_mount(pdir / "camera.yaml"),
+            nominal_fps=5.0,
+        )
+        t0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+        results = []
+        with av.open(str(pdir / "clip.mp4")) as container:
+            images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+        from detector.types import Frame
+
+        for i in range(0, len(images), 2):  # 5 fps from the 10 fps clip
+            for vehicle, lag in (("car-a", 0.0), ("car-b", 0.05)):
+                p = gps.at(i / 10)
+                meta = FrameMeta(
+                    vehicle, f"{vehicle}-{i}", t0 + timedelta(seconds=i / 10 + lag), p.lat, p.lon, p.heading
+                )
+                dets = oracle.detect_frames([Frame(images[i], i, i / 10, "live")])[0]
+                results += live.process_detections(images[i], meta, dets)
+        results += live.flush()
+        created = [r for r in results if r.created]
+        assert len(created) == 2  # stall and bin; the second vehicle's events merge into them
+        assert sum(1 for r in results if r.observation_added and not r.created) == 2
+        assert {v for c in _all_cases(store) for v in c.vehicle_ids} == {"car-a", "car-b"}
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------------------ the command
+
+
+def test_process_command_twice_and_bad_gps_writes_nothing(
+    scene: Path, tmp_path: Path, coco_onnx_path: Path
+) -> None:
+    from streetwatch.cli import app
+
+    runner = CliRunner()
+    pdir = scene / "pass_00"
+    db = tmp_path / "cases.db"
+    args = [
+        "process",
+        str(pdir / "clip.mp4"),
+        "--gps",
+        str(pdir / "track.csv"),
+        "--camera",
+        str(pdir / "camera.yaml"),
+        "--zones",
+        str(scene / "zones"),
+        "--db",
+        f"sqlite:///{db}",
+        "--evidence",
+        str(tmp_path / "ev"),
+        "--model",
+        str(coco_onnx_path),
+        "--vehicle",
+        "v1",
+    ]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "20 frames" in first.output and "new cases:" in first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "new cases: 0" in second.output and "merged observations: 0" in second.output
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,lat,lon\n0,31.0,121.0\n1,north,121.0\n")
+    other_db = tmp_path / "other.db"
+    args_bad = [*args[:3], str(bad), *args[4:]]
+    args_bad[args_bad.index(f"sqlite:///{db}")] = f"sqlite:///{other_db}"
+    from detector.errors import InputError
+
+    result = runner.invoke(app, args_bad)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InputError) and "bad.csv: line 3" in str(result.exception)
+    assert not other_db.exists()  # nothing half-written
