@@ -85,18 +85,20 @@ export function fmtDuration(ms) {
 
 /** Deadline badge: overdue (red), due within 1 h (amber), later (green), none (grey). */
 export function deadlineBadge(c, now = Date.now()) {
-  if (!c.deadline) return h("span", { class: "badge none" }, "无期限 · no deadline");
+  if (!c.deadline) return h("span", { class: "badge none" }, "无期限", h("span", { class: "en" }, " · no deadline"));
   const left = new Date(c.deadline).getTime() - now;
   if (c.overdue || left < 0) {
-    return h("span", { class: "badge bad", title: fmtTime(c.deadline) }, `超期 ${fmtDuration(left)} · overdue`);
+    return h("span", { class: "badge bad", title: fmtTime(c.deadline) }, `超期 ${fmtDuration(left)}`,
+      h("span", { class: "en" }, " · overdue"));
   }
   const cls = left < 3600 * 1000 ? "warn" : "ok";
-  return h("span", { class: `badge ${cls}`, title: fmtTime(c.deadline) }, `剩余 ${fmtDuration(left)} · due`);
+  return h("span", { class: `badge ${cls}`, title: fmtTime(c.deadline) }, `剩余 ${fmtDuration(left)}`,
+    h("span", { class: "en" }, " · due"));
 }
 
 function statusTag(status) {
   const [zh, en] = STATUS_LABELS[status] || [status, ""];
-  return h("span", { class: `status ${status}`, title: en }, `${zh} ${en}`);
+  return h("span", { class: `status ${status}`, title: en }, zh, h("span", { class: "en" }, ` ${en}`));
 }
 
 function classColor(name) { return (CLASS_BY_NAME[name] && CLASS_BY_NAME[name].color) || "#888888"; }
@@ -494,14 +496,14 @@ class CaseList {
     return h("tr", { class: "clickable", dataset: { caseId: c.id }, onclick: () => { location.href = `/cases/${c.id}`; } },
       h("td", {}, url ? h("img", { class: "mini", src: url, loading: "lazy", alt: "" }) : ""),
       h("td", { class: "num" }, h("a", { href: `/cases/${c.id}` }, `#${c.id}`)),
-      h("td", {}, h("span", { class: "swatch", style: `background:${classColor(c.class_name)}` }), " ",
+      h("td", { class: "wrap" }, h("span", { class: "swatch", style: `background:${classColor(c.class_name)}` }), " ",
         c.class_zh, h("div", { class: "muted" }, c.class_en)),
       h("td", { class: "mono" }, c.matter_code),
       h("td", {}, statusTag(c.status)),
       h("td", {}, c.road_name || c.road_segment_id || "—", h("div", { class: "muted mono" }, c.road_segment_id || "")),
-      h("td", {}, fmtTime(c.first_seen || c.created_at)),
+      h("td", { title: fmtTime(c.first_seen || c.created_at) }, fmtTime(c.first_seen || c.created_at).slice(5)),
       h("td", {}, ["pending_review", "confirmed", "dispatched"].includes(c.status) || c.overdue ? deadlineBadge(c) : "—"),
-      h("td", {}, (c.vehicle_ids || []).join(", ")));
+      h("td", { class: "wrap" }, (c.vehicle_ids || []).join(", ")));
   }
 }
 
