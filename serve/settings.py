@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     model_path: Path = Field(default=BUNDLED_MODEL, description="ONNX detector the service runs.")
     conf: float = Field(default=0.25, ge=0, le=1, description="Detector score threshold.")
     iou: float = Field(default=0.45, ge=0, le=1, description="Detector NMS IoU threshold.")
+    imgsz: int | None = Field(
+        default=None, ge=32, le=4096, description="Model input size for dynamic-size models (default: the model's)."
+    )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: all cores).")
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")

@@ -92,7 +92,11 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
 
     try:
         state.detector = Detector(
-            settings.model_path, conf=settings.conf, iou=settings.iou, threads=settings.threads or None
+            settings.model_path,
+            conf=settings.conf,
+            iou=settings.iou,
+            threads=settings.threads or None,
+            imgsz=settings.imgsz,
         )
     except StreetWatchError as exc:
         state.model_error = str(exc)

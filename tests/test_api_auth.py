@@ -1,0 +1,98 @@
+"""Who may do what: 401 without a valid key, 403 with the wrong role or vehicle; web login cookies."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import (  # noqa: F401 - fixtures
+    bus_jpeg,
+    frame_metadata,
+    make_service,
+    service_model,
+    service_taxonomy,
+)
+
+
+@pytest.fixture(scope="module")
+def svc(make_service):
+    return make_service()
+
+
+def send_frame(svc, vehicle_id: str, headers: dict, bus_jpeg: bytes, frame_id: str = "a1"):
+    return svc.client.post(
+        "/v1/frames",
+        files={"image": ("f.jpg", bus_jpeg, "image/jpeg")},
+        data={"metadata": frame_metadata(vehicle_id, frame_id)},
+        headers=headers,
+    )
+
+
+@pytest.mark.parametrize("path", ["/v1/cases", "/v1/jobs", "/v1/admin/keys", "/open311/v2/requests.json",
+                                  "/v1/exports/cases.csv", "/v1/auth/me"])
+def test_no_key_is_401(svc, path):
+    response = svc.client.get(path)
+    assert response.status_code == 401
+    assert response.headers.get("WWW-Authenticate") == "Bearer"
+
+
+def test_unknown_or_revoked_key_is_401(svc):
+    assert svc.client.get("/v1/cases", headers={"Authorization": "Bearer sw_not-a-key"}).status_code == 401
+    created = svc.client.post("/v1/admin/keys", headers=svc.auth(),
+                              json={"name": "temp", "role": "inspector"}).json()
+    key = created["key"]
+    assert svc.client.get("/v1/cases", headers={"X-API-Key": key}).status_code == 200
+    listed = svc.client.get("/v1/admin/keys", headers=svc.auth()).json()
+    assert all("key" not in k and k["prefix"] for k in listed)  # never the secret
+    assert svc.client.delete(f"/v1/admin/keys/{created['record']['id']}", headers=svc.auth()).status_code == 200
+    assert svc.client.get("/v1/cases", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_vehicle_keys_may_only_ingest_for_their_own_vehicle(svc, bus_jpeg):
+    v1 = svc.auth("vehicle", "V1")
+    assert svc.client.get("/v1/cases", headers=v1).status_code == 403
+    assert svc.client.post("/v1/cases/1/actions", headers=v1, json={"action": "confirm"}).status_code == 403
+    assert send_frame(svc, "V1", v1, bus_jpeg).status_code == 200
+    other = send_frame(svc, "V2", v1, bus_jpeg, "a2")
+    assert other.status_code == 403
+    assert "V1" in other.json()["detail"]
+    unknown = send_frame(svc, "NOBODY", v1, bus_jpeg, "a3")
+    assert unknown.status_code == 403
+
+
+def test_inspectors_review_but_do_not_ingest_or_administer(svc, bus_jpeg):
+    inspector = svc.auth("inspector")
+    assert svc.client.get("/v1/cases", headers=inspector).status_code == 200
+    assert send_frame(svc, "V1", inspector, bus_jpeg, "a4").status_code == 403
+    assert svc.client.get("/v1/admin/keys", headers=inspector).status_code == 403
+    assert svc.client.post("/v1/admin/keys", headers=inspector,
+                           json={"name": "x", "role": "admin"}).status_code == 403
+
+
+def test_admin_key_creation_validates_the_vehicle(svc):
+    missing = svc.client.post("/v1/admin/keys", headers=svc.auth(), json={"name": "car", "role": "vehicle"})
+    assert missing.status_code == 422
+    assert "vehicle_id" in missing.json()["detail"]
+
+
+def test_web_login_cookie_works_for_the_api_and_logout_ends_it(svc):
+    from fastapi.testclient import TestClient
+
+    username, password = svc.inspector_login
+    browser = TestClient(svc.app)
+    wrong = browser.post("/v1/auth/login", json={"username": username, "password": password + "x"})
+    assert wrong.status_code == 401
+    ok = browser.post("/v1/auth/login", json={"username": username, "password": password})
+    assert ok.status_code == 200
+    assert ok.json()["role"] == "inspector"
+    assert browser.get("/v1/auth/me").json()["name"] == username
+    assert browser.get("/v1/cases").status_code == 200
+    assert browser.get("/v1/admin/keys").status_code == 403
+    browser.cookies.set("sw_session", browser.cookies.get("sw_session")[:-3] + "AAA")  # forged signature
+    assert browser.get("/v1/cases").status_code == 401
+
+
+def test_health_and_metrics_need_no_key(svc):
+    assert svc.client.get("/healthz").json() == {"status": "ok"}
+    ready = svc.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"model": True, "store": True}
+    assert "streetwatch_cases" in svc.client.get("/metrics").text

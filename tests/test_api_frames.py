@@ -1,0 +1,153 @@
+"""POST /v1/frames: detections, idempotency on (vehicle_id, frame_id), and every limit's error."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+from api_support import (  # noqa: F401 - fixtures
+    bus_jpeg,
+    frame_metadata,
+    jpeg_bytes,
+    make_service,
+    service_model,
+    service_taxonomy,
+)
+
+
+@pytest.fixture(scope="module")
+def svc(make_service):
+    return make_service()
+
+
+def post(svc, image: bytes, meta: str, key_headers: dict, content_type: str = "image/jpeg"):
+    return svc.client.post(
+        "/v1/frames", files={"image": ("frame.jpg", image, content_type)}, data={"metadata": meta}, headers=key_headers
+    )
+
+
+def test_frame_returns_detections_and_a_retry_is_answered_from_the_store(svc, bus_jpeg):
+    headers = svc.auth("vehicle", "V1")
+    meta = frame_metadata("V1", "frame-1")
+    first = post(svc, bus_jpeg, meta, headers)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["duplicate"] is False
+    names = {d["class_name"] for d in body["detections"]}
+    assert {"bus", "person"} <= names  # the COCO model on the bus photo
+    assert svc.store.get_frame_result("V1", "frame-1") is not None
+
+    retry = post(svc, bus_jpeg, meta, headers)  # e.g. after a dropped connection
+    assert retry.status_code == 200
+    again = retry.json()
+    assert again["duplicate"] is True
+    assert again["detections"] == body["detections"]
+    metrics = svc.client.get("/metrics").text
+    assert 'streetwatch_frames_total{outcome="duplicate",transport="http"} 1.0' in metrics
+    assert 'streetwatch_frames_total{outcome="processed",transport="http"} 1.0' in metrics
+    assert "streetwatch_frame_latency_seconds_bucket" in metrics
+
+
+def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, bus_jpeg):
+    svc = make_service()
+    headers = svc.auth("vehicle", "V7")
+    image = cv2.imdecode(np.frombuffer(bus_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    answers = []
+    for i in range(6):
+        shifted = np.roll(image, 2 * i, axis=1)
+        response = post(svc, jpeg_bytes(shifted), frame_metadata("V7", f"f{i}"), headers)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    svc.app.state.sw.live.replace_pipeline(svc.app.state.sw.live.pipeline)  # ends the tracks (vehicle left)
+    cases = svc.client.get("/v1/cases", headers=svc.auth()).json()["items"]
+    assert {c["class_name"] for c in cases} >= {"bus"}
+    observations = sum(c["observation_count"] for c in cases)
+    for i in range(3):  # resend frames that were already answered
+        again = post(svc, jpeg_bytes(np.roll(image, 2 * i, axis=1)), frame_metadata("V7", f"f{i}"), headers)
+        assert again.json()["duplicate"] is True
+    after = svc.client.get("/v1/cases", headers=svc.auth()).json()["items"]
+    assert sum(c["observation_count"] for c in after) == observations
+    assert len(after) == len(cases)
+
+
+@pytest.mark.parametrize(
+    ("meta", "field"),
+    [
+        ("not json", "metadata"),
+        (json.dumps({"vehicle_id": "V1", "captured_at": "2026-11-21T08:00:00Z"}), "frame_id"),
+        (json.dumps({"vehicle_id": "V1", "frame_id": "x", "captured_at": "yesterday"}), "captured_at"),
+        (json.dumps({"vehicle_id": "V1", "frame_id": "x", "captured_at": "2026-11-21T08:00:00"}), "captured_at"),
+        (json.dumps({"vehicle_id": "V1", "frame_id": "x", "captured_at": "2026-11-21T08:00:00Z", "lat": 91}), "lat"),
+    ],
+)
+def test_malformed_metadata_is_422_naming_the_field(svc, bus_jpeg, meta, field):
+    response = post(svc, bus_jpeg, meta, svc.auth("vehicle", "V1"))
+    assert response.status_code == 422
+    assert field in response.json()["detail"]
+
+
+def test_missing_parts_are_422(svc, bus_jpeg):
+    response = svc.client.post("/v1/frames", files={"image": ("f.jpg", bus_jpeg, "image/jpeg")},
+                               headers=svc.auth("vehicle", "V1"))
+    assert response.status_code == 422
+    assert "metadata" in response.json()["detail"]
+
+
+def test_corrupt_and_truncated_jpeg_are_400(svc, bus_jpeg):
+    headers = svc.auth("vehicle", "V1")
+    garbage = post(svc, b"\xff\xd8\xff\xe0 this is not a jpeg" * 10, frame_metadata("V1", "bad-1"), headers)
+    assert garbage.status_code == 400
+    truncated = post(svc, bus_jpeg[: len(bus_jpeg) // 2], frame_metadata("V1", "bad-2"), headers)
+    assert truncated.status_code == 400
+    assert "truncated" in truncated.json()["detail"] or "corrupt" in truncated.json()["detail"]
+
+
+def test_wrong_content_type_is_415(svc, bus_jpeg):
+    headers = svc.auth("vehicle", "V1")
+    assert post(svc, bus_jpeg, frame_metadata("V1", "t1"), headers, "text/plain").status_code == 415
+    gif = b"GIF89a" + b"\x01\x00\x01\x00\x00\x00\x00;" + b"\x00" * 64
+    assert post(svc, gif, frame_metadata("V1", "t2"), headers, "image/png").status_code in (400, 415)
+
+
+def test_size_and_dimension_limits(make_service, bus_jpeg):
+    svc = make_service(limits={"max_upload_bytes": len(bus_jpeg) - 1, "max_image_side": 1000, "min_image_side": 32})
+    headers = svc.auth("vehicle", "V1")
+    too_big = post(svc, bus_jpeg, frame_metadata("V1", "s1"), headers)
+    assert too_big.status_code == 413
+    wide = jpeg_bytes(np.zeros((20 * 3, 1200, 3), np.uint8))  # 1200 px > max_image_side
+    assert post(svc, wide, frame_metadata("V1", "s2"), headers).status_code == 413
+    tiny = jpeg_bytes(np.zeros((8, 8, 3), np.uint8))
+    small = post(svc, tiny, frame_metadata("V1", "s3"), headers)
+    assert small.status_code == 422
+    assert "smaller" in small.json()["detail"]
+
+
+def test_rate_limit_per_key_is_429_with_retry_after(make_service, bus_jpeg):
+    svc = make_service(limits={"rate_per_key": 0.5, "burst_per_key": 2})
+    headers = svc.auth("vehicle", "V1")
+    statuses = [post(svc, bus_jpeg, frame_metadata("V1", f"r{i}"), headers) for i in range(3)]
+    assert [r.status_code for r in statuses[:2]] == [200, 200]
+    assert statuses[2].status_code == 429
+    assert int(statuses[2].headers["Retry-After"]) >= 1
+    other = post(svc, bus_jpeg, frame_metadata("V2", "r0"), svc.auth("vehicle", "V2"))
+    assert other.status_code == 200  # the limit is per key
+
+
+def test_overload_is_503_with_retry_after_never_unbounded(make_service, bus_jpeg):
+    svc = make_service(limits={"queue_depth": 1, "rate_per_key": 1000, "burst_per_key": 1000},
+                       batching={"max_batch": 1, "max_wait_ms": 0})
+    headers = svc.auth("vehicle", "V1")
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda i: post(svc, bus_jpeg, frame_metadata("V1", f"o{i}"), headers), range(8)))
+    codes = sorted(r.status_code for r in responses)
+    assert set(codes) <= {200, 503}
+    assert 503 in codes and 200 in codes
+    refused = next(r for r in responses if r.status_code == 503)
+    assert int(refused.headers["Retry-After"]) >= 1
+    accepted = {r.json()["frame_id"] for r in responses if r.status_code == 200}
+    for i in range(8):  # what was refused was not processed: a retry is processed now
+        if f"o{i}" not in accepted:
+            assert svc.store.get_frame_result("V1", f"o{i}") is None
