@@ -191,3 +191,44 @@ def test_patrol_verification_can_leave_the_decision_to_an_inspector(store: CaseS
     # A new detection at a handled case is flagged in the history.
     store.ingest_event(make_event("back", north_m=2))
     assert store.get_history(case_id)[-1].action == "reobserved"
+
+
+class _DictStorage:
+    """A second backend behind the same protocol (as the S3 backend is)."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec, self.blobs = spec, {}
+
+    def put(self, data: bytes, suffix: str = ".jpg") -> str:
+        key = hashlib.sha256(data).hexdigest() + suffix
+        self.blobs[key] = data
+        return key
+
+    def get(self, key: str) -> bytes:
+        return self.blobs[key]
+
+    def exists(self, key: str) -> bool:
+        return key in self.blobs
+
+    def url(self, key: str) -> str:
+        return f"https://evidence.example/{key}"
+
+    def path(self, key: str):
+        return None
+
+
+def test_other_storage_backends_plug_in_by_scheme(tmp_path, monkeypatch) -> None:
+    from serve.store import storage
+
+    monkeypatch.setitem(storage.STORAGE_SCHEMES, "dict", _DictStorage)
+    with CaseStore.open(f"sqlite:///{tmp_path / 'c.db'}", "dict://bucket/prefix") as store:
+        assert (
+            isinstance(store.storage, storage.EvidenceStorage)
+            and store.storage.spec == "dict://bucket/prefix"
+        )
+        event = make_event("k")
+        case = store.ingest_event(event).case
+        assert store.storage.get(case.evidence_key) == event.evidence_jpeg
+        assert case.evidence_url == f"https://evidence.example/{case.evidence_key}"
+    with pytest.raises(Exception, match="unknown evidence storage scheme"):
+        storage.open_storage("nosuch://x")

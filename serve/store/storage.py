@@ -7,7 +7,9 @@ the default; an S3-compatible backend implements the same `EvidenceStorage` prot
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import os
 import re
 import tempfile
@@ -111,13 +113,18 @@ class LocalEvidenceStorage:
 def open_storage(spec: EvidenceStorage | str | Path) -> EvidenceStorage:
     """An EvidenceStorage from an instance or a spec string: a folder path (or file:// URL).
 
-    Other schemes (e.g. s3://bucket/prefix) are registered by their backends in STORAGE_SCHEMES.
+    Other schemes (e.g. s3://bucket/prefix) are registered by their backends in STORAGE_SCHEMES; a
+    backend module named `serve.store.storage_<scheme>` is imported on first use of its scheme.
     """
     if not isinstance(spec, str | Path):
         return spec
     text = str(spec)
     scheme, sep, rest = text.partition("://")
     if sep and scheme != "file":
+        if scheme not in STORAGE_SCHEMES and re.fullmatch(r"[a-z][a-z0-9]*", scheme):
+            # Backends live in serve/store/storage_<scheme>.py and register themselves on import.
+            with contextlib.suppress(ModuleNotFoundError):
+                importlib.import_module(f"serve.store.storage_{scheme}")
         factory = STORAGE_SCHEMES.get(scheme)
         if factory is None:
             raise InputError(f"unknown evidence storage scheme {scheme!r} in {text!r}")
