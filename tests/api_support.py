@@ -173,7 +173,7 @@ class Service:
         return self.app.state.sw.store
 
     def key(self, role: str, vehicle_id: str | None = None) -> str:
-        name = f"{role}:{vehicle_id}"
+        name = f"{role}-{vehicle_id}" if vehicle_id else f"{role}-key"
         if name not in self.keys:
             self.keys[name] = self.store.create_api_key(name, role, vehicle_id)[1]
         return self.keys[name]
@@ -212,3 +212,37 @@ def make_service(tmp_path_factory, service_model, service_taxonomy):
     yield factory
     for client in made:
         client.__exit__(None, None, None)
+
+
+def make_event(key: str, class_name: str, matter_code: str, lat: float, lon: float, *, class_id: int = 0,
+               vehicle_id: str = "veh-1", road_segment_id: str | None = None, deadline=None, seed: int = 1):
+    """A ViolationEvent as the pipeline makes them (evidence JPEGs included), for seeding a store."""
+    from datetime import timedelta
+
+    from detector.types import Detection, ViolationEvent
+
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    return ViolationEvent(
+        event_key=key,
+        class_name=class_name,
+        matter_code=matter_code,
+        score=0.8,
+        hits=6,
+        first_seen=at,
+        last_seen=at + timedelta(seconds=3),
+        vehicle_id=vehicle_id,
+        lat=lat,
+        lon=lon,
+        position_source="ground",
+        detection=Detection(40, 30, 100, 90, 0.8, class_id, class_name),
+        evidence_jpeg=jpeg_bytes(frame),
+        crop_jpeg=jpeg_bytes(frame[24:96, 34:106]),
+        frame_index=3,
+        source=f"clip-{key}",
+        road_segment_id=road_segment_id,
+        road_name=road_segment_id and f"Road {road_segment_id}",
+        responsible_unit=road_segment_id and "District unit",
+        deadline=deadline,
+    )
