@@ -97,7 +97,7 @@ class _ImageResult:
 
 def inspect_image(path: Path) -> _ImageResult:
     """Hash the bytes and decode the whole image; a truncated or corrupt file gives a problem."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         data = path.read_bytes()
@@ -111,8 +111,9 @@ def inspect_image(path: Path) -> _ImageResult:
             img.load()  # full decode: raises on truncated data
             size = (img.width, img.height)
             fmt = img.format
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        return _ImageResult(path, digest, None, f"corrupt image: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
+        # (ultralytics, once imported, patches Image.open to raise other errors for unknown files)
+        return _ImageResult(path, digest, None, f"corrupt image: {exc or type(exc).__name__}")
     if fmt == "JPEG" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
         return _ImageResult(path, digest, size, "truncated JPEG: no end-of-image marker (FFD9)")
     if size[0] <= 0 or size[1] <= 0:

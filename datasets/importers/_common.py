@@ -62,13 +62,13 @@ def group_from_name(name: str) -> str | None:
 
 def read_image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the image header, without decoding the pixels."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             return int(img.width), int(img.height)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise InputError(f"cannot read image header: {exc}", path) from exc
+    except Exception as exc:  # noqa: BLE001 - any decoder failure (ultralytics patches Image.open)
+        raise InputError(f"cannot read image header: {exc or type(exc).__name__}", path) from exc
 
 
 def load_json(path: Path) -> Any:
