@@ -50,7 +50,7 @@ def create_store_engine(url: str) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(parsed)
     if backend == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
     raise ConfigError(f"unsupported database {backend!r} in {url!r}: use sqlite:/// or postgresql+psycopg://")
 
 
