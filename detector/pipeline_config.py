@@ -24,6 +24,12 @@ class DetectorSettings(BaseModel):
     iou: float = Field(default=0.5, ge=0, le=1, description="IoU threshold of non-maximum suppression.")
     threads: int = Field(default=2, ge=1, description="ONNX Runtime intra-op threads.")
     batch: int = Field(default=4, ge=1, description="Frames per inference batch in batch processing.")
+    imgsz: list[int] | None = Field(
+        default=[384, 640],
+        description="Input (height, width) for models exported with a dynamic input size: 384x640 holds a "
+        "16:9 frame letterboxed to 640 wide without the grey bands a 640x640 input wastes time on. "
+        "Models with a fixed input size use their own; null = the model's metadata size.",
+    )
 
 
 class TrackerSettings(BaseModel):

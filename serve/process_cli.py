@@ -21,12 +21,18 @@ def _open_detector(model: Path | None, conf: float | None, threads: int | None, 
         raise ModelError(
             "no model: pass --model PATH.onnx (the bundled models/streetwatch-yolo11n.onnx is missing)"
         )
-    return Detector(
-        path,
-        conf=conf if conf is not None else config.detector.conf,
-        iou=config.detector.iou,
-        threads=threads or config.detector.threads,
-    )
+    kwargs = {
+        "conf": conf if conf is not None else config.detector.conf,
+        "iou": config.detector.iou,
+        "threads": threads or config.detector.threads,
+    }
+    if config.detector.imgsz:
+        try:
+            return Detector(path, imgsz=tuple(config.detector.imgsz), **kwargs)
+        except ModelError as exc:
+            if "fixed" not in str(exc):
+                raise  # only a fixed-size model falls back to its own input size
+    return Detector(path, **kwargs)
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:

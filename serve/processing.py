@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from datasets.taxonomy import Taxonomy, default_taxonomy, load_taxonomy
-from detector.errors import InputError
+from detector.errors import InputError, StreetWatchError
 from detector.events import (
     encode_evidence,
     event_key,
@@ -34,7 +34,7 @@ from detector.events import (
     track_passes,
     track_position,
 )
-from detector.geo import CameraMount, locate
+from detector.geo import CameraMount, distance_m, initial_bearing, locate
 from detector.gps import GpsTrack, load_gps_track
 from detector.pipeline_config import PipelineConfig, load_pipeline_config
 from detector.rules import RuleEngine, SightingLog
@@ -65,6 +65,7 @@ class ProcessSummary:
     new_cases: int = 0
     merged_observations: int = 0
     already_stored: int = 0  # events whose key the store already had (re-processing)
+    verifications: int = 0  # handled cases passed by and no longer seen (attached as verification)
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> tracks
     video_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -85,6 +86,7 @@ class ProcessSummary:
             "new_cases": self.new_cases,
             "merged_observations": self.merged_observations,
             "already_stored": self.already_stored,
+            "verifications": self.verifications,
             "rejected": dict(sorted(self.rejected.items())),
             "video_seconds": round(self.video_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 2),
@@ -391,7 +393,8 @@ def _detector_identity(detector: Any) -> str:
     name = type(detector).__name__
     if path is not None and Path(str(path)).exists():
         conf, iou = getattr(detector, "conf", ""), getattr(detector, "iou", "")
-        return f"{name}:{source_id_for_file(path)}:conf={conf}:iou={iou}"
+        imgsz = getattr(detector, "imgsz", "")
+        return f"{name}:{source_id_for_file(path)}:conf={conf}:iou={iou}:imgsz={imgsz}"
     return f"{name}:{getattr(detector, 'identity', '')}"
 
 
@@ -409,6 +412,7 @@ def process_video(
     zones: str | Path | ZoneLayers | None = None,
     start_time: float | None = None,
     fps: float | None = None,
+    verify_handled: bool = True,
 ) -> ProcessSummary:
     """Run the whole path on one recorded video and feed the store; returns the summary.
 
@@ -418,6 +422,8 @@ def process_video(
     progress: called as progress(frames_done, frames_total_or_None) after each frame.
     detections_cache: JSON Lines file of per-frame detections; resumes without re-running inference.
     start_frame: frames before this source index are skipped (they still advance the decoder).
+    verify_handled: handled cases the vehicle passed in view of, without seeing the violation again,
+    get this pass attached as verification evidence (store.attach_verification).
     """
     from detector.sources import VideoFileSource
 
@@ -455,6 +461,7 @@ def process_video(
         if start_time is None and prepared.gps.relative:
             start_time = video_start_time(source)
         summary = ProcessSummary()
+        watcher = PatrolVerifier.for_route(store, prepared, start_time) if verify_handled else None
         total = source.estimated_frames
         batch_size = prepared.config.detector.batch
         pending: list[Frame] = []
@@ -476,6 +483,8 @@ def process_video(
                 else:
                     dets = cache.get(f.index) or []  # type: ignore[union-attr]
                 summary.detections += len(dets)
+                if watcher is not None:
+                    watcher.look(f, prepared.camera)
                 ended = assembler.observe(f, dets)
                 _ingest(store, assembler.finish(ended), summary)
                 summary.frames += 1
@@ -504,6 +513,8 @@ def process_video(
         _ingest(store, assembler.finish(assembler.flush()), summary)
         if cache is not None:
             cache.close()
+        if watcher is not None:
+            summary.verifications = watcher.attach(store, summary, source_id, vehicle_id, prepared.config)
         summary.tracks = assembler.tracks_seen
         summary.rejected = dict(assembler.rejected)
         summary.video_seconds = last_t + 1.0 / sample_fps if summary.frames else 0.0
@@ -511,6 +522,99 @@ def process_video(
         return summary
     finally:
         source.close()
+
+
+class PatrolVerifier:
+    """Handled cases along the route: was the place in view, and was the violation still there?
+
+    A case counts as passed when its position came into the camera's view (within the horizontal
+    field of view, `min_m`..`max_m` ahead) in at least one frame; the frame where it was nearest is
+    kept as verification evidence. After the run, a passed case that no event of this run re-observed
+    (same matter code within `merge_distance_m`) gets `store.attach_verification`.
+    """
+
+    def __init__(self, cases: list[Any], min_m: float = 4.0, max_m: float = 25.0) -> None:
+        self.cases = cases
+        self.min_m, self.max_m = min_m, max_m
+        self.best: dict[int, tuple[float, Frame, Any]] = {}  # case id -> (distance, frame copy, meta)
+
+    @classmethod
+    def for_route(
+        cls, store: Any, prepared: PreparedInputs, start_time: float | None
+    ) -> PatrolVerifier | None:
+        if not hasattr(store, "find_cases_near") or not hasattr(store, "attach_verification"):
+            return None
+        found: dict[int, Any] = {}
+        fixes = prepared.gps.fixes
+        last = None
+        for fix in fixes:
+            if last is not None and distance_m(last[0], last[1], fix.lat, fix.lon) < 10.0:
+                continue
+            last = (fix.lat, fix.lon)
+            for case in store.find_cases_near(fix.lat, fix.lon, 40.0, statuses=["handled"]):
+                found[int(case.id)] = case
+        return cls(list(found.values())) if found else None
+
+    def look(self, frame: Frame, camera: CameraMount) -> None:
+        meta = frame.meta
+        if meta is None or meta.lat is None or meta.lon is None or meta.heading is None:
+            return
+        for case in self.cases:
+            d = distance_m(meta.lat, meta.lon, case.lat, case.lon)
+            if not (self.min_m <= d <= self.max_m):
+                continue
+            bearing = initial_bearing(meta.lat, meta.lon, case.lat, case.lon)
+            off_axis = (bearing - (meta.heading + camera.yaw_deg) + 180.0) % 360.0 - 180.0
+            if abs(off_axis) > camera.hfov_deg / 2.0 * 0.9:
+                continue
+            prev = self.best.get(int(case.id))
+            if prev is None or d < prev[0]:
+                self.best[int(case.id)] = (
+                    d,
+                    Frame(frame.image.copy(), frame.index, frame.timestamp, frame.source, meta),
+                    meta,
+                )
+
+    def attach(
+        self, store: Any, summary: ProcessSummary, source_id: str, vehicle_id: str, config: PipelineConfig
+    ) -> int:
+        import cv2
+
+        merge_m = 15.0
+        seen_again = summary.events_detail
+        attached = 0
+        for case in self.cases:
+            entry = self.best.get(int(case.id))
+            if entry is None:
+                continue
+            again = any(
+                e["class_name"] == case.class_name
+                and distance_m(e["lat"], e["lon"], case.lat, case.lon) <= merge_m
+                for e in seen_again
+            )
+            if again:
+                continue
+            _, frame, meta = entry
+            ok, jpeg = cv2.imencode(
+                ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, config.evidence.jpeg_quality]
+            )
+            try:
+                store.attach_verification(
+                    int(case.id),
+                    vehicle_id=vehicle_id,
+                    at=meta.captured_at,
+                    lat=meta.lat,
+                    lon=meta.lon,
+                    event_key=f"{source_id}:verify:{case.id}",
+                    evidence_jpeg=jpeg.tobytes() if ok else None,
+                    frame_index=frame.index,
+                    source=source_id,
+                    note="patrol pass: violation no longer seen at this place",
+                )
+            except StreetWatchError:
+                continue  # the case moved on meanwhile (e.g. already verified by this pass)
+            attached += 1
+        return attached
 
 
 def video_start_time(source: Any) -> float:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from drive_scene import render_pass, write_zones
+from drive_scene import DEFAULT_OBJECTS, render_pass, write_zones
 from typer.testing import CliRunner
 
 from datasets.taxonomy import default_taxonomy
@@ -26,6 +26,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     t0 = 1_795_000_000.0  # GPS tracks with absolute times, the second pass 10 minutes later
     render_pass(root / "pass_00", start_s=0.0, speed=10.0, time_offset=t0)
     render_pass(root / "pass_01", start_s=-5.0, speed=9.0, time_offset=t0 + 600)
+    # a day later the bin has been emptied: only the stall and the car are still there
+    kept = tuple(o for o in DEFAULT_OBJECTS if o.id != "bin-1")
+    render_pass(root / "pass_02", start_s=-2.0, speed=10.0, time_offset=t0 + 86400, objects=kept)
     write_zones(root / "zones")
     return root
 
@@ -87,6 +90,17 @@ def test_two_passes_give_one_case_per_violation_and_rerun_adds_nothing(scene: Pa
         assert {c.id: c.observation_count for c in after} == observations
         detail = store.get_case_detail(by_class["overflowing_bin"].id)
         assert detail.evidence_key and detail.crop_key and len(detail.observations) == 2
+
+        # the bin case is handled; the next pass no longer sees the bin -> verification from the patrol
+        bin_id = by_class["overflowing_bin"].id
+        for action in ("confirm", "dispatch", "handle"):
+            store.apply_action(bin_id, action, actor="inspector-1")
+        s3 = _process(store, scene, "pass_02", "v3")
+        assert s3.verifications == 1 and s3.new_cases == 0
+        verified = store.get_case_detail(bin_id)
+        assert verified.status == "verified"
+        assert [o.kind for o in verified.observations].count("verification") == 1
+        assert _process(store, scene, "pass_02", "v3").verifications == 0  # already verified: nothing new
     finally:
         store.close()
 
