@@ -245,6 +245,7 @@ class ReviewQueue {
     this.mode = "main"; // main | reject | correct
     this.busy = false;
     this.done = 0;
+    this.decided = new Set(); // ids decided in this tab: never shown again, even if a refill lags
     this.refs = {
       stage: $("#stage", root), panel: $("#panel", root), thumbs: $("#thumbs", root),
       head: $("#stage-head", root), empty: $("#empty-queue"), layout: $("#queue-layout"),
@@ -271,7 +272,9 @@ class ReviewQueue {
     try {
       const data = await api("/web/queue.json");
       const known = new Set(this.ids);
-      for (const id of data.ids) if (!known.has(id) && (!this.current || id !== this.current.id)) this.ids.push(id);
+      for (const id of data.ids) {
+        if (!known.has(id) && !this.decided.has(id) && (!this.current || id !== this.current.id)) this.ids.push(id);
+      }
       this.setCount(data.ids.length);
     } catch (err) { toast(`队列刷新失败 · queue refresh failed: ${err.message}`, "bad"); }
   }
@@ -286,6 +289,7 @@ class ReviewQueue {
     if (!this.ids.length) await this.refill();
     while (this.ids.length) {
       const id = this.ids.shift();
+      if (this.decided.has(id)) continue;
       let c;
       try { c = await this.load(id); } catch (err) { this.cache.delete(id); continue; }
       if (c.status !== "pending_review") { this.cache.delete(id); continue; }
@@ -316,7 +320,11 @@ class ReviewQueue {
     this.setCount(this.ids.length + 1);
   }
 
-  tick() { if (this.current) { const b = $("#deadline-slot"); if (b) b.replaceChildren(deadlineLine(this.current)); } }
+  tick() {
+    if (!this.current) { this.next(); return; } // empty queue: look for new cases
+    const b = $("#deadline-slot");
+    if (b) b.replaceChildren(deadlineLine(this.current));
+  }
 
   renderPanel() {
     const c = this.current;
@@ -385,31 +393,46 @@ class ReviewQueue {
   correct(i) {
     const k = (this.correctChoices || [])[i];
     if (!k) return;
-    this.decide("correct", { class_name: k.name, note: `class corrected to ${k.name}` }, "info",
+    this.decide("correct", { class_name: k.name }, "info",
       `已改类 Corrected → ${k.zh} ${k.matter_code}`, true);
   }
 
+  /** Send a decision. Confirm/reject move on at once (the next case is already loaded) and the
+   * toast reports the stored result; a failed decision is put back at the front of the queue. */
   async decide(action, extra, kind, label, stay = false) {
     const c = this.current;
-    this.busy = true;
-    $$("#panel button").forEach((b) => { b.disabled = true; });
-    try {
-      await api(`/v1/cases/${c.id}/actions`, { json: actionPayload(action, extra) });
-      this.cache.delete(c.id);
-      if (stay) {
+    const request = api(`/v1/cases/${c.id}/actions`, { json: actionPayload(action, extra) });
+    this.cache.delete(c.id);
+    if (stay) { // a corrected case stays on screen for its confirm/reject decision
+      this.busy = true;
+      $$("#panel button").forEach((b) => { b.disabled = true; });
+      try {
+        await request;
         toast(`${label} · #${c.id}`, kind);
-        const fresh = await this.load(c.id);
-        this.show(fresh); // a corrected case stays for its confirm/reject decision
-      } else {
-        this.done += 1;
-        toast(`${label} · #${c.id} ${c.class_zh} · ${c.road_name || ""}`, kind);
+        this.show(await this.load(c.id));
+      } catch (err) {
+        toast(`#${c.id} ${action} 失败 failed: ${err.message}`, "bad", 6000);
+        this.mode = "main";
+        this.renderPanel();
+      } finally { this.busy = false; }
+      return;
+    }
+    this.done += 1;
+    this.decided.add(c.id);
+    const shown = this.next();
+    try {
+      await request;
+      toast(`${label} · #${c.id} ${c.class_zh} · ${c.road_name || ""}`, kind);
+    } catch (err) {
+      this.done -= 1;
+      this.decided.delete(c.id);
+      toast(`#${c.id} ${action} 失败 failed: ${err.message}`, "bad", 8000);
+      if (err.status !== 409 && err.status !== 404) { // 409: someone else decided it already
+        await shown;
+        if (this.current) this.ids.unshift(this.current.id);
+        this.ids.unshift(c.id);
         await this.next();
       }
-    } catch (err) {
-      toast(`#${c.id} ${action} 失败 failed: ${err.message}`, "bad", 6000);
-      if (err.status === 409) { this.cache.delete(c.id); await this.next(); } else { this.mode = "main"; this.renderPanel(); }
-    } finally {
-      this.busy = false;
     }
   }
 
@@ -591,10 +614,22 @@ class CaseDetailView {
         ? ` ${STATUS_LABELS[e.from_status]?.[0] || e.from_status} → ${STATUS_LABELS[e.to_status]?.[0] || e.to_status}` : "";
       list.append(h("li", {}, h("div", {}, h("strong", {}, `${zh} `), h("span", { class: "muted" }, en), move),
         h("div", { class: "when" }, `${fmtTime(e.at)} · ${e.actor}`),
-        e.note ? h("div", {}, e.note) : null));
+        e.note ? h("div", {}, e.note) : null,
+        changeLine(e.data && e.data.changes)));
     }
     return list;
   }
+}
+
+const CHANGE_LABELS = { class_name: "类别 class", matter_code: "编码 code", responsible_unit: "责任单位 unit" };
+
+/** "类别 class: 垃圾站(箱)满溢 → 机动车乱停放" lines for the fields an action changed. */
+function changeLine(changes) {
+  if (!changes) return null;
+  const show = (k, v) => (k === "class_name" && CLASS_BY_NAME[v] ? CLASS_BY_NAME[v].zh : v ?? "—");
+  const parts = Object.entries(changes).filter(([k]) => k in CHANGE_LABELS)
+    .map(([k, v]) => `${CHANGE_LABELS[k]}: ${show(k, v.from)} → ${show(k, v.to)}`);
+  return parts.length ? h("div", { class: "muted" }, parts.join(" · ")) : null;
 }
 
 // ---------------------------------------------------------------- map
@@ -670,7 +705,7 @@ class MapView {
     $$(".road", this.svg).forEach((el) => el.setAttribute("stroke-width", 9 * k));
     $$(".road-casing", this.svg).forEach((el) => el.setAttribute("stroke-width", 13 * k));
     $$(".zone", this.svg).forEach((el) => el.setAttribute("stroke-width", 1.5 * k));
-    $$(".road-label", this.svg).forEach((el) => { el.setAttribute("font-size", 13 * k); el.setAttribute("stroke-width", 4 * k); });
+    $$(".road-label", this.svg).forEach((el) => { el.style.fontSize = `${13 * k}px`; el.style.strokeWidth = `${4 * k}px`; el.setAttribute("dy", -10 * k); });
     $$(".case-pt", this.svg).forEach((el) => el.setAttribute("transform", `translate(${el.dataset.x} ${el.dataset.y}) scale(${k})`));
     const metres = niceNumber(120 / this.scale);
     $("#map-scale").textContent = `${metres >= 1000 ? `${metres / 1000} km` : `${metres} m`} ≈ ${Math.round(metres * this.scale)} px`;
@@ -692,8 +727,12 @@ class MapView {
       roads.append(path);
       const mid = midPoint(f.geometry);
       if (mid && (p.road_name || p.name)) {
-        const [x, y] = this.project(mid[0], mid[1]);
-        const t = s("text", { x, y, class: "road-label", "text-anchor": "middle" });
+        const [x, y] = this.project(mid[0][0], mid[0][1]);
+        const [x2, y2] = this.project(mid[1][0], mid[1][1]);
+        let angle = (Math.atan2(y2 - y, x2 - x) * 180) / Math.PI;
+        if (angle > 90) angle -= 180;
+        if (angle < -90) angle += 180; // keep the text upright
+        const t = s("text", { x, y, class: "road-label", "text-anchor": "middle", transform: `rotate(${angle.toFixed(1)} ${x} ${y})` });
         t.textContent = p.road_name || p.name;
         labels.append(t);
       }
@@ -808,11 +847,13 @@ function pathData(geom, project, close = false) {
   }).join("") + (close ? "Z" : "")).join("");
 }
 
+/** The middle vertex of a geometry's first line and the vertex after it (for the label's angle). */
 function midPoint(geom) {
   const ls = lines(geom);
-  if (!ls.length || !ls[0].length) return null;
+  if (!ls.length || ls[0].length < 2) return null;
   const line = ls[0];
-  return line[Math.floor(line.length / 2)];
+  const i = Math.min(Math.floor(line.length / 2), line.length - 2);
+  return [line[i], line[i + 1]];
 }
 
 /** Marker for a case: fill = class colour, shape + stroke = status group. Drawn at 1 px = 1 unit. */
