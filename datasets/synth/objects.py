@@ -162,6 +162,8 @@ def vehicle(
         )
         return parts, (length, width)
     parts += box(s, t, z + clear, length, width, body_h, yaw, lower)
+    trim = (38, 38, 40) if sum(col) > 200 else tuple(c * 0.55 for c in col)
+    parts += box(s, t, z + clear - 0.02, length + 0.04, width + 0.02, 0.16, yaw, trim, skip=("bottom", "top"))
     cab_len = length * (0.5 if kind in ("car", "taxi") else 0.7)
     cab_shift = -0.05 * length if kind in ("car", "taxi") else -0.08 * length
     cab_c = centre + cab_shift * a
@@ -538,22 +540,24 @@ def soil_patch(
 
 
 def tree(rng: np.random.Generator, s: float, t: float, z: float) -> list[Part]:
+    """A street tree: trunk and a crown of many overlapping leaf clumps, darker underneath."""
     h = rng.uniform(2.4, 3.4)
     trunk = jitter_color(rng, (60, 75, 95))
     parts = box(s, t, z, 0.22, 0.22, h, rng.uniform(0, 1.5), trunk)
-    green = jitter_color(rng, (45, 95, 55), 0.2)
-    for _ in range(int(rng.integers(8, 14))):
-        r = rng.uniform(0.6, 1.2)
-        parts.append(
-            blob(
-                s + rng.uniform(-1.2, 1.2),
-                t + rng.uniform(-1.2, 1.2),
-                z + h + rng.uniform(0.5, 2.8),
-                r,
-                r * 0.8,
-                jitter_color(rng, green, 0.25),
-            )
-        )
+    green = np.array(jitter_color(rng, (45, 95, 55), 0.2))
+    crown_r = rng.uniform(1.4, 2.3)
+    clumps = []
+    for _ in range(int(rng.integers(16, 26))):
+        ang = rng.uniform(0, 2 * math.pi)
+        d = crown_r * math.sqrt(rng.random())
+        zz = z + h + 0.3 + rng.uniform(0, 1.0) * crown_r * 1.3
+        clumps.append((zz, s + d * math.cos(ang), t + d * math.sin(ang)))
+    clumps.sort()  # lower clumps first: upper ones (lit) drawn over them
+    for zz, cs, ct in clumps:
+        r = rng.uniform(0.45, 0.85)
+        light = 0.6 + 0.6 * (zz - z - h) / (crown_r * 1.6) + rng.uniform(-0.1, 0.1)
+        col = tuple(float(c) for c in np.clip(green * light * rng.uniform(0.9, 1.1, 3), 0, 255))
+        parts.append(blob(cs, ct, zz, r, r * 0.8, col, shade=False))
     return parts
 
 

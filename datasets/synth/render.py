@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -734,46 +735,68 @@ class Renderer:
                 rec.polys.append(q)
 
     def shadows(self) -> None:
-        if self.look.shadow_strength <= 0:
-            return
-        sun = self.sun
-        if sun[2] < 0.05:
-            return
+        """Sun shadows (buildings and objects) and soft contact shadows under every object."""
+        st, cam, sun = self.st, self.cam, self.sun
+        sunny = self.look.shadow_strength > 0 and sun[2] > 0.05
         mask = np.zeros(self.ids.shape, np.uint8)
-        st, cam = self.st, self.cam
-        k = 1.0 / sun[2]
-        # building shadows on the pavement and road
-        for b in st.buildings:
-            if b.s1 < cam.s - 5 or b.s0 > cam.s + 120:
-                continue
-            h = b.height - st.kerb_h
-            off = -sun[:2] * h * k
-            if off[1] >= 0:  # sun on the road side: the facade is lit, no shadow on the street
-                continue
-            base = np.array([[b.s0, st.pave_w], [b.s1, st.pave_w]])
-            poly = np.array([base[0], base[1], base[1] + off, base[0] + off])
-            self._fill_ground_shadow(mask, poly, 0.0)
+        contact = np.zeros(self.ids.shape, np.uint8)
+        k = 1.0 / max(sun[2], 0.05)
+        if sunny:
+            for b in st.buildings:
+                if b.s1 < cam.s - 5 or b.s0 > cam.s + 120:
+                    continue
+                off = -sun[:2] * (b.height - st.kerb_h) * k
+                if off[1] >= 0:  # sun on the road side: the facade is lit, no shadow on the street
+                    continue
+                base = np.array([[b.s0, st.pave_w], [b.s1, st.pave_w]])
+                self._fill_ground_shadow(
+                    mask, np.array([base[0], base[1], base[1] + off, base[0] + off]), 0.0
+                )
         for o in st.objects:
-            if not o.cast_shadow or o.interior or not (cam.s - 5 < o.anchor[0] < cam.s + 100):
+            if o.interior or not (cam.s - 5 < o.anchor[0] < cam.s + 100) or not self._in_view(o, 12.0):
                 continue
-            pts = []
-            for p in o.parts:
-                if p.blob is not None:
-                    c = p.pts[0]
-                    r, rz = p.blob
-                    pts.extend([c + [r, 0, 0], c - [r, 0, 0], c + [0, r, 0], c - [0, r, 0], c + [0, 0, rz]])
-                else:
-                    pts.extend(p.pts)
-            if not pts:
-                continue
-            pts = np.array(pts)
             z0 = o.anchor[2]
-            proj = pts[:, :2] - sun[:2][None, :] * ((pts[:, 2] - z0) * k)[:, None]
-            hull = cv2.convexHull(proj.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-            self._fill_ground_shadow(mask, hull, z0)
-        if self.detail:
-            mask = cv2.GaussianBlur(mask, (5, 5), 0)
-        factor = 255 - cv2.convertScaleAbs(mask, alpha=self.look.shadow_strength)
+            poly_pts = [p.pts for p in o.parts if p.blob is None]
+            low = [q[q[:, 2] < z0 + 0.6] for q in poly_pts]
+            low = [q for q in low if len(q)]
+            if low:
+                foot = np.concatenate(low)[:, :2]
+                c = foot.mean(axis=0)
+                foot = c + (foot - c) * 1.12
+                hull = cv2.convexHull(foot.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+                self._fill_ground_shadow(contact, hull, z0)
+            if not (sunny and o.cast_shadow):
+                continue
+            if poly_pts:
+                pts = np.concatenate(poly_pts)
+                proj = pts[:, :2] - sun[:2][None, :] * ((pts[:, 2] - z0) * k)[:, None]
+                hull = cv2.convexHull(proj.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+                self._fill_ground_shadow(mask, hull, z0)
+            for p in o.parts:
+                if p.blob is None:
+                    continue
+                c = p.pts[0]
+                r, rz = p.blob
+                pts = np.array(
+                    [
+                        c + [r, 0, 0],
+                        c - [r, 0, 0],
+                        c + [0, r, 0],
+                        c - [0, r, 0],
+                        c + [0, 0, rz],
+                        c - [0, 0, min(rz, c[2] - z0)],
+                    ]
+                )
+                proj = pts[:, :2] - sun[:2][None, :] * ((pts[:, 2] - z0) * k)[:, None]
+                hull = cv2.convexHull(proj.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+                self._fill_ground_shadow(mask, hull, z0)
+        contact = cv2.GaussianBlur(contact, (9, 9), 0)
+        total = cv2.convertScaleAbs(contact, alpha=0.35)
+        if sunny:
+            if self.detail:
+                mask = cv2.GaussianBlur(mask, (5, 5), 0)
+            total = cv2.max(total, cv2.convertScaleAbs(mask, alpha=self.look.shadow_strength))
+        factor = 255 - total
         cv2.multiply(self.img, cv2.merge([factor, factor, factor]), dst=self.img, scale=1.0 / 255.0)
 
     def _fill_ground_shadow(self, mask: np.ndarray, poly_st: np.ndarray, z: float) -> None:
@@ -782,6 +805,16 @@ class Renderer:
             cv2.fillPoly(mask, [_fix(uv)], 255, cv2.LINE_AA, SHIFT)
 
     # -- objects
+    def grime(self, rng_seed: int) -> None:
+        """Low-frequency tone variation over the whole frame (real surfaces are never flat colours)."""
+        field = _grime_field()
+        rng = np.random.default_rng(rng_seed)
+        h, w = self.ids.shape
+        oy = int(rng.integers(0, field.shape[0] - h))
+        ox = int(rng.integers(0, field.shape[1] - w))
+        g = field[oy : oy + h, ox : ox + w]
+        cv2.multiply(self.img, cv2.merge([g, g, g]), dst=self.img, dtype=cv2.CV_8U)
+
     def objects(self) -> None:
         cam = self.cam
         objs = [
@@ -910,16 +943,18 @@ class Renderer:
                 rec.polys.append(q)
 
     def haze_depth(self) -> np.ndarray:
+        """Distance to the street 'box' (ground, facades up to 30 m); the sky counts as 150 m."""
         st, cam = self.st, self.cam
-        big = np.float32(1e4)
-        d = np.full(self.dz.shape, big, np.float32)
+        big = np.float32(1e6)
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(self.dz < -1e-6, cam.height_m / -self.dz, big)
             r = np.where(self.dt > 1e-6, (st.pave_w - cam.t) / self.dt, big)
             lf = np.where(self.dt < -1e-6, (st.far_facade_t - cam.t) / self.dt, big)
-        d = np.minimum(np.minimum(g, r), np.minimum(lf, d))
+            f = np.minimum(r, lf)
+            f = np.where(cam.height_m + f * self.dz < 30.0, f, big)
+        d = np.minimum(g, f)
         norm = np.sqrt(self.ds**2 + self.dt**2 + self.dz**2)
-        return d * norm
+        return np.where(d < big, d * norm, np.float32(150.0)).astype(np.float32)
 
     def render(self) -> RenderResult:
         self.sky()
@@ -928,8 +963,17 @@ class Renderer:
         self.shadows()
         self.label_patches()
         self.objects()
+        self.grime(int(self.cam.s * 1000) % 100_000 + self.st.seed % 1000)
         depth = self.haze_depth() if self.look.haze > 0.001 else None
         return RenderResult(self.img, self.ids, self.drawn, depth)
+
+
+@lru_cache(maxsize=1)
+def _grime_field() -> np.ndarray:
+    rng = np.random.default_rng(4242)
+    base = tx.fractal(rng, size=480, octaves=(3, 9, 27, 81))
+    field = cv2.resize(base, (1800, 1100), interpolation=cv2.INTER_CUBIC)
+    return (1.0 + 0.06 * field / (np.abs(field).max() + 1e-6)).astype(np.float32)
 
 
 def render_frame(st: Street, cam: Camera, look: Look, detail: bool = True) -> RenderResult:
