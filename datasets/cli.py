@@ -32,13 +32,17 @@ def import_command(
         None, "--mapping", "-m", help="YAML: source class name -> taxonomy class or `ignore`."
     ),
     taxonomy: Path | None = TAXONOMY_OPTION,
-    drop_unmapped: bool = typer.Option(False, help="Drop boxes of unmapped classes instead of failing."),
-    skip_missing: bool = typer.Option(False, help="Skip missing or unreadable images instead of failing."),
+    drop_unmapped: bool = typer.Option(
+        False, "--drop-unmapped", help="Drop boxes of unmapped classes instead of failing."
+    ),
+    skip_missing: bool = typer.Option(
+        False, "--skip-missing", help="Skip missing or unreadable images instead of failing."
+    ),
     images: Path | None = typer.Option(None, help="Folder the annotation's image paths are relative to."),
     group_regex: str | None = typer.Option(
         None, help="Regex on the image's source path; its first capture group is the image's group."
     ),
-    link: bool = typer.Option(False, help="Symlink images instead of copying them."),
+    link: bool = typer.Option(False, "--link", help="Symlink images instead of copying them."),
 ) -> None:
     """Import YOLO / COCO / Pascal VOC / CVAT / Label Studio data as one ultralytics dataset."""
     from datasets.dataset_import import import_dataset
@@ -93,7 +97,9 @@ def split_command(
         "default: DIR/groups.csv.",
     ),
     taxonomy: Path | None = TAXONOMY_OPTION,
-    absolute: bool = typer.Option(False, help="Write absolute image paths even when relative ones would do."),
+    absolute: bool = typer.Option(
+        False, "--absolute", help="Write absolute image paths even when relative ones would do."
+    ),
 ) -> None:
     """Split by group (video/route/day never on both sides) with per-class balance; writes data.yaml."""
     from datasets.split import split_dataset
