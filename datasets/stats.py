@@ -36,11 +36,9 @@ class DatasetStats:
             f"{'class':{width}}{'boxes':>8}{'images':>8}",
         ]
         out += [f"{n:{width}}{self.boxes[n]:>8}{self.images_with[n]:>8}" for n in self.class_names]
-        out += ["", "box size sqrt(w*h) px: " + " ".join(f"{lab:>8}" for lab in labels)]
-        out += [
-            f"{n:{width}}" + " " * (23 - width) + " ".join(f"{c:>8}" for c in self.sizes[n])
-            for n in self.class_names
-        ]
+        col = max(width, 24)
+        out += ["", f"{'box size sqrt(w*h), px':{col}}" + "".join(f"{lab:>9}" for lab in labels)]
+        out += [f"{n:{col}}" + "".join(f"{c:>9}" for c in self.sizes[n]) for n in self.class_names]
         totals = [sum(self.sizes[n][i] for n in self.class_names) for i in range(len(labels))]
         peak = max(totals) or 1
         out += ["", "all classes:"]
