@@ -674,6 +674,7 @@ class LivePipeline:
         self._vehicles: dict[str, EventAssembler] = {}
         self._last_time: dict[str, float] = {}
         self._counter: dict[str, int] = {}
+        self._arrived: dict[str, float] = {}  # wall clock of each vehicle's last frame (idle flush)
 
     def _assembler(self, vehicle_id: str) -> EventAssembler:
         asm = self._vehicles.get(vehicle_id)
@@ -721,12 +722,14 @@ class LivePipeline:
         index = self._counter.get(vid, 0)
         self._counter[vid] = index + 1
         self._last_time[vid] = t
+        self._arrived[vid] = time.time()
         frame = Frame(image=image, index=index, timestamp=t, source=f"live:{vid}", meta=meta)
         ended = asm.observe(frame, detections)
         results += _ingest(self.store, asm.finish(ended), summary)
         return results
 
     def _flush_vehicle(self, vehicle_id: str, summary: ProcessSummary) -> list[Any]:
+        self._arrived.pop(vehicle_id, None)
         asm = self._vehicles.pop(vehicle_id, None)
         if asm is None:
             return []
@@ -740,7 +743,7 @@ class LivePipeline:
             return self._flush_vehicle(vehicle_id, summary)
         now = time.time()
         for vid in list(self._vehicles):
-            if idle_seconds is None or now - self._last_time.get(vid, now) >= idle_seconds:
+            if idle_seconds is None or now - self._arrived.get(vid, now) >= idle_seconds:
                 results += self._flush_vehicle(vid, summary)
         return results
 
