@@ -381,3 +381,27 @@ def test_output_must_be_empty_and_source_must_exist(tmp_path: Path, mapping: Pat
 
 def test_all_source_classes_of_the_builders_are_covered():
     assert set(SOURCE_CLASSES) - set(EXPECTED_CLASS) == {"person"}
+
+
+def test_reimporting_an_imported_dataset_keeps_boxes_and_groups(tmp_path: Path, mapping: Path):
+    scenes = make_scenes(groups=2, per_group=2)
+    src = write_source("voc", tmp_path / "src", scenes)
+    import_dataset(src, "voc", tmp_path / "first", mapping=mapping, link=True)
+    assert all(p.is_symlink() for p in (tmp_path / "first" / "images").iterdir())
+    import_dataset(tmp_path / "first", "yolo", tmp_path / "second")  # taxonomy names: no mapping needed
+    first, second = read_groups(tmp_path / "first"), read_groups(tmp_path / "second")
+    assert [r["group"] for r in first] == [r["group"] for r in second] == [s.group for s in scenes]
+    for a, b in zip(first, second, strict=True):
+        rows_a = sorted(
+            read_yolo_labels(
+                (tmp_path / "first" / a["image"].replace("images/", "labels/", 1)).with_suffix(".txt")
+            )
+        )
+        rows_b = sorted(
+            read_yolo_labels(
+                (tmp_path / "second" / b["image"].replace("images/", "labels/", 1)).with_suffix(".txt")
+            )
+        )
+        assert len(rows_a) == len(rows_b) > 0
+        for ra, rb in zip(rows_a, rows_b, strict=True):
+            assert ra == pytest.approx(rb, abs=2e-6)
