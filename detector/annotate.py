@@ -69,9 +69,10 @@ def draw_detections(
     font_scale = max(0.35, thickness / 3)
     for det in detections:
         color = _color_for(det, colors)
-        x1, y1 = int(round(det.x1)), int(round(det.y1))
-        x2, y2 = int(round(det.x2)), int(round(det.y2))
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, lineType=cv2.LINE_AA)
+        # boxes reaching the image edge (x2 == width) are drawn on the last pixel, so they stay visible
+        x1, y1 = min(max(int(round(det.x1)), 0), w - 1), min(max(int(round(det.y1)), 0), h - 1)
+        x2, y2 = min(max(int(round(det.x2)), 0), w - 1), min(max(int(round(det.y2)), 0), h - 1)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
         if not labels:
             continue
         text = f"{det.class_name} {det.score:.2f}"
