@@ -199,6 +199,14 @@ def test_inspector_reviews_with_the_keyboard_and_decisions_are_stored(browser, s
         page.keyboard.press("s")  # skip: no decision, the queue moves on
         fourth = _wait_for_other_case(page, third)
         assert fourth != third
+        # correct the class of the fourth: it stays on screen with the new class, for its decision
+        class_before = page.locator("#panel .cls-zh").inner_text()
+        page.keyboard.press("k")
+        page.wait_for_selector("#correct-picker")
+        page.keyboard.press("1")
+        page.wait_for_function("before => document.querySelector('#panel .cls-zh').innerText !== before",
+                               arg=class_before)
+        assert _shown_case(page) == fourth
         page.screenshot(path=str(ARTIFACTS / "queue-after-decisions-1440.png"))
 
         with _admin(service) as api:
@@ -213,6 +221,12 @@ def test_inspector_reviews_with_the_keyboard_and_decisions_are_stored(browser, s
         assert (last["action"], last["actor"]) == ("reject", INSPECTOR)
         assert "not_a_violation" in (last["note"] or "")
         assert skipped["status"] == "pending_review"
+        with _admin(service) as api:
+            corrected = api.get(f"/v1/cases/{fourth}").json()
+        last = corrected["history"][-1]
+        assert (last["action"], last["actor"]) == ("correct", INSPECTOR)
+        assert corrected["status"] == "pending_review"
+        assert corrected["class_zh"] != class_before
         assert not errors, errors
     finally:
         context.close()
@@ -227,6 +241,15 @@ def test_map_opens_a_case_and_ranking_sorts(browser, service):
         assert page.locator("#map-svg path.road").count() == 4
         assert page.locator("#map-svg .case-pt").count() == len(service["case_ids"])
         page.screenshot(path=str(ARTIFACTS / "map-desktop-1440.png"))
+        # the legend filters: hide the pending group, then show it again
+        visible = ("() => [...document.querySelectorAll('#map-svg .case-pt')]"
+                   ".filter(g => g.style.display !== 'none').length")
+        everything = page.evaluate(visible)
+        page.locator('.legend li[data-key="group:pending"]').click()
+        pending = page.locator('#map-svg .case-pt[data-group="pending"]').count()
+        assert pending > 0 and page.evaluate(visible) == everything - pending
+        page.locator('.legend li[data-key="group:pending"]').click()
+        assert page.evaluate(visible) == everything
         # zoom in with the wheel, then click one case on the map
         box = page.locator("#map-svg").bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

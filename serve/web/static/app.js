@@ -445,6 +445,13 @@ class ReviewQueue {
     if (!this.current || this.busy) return;
     if (this.mode === "reject" && /^[1-9]$/.test(key)) { this.reject(Number(key) - 1); e.preventDefault(); return; }
     if (this.mode === "correct" && /^[1-9]$/.test(key)) { this.correct(Number(key) - 1); e.preventDefault(); return; }
+    if (key === "ArrowLeft" || key === "ArrowRight") { // browse the case's observations
+      const buttons = $$("#thumbs button");
+      const at = buttons.findIndex((b) => b.classList.contains("active"));
+      const next = buttons[(at + (key === "ArrowRight" ? 1 : -1) + buttons.length) % buttons.length];
+      if (next) { next.click(); e.preventDefault(); }
+      return;
+    }
     const k = key.toLowerCase();
     if (k === "c" || key === "Enter") { e.preventDefault(); this.onAction("confirm"); }
     else if (k === "r") { e.preventDefault(); this.onAction("reject"); }
@@ -751,7 +758,8 @@ class MapView {
     const order = [...this.cases].sort((a, b) => (a.status === "pending_review") - (b.status === "pending_review"));
     for (const c of order) {
       const [x, y] = this.project(c.lon, c.lat);
-      const g = s("g", { class: "case-pt", "data-case-id": c.id, "data-x": x, "data-y": y, tabindex: 0, role: "link" });
+      const g = s("g", { class: "case-pt", "data-case-id": c.id, "data-x": x, "data-y": y, tabindex: 0, role: "link",
+        "data-class": c.class_name, "data-group": statusGroup(c.status) });
       g.append(markerShape(c.status, classColor(c.class_name)));
       g.addEventListener("click", (e) => { e.stopPropagation(); location.href = `/cases/${c.id}`; });
       g.addEventListener("keydown", (e) => { if (e.key === "Enter") location.href = `/cases/${c.id}`; });
@@ -868,11 +876,31 @@ export function markerShape(status, color) {
   return s("path", { d: "M-6 -6 L6 6 M6 -6 L-6 6", stroke: color, "stroke-width": 4, "stroke-linecap": "round" }); // rejected / voided
 }
 
+/** Status group of a case on the map: one marker shape per group. */
+export function statusGroup(status) {
+  if (status === "pending_review") return "pending";
+  if (["confirmed", "dispatched", "handled", "verified"].includes(status)) return "progress";
+  if (status === "closed") return "closed";
+  return "rejected";
+}
+
+/** Legend whose rows also filter the map: click a class or a status group to hide/show it. */
 function buildLegend() {
+  const hidden = new Set();
+  const apply = () => {
+    $$("#map-svg .case-pt").forEach((g) => {
+      g.style.display = hidden.has(`class:${g.dataset.class}`) || hidden.has(`group:${g.dataset.group}`) ? "none" : "";
+    });
+    $$(".legend li[data-key]").forEach((li) => li.classList.toggle("off", hidden.has(li.dataset.key)));
+  };
+  const toggle = (key) => { if (hidden.has(key)) hidden.delete(key); else hidden.add(key); apply(); };
+  const item = (key, ...children) => h("li", { "data-key": key, role: "button", tabindex: 0, title: "点击显示/隐藏 · click to show/hide",
+    onclick: () => toggle(key), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(key); } } },
+  ...children);
   const ul = $("#legend-classes");
   if (ul) {
     for (const k of VIOLATION_CLASSES) {
-      ul.append(h("li", {}, h("span", { class: "swatch", style: `background:${k.color}` }),
+      ul.append(item(`class:${k.name}`, h("span", { class: "swatch", style: `background:${k.color}` }),
         h("div", {}, k.zh, h("span", { class: "en" }, k.en))));
     }
   }
@@ -882,7 +910,7 @@ function buildLegend() {
     for (const [status, label] of rows) {
       const svg = s("svg", { width: 22, height: 22, viewBox: "-11 -11 22 22" });
       svg.append(markerShape(status, "#9aa5b1"));
-      st.append(h("li", {}, svg, label));
+      st.append(item(`group:${statusGroup(status)}`, svg, label));
     }
   }
 }
