@@ -68,7 +68,14 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         from datasets.synth.clips import generate_clips
 
         summary = generate_clips(
-            out, seconds=clip, seed=seed, passes=passes, speed_kmh=speed_kmh, fps=fps, progress=not quiet
+            out,
+            seconds=clip,
+            seed=seed,
+            passes=passes,
+            speed_kmh=speed_kmh,
+            fps=fps,
+            workers=workers,
+            progress=not quiet,
         )
         typer.echo(json.dumps(summary))
 

@@ -943,16 +943,18 @@ class Renderer:
                 rec.polys.append(q)
 
     def haze_depth(self) -> np.ndarray:
-        """Distance to the street 'box' (ground, facades up to 30 m); the sky counts as 150 m."""
+        """Distance to the street 'box' (ground, building fronts up to the roofs); sky counts as 150 m."""
         st, cam = self.st, self.cam
         big = np.float32(1e6)
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(self.dz < -1e-6, cam.height_m / -self.dz, big)
             r = np.where(self.dt > 1e-6, (st.pave_w - cam.t) / self.dt, big)
             lf = np.where(self.dt < -1e-6, (st.far_facade_t - cam.t) / self.dt, big)
-            f = np.minimum(r, lf)
-            f = np.where(cam.height_m + f * self.dz < 30.0, f, big)
-        d = np.minimum(g, f)
+            r = np.where(cam.height_m + r * self.dz < _roof_height(st.buildings, cam.s + r * self.ds), r, big)
+            lf = np.where(
+                cam.height_m + lf * self.dz < _roof_height(st.far_buildings, cam.s + lf * self.ds), lf, big
+            )
+        d = np.minimum(g, np.minimum(r, lf))
         norm = np.sqrt(self.ds**2 + self.dt**2 + self.dz**2)
         return np.where(d < big, d * norm, np.float32(150.0)).astype(np.float32)
 
@@ -966,6 +968,17 @@ class Renderer:
         self.grime(int(self.cam.s * 1000) % 100_000 + self.st.seed % 1000)
         depth = self.haze_depth() if self.look.haze > 0.001 else None
         return RenderResult(self.img, self.ids, self.drawn, depth)
+
+
+def _roof_height(buildings: list[Building], s: np.ndarray) -> np.ndarray:
+    """Roof height of the building at each street position s (0 where there is none)."""
+    if not buildings:
+        return np.zeros_like(s)
+    starts = np.array([b.s0 for b in buildings])
+    heights = np.array([b.height for b in buildings] + [0.0], dtype=np.float32)
+    idx = np.searchsorted(starts, np.nan_to_num(s, nan=-1e9, posinf=1e9, neginf=-1e9), side="right") - 1
+    idx = np.where((idx < 0) | (s > buildings[-1].s1), len(buildings), idx)
+    return heights[idx]
 
 
 @lru_cache(maxsize=1)
