@@ -93,7 +93,8 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path):
 
 
 def test_help_lists_the_formats():
-    result = runner.invoke(app, ["dataset", "import", "--help"], env={"COLUMNS": "240", "TERMINAL_WIDTH": "240"})
+    wide = {"COLUMNS": "240", "TERMINAL_WIDTH": "240"}
+    result = runner.invoke(app, ["dataset", "import", "--help"], env=wide)
     assert result.exit_code == 0
     for fmt in ("yolo", "coco", "voc", "cvat", "labelstudio"):
         assert fmt in result.output
