@@ -121,3 +121,11 @@ def test_db_commands(tmp_path) -> None:
     assert result.exit_code == 0 and "at revision 0001" in result.output
     assert runner.invoke(app, ["db", "downgrade", "base", "--db", url]).exit_code == 0
     assert _tables(url) == set()
+
+
+def test_db_commands_are_part_of_the_streetwatch_command(tmp_path) -> None:
+    from streetwatch.cli import app
+
+    result = CliRunner().invoke(app, ["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert result.exit_code == 0, result.output
+    assert "at revision 0002" in result.output
