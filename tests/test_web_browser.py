@@ -186,7 +186,8 @@ def test_inspector_reviews_with_the_keyboard_and_decisions_are_stored(browser, s
         page.keyboard.press("c")
         second = _wait_for_other_case(page, first)
         assert second == second_expected
-        assert page.locator(".toast.ok").first.inner_text().startswith("已确认 Confirmed")
+        page.wait_for_selector("#action-log li.log-ok")
+        assert "已确认 Confirmed" in page.locator("#action-log li").first.inner_text()
         assert requests.index(f"GET /v1/cases/{second}") < requests.index(f"POST /v1/cases/{first}/actions")
 
         page.keyboard.press("r")
@@ -194,7 +195,8 @@ def test_inspector_reviews_with_the_keyboard_and_decisions_are_stored(browser, s
         page.keyboard.press("1")  # not a violation
         third = _wait_for_other_case(page, second)
         assert third == service["queue"][2]
-        assert "已驳回 Rejected" in page.locator(".toast.bad").first.inner_text()
+        page.wait_for_selector("#action-log li.log-bad")
+        assert "已驳回 Rejected" in page.locator("#action-log li").first.inner_text()
 
         page.keyboard.press("s")  # skip: no decision, the queue moves on
         fourth = _wait_for_other_case(page, third)

@@ -380,8 +380,22 @@ class ReviewQueue {
   skip() {
     const c = this.current;
     this.ids.push(c.id);
-    toast(`跳过 Skipped #${c.id} · 稍后再审`, "info", 1800);
+    this.log("info", `跳过 Skipped · 稍后再审 later`, c);
     this.next();
+  }
+
+  /** The action log under the evidence: the last decisions of this session, newest first, each
+   * linking to its case (no undo: a mistake is fixed in the case detail with reopen/correct). */
+  log(kind, label, c) {
+    const list = $("#action-log");
+    if (!list) return;
+    const now = new Date();
+    list.prepend(h("li", { class: `log-${kind}` },
+      h("span", { class: "when" }, `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`),
+      h("span", { class: "what" }, label),
+      h("a", { href: `/cases/${c.id}` }, `#${c.id} ${c.class_zh || ""}`),
+      h("span", { class: "muted" }, c.road_name || "")));
+    while (list.children.length > 4) list.lastChild.remove();
   }
 
   reject(i) {
@@ -394,7 +408,7 @@ class ReviewQueue {
     const k = (this.correctChoices || [])[i];
     if (!k) return;
     this.decide("correct", { class_name: k.name }, "info",
-      `已改类 Corrected → ${k.zh} ${k.matter_code}`, true);
+      `已改类 Corrected ${CLASS_BY_NAME[this.current.class_name]?.zh || ""} → ${k.zh} ${k.matter_code}`, true);
   }
 
   /** Send a decision. Confirm/reject move on at once (the next case is already loaded) and the
@@ -408,8 +422,9 @@ class ReviewQueue {
       $$("#panel button").forEach((b) => { b.disabled = true; });
       try {
         await request;
-        toast(`${label} · #${c.id}`, kind);
+        this.mode = "main";
         this.show(await this.load(c.id));
+        this.log(kind, label, this.current);
       } catch (err) {
         toast(`#${c.id} ${action} 失败 failed: ${err.message}`, "bad", 6000);
         this.mode = "main";
@@ -422,7 +437,7 @@ class ReviewQueue {
     const shown = this.next();
     try {
       await request;
-      toast(`${label} · #${c.id} ${c.class_zh} · ${c.road_name || ""}`, kind);
+      this.log(kind, label, c);
     } catch (err) {
       this.done -= 1;
       this.decided.delete(c.id);
