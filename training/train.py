@@ -36,6 +36,7 @@ class TrainOptions(BaseModel):
     name: str = Field(default="streetwatch", description="Run folder name under `project`.")
     device: str = Field(default="auto", description="'auto' (GPU if present), 'cpu', '0', ...")
     cache: str | bool = Field(default="ram", description="Image cache: 'ram', 'disk' or False.")
+    warmup_epochs: float = Field(default=3.0, description="Learning-rate warm-up length in epochs.")
     close_mosaic: int = Field(default=3, description="Turn mosaic off for the last N epochs.")
     mosaic: float = Field(default=1.0, description="Mosaic augmentation probability.")
     patience: int = Field(default=100, description="Early-stop patience in epochs.")
@@ -85,6 +86,7 @@ def _ultralytics_args(opts: TrainOptions, device: str) -> dict[str, Any]:
         "device": device,
         "cache": opts.cache,
         "close_mosaic": opts.close_mosaic,
+        "warmup_epochs": opts.warmup_epochs,
         "mosaic": opts.mosaic,
         "patience": opts.patience,
         "optimizer": opts.optimizer,
