@@ -59,24 +59,29 @@ def parse_seeds(text: str) -> list[int]:
 class GroundTruthObject:
     id: str
     class_name: str  # as the ground truth names it
-    violation: bool
+    violation: bool  # the class itself is a violation (taxonomy)
     lat: float
     lon: float
-    case_class: str | None  # the class a case for it is filed under (None: no case expected)
     frames: tuple[int, ...]
     boxes: tuple[tuple[float, float, float, float], ...]
+    parked: bool = False
+    no_parking_zone: str | None = None
+    case_class: str | None = None  # the class a case for it is filed under (None: no case expected)
 
 
-def _case_class(obj: dict) -> str | None:
-    if not obj.get("violation"):
-        return None
-    name = str(obj.get("class_name"))
-    if name == "vehicle":
-        return str(obj.get("violation_class") or "illegal_parking")
-    return str(obj.get("violation_class") or name)
+def _boxes_of(obj: dict) -> tuple[tuple[int, ...], tuple[tuple[float, float, float, float], ...]]:
+    """Frames and boxes: `boxes` as a list aligned with `frames`, or a {frame: box} mapping."""
+    raw = obj.get("boxes", [])
+    if isinstance(raw, dict):
+        items = sorted((int(k), tuple(float(v) for v in b)) for k, b in raw.items())
+        return tuple(f for f, _ in items), tuple(b for _, b in items)  # type: ignore[misc]
+    frames = tuple(int(f) for f in obj.get("frames", []))
+    return frames, tuple(tuple(float(v) for v in b) for b in raw)  # type: ignore[misc]
 
 
 def load_ground_truth(path: str | Path) -> list[GroundTruthObject]:
+    """Objects of one pass. `case_class` here only covers classes that are violations by themselves;
+    parked vehicles in no-parking zones depend on other passes (see `expected_case_classes`)."""
     file = Path(path)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -85,21 +90,52 @@ def load_ground_truth(path: str | Path) -> list[GroundTruthObject]:
     objects = data.get("objects", data) if isinstance(data, dict) else data
     out = []
     for obj in objects:
-        frames = tuple(int(f) for f in obj.get("frames", []))
-        boxes = tuple(tuple(float(v) for v in b) for b in obj.get("boxes", []))
+        frames, boxes = _boxes_of(obj)
+        violation = bool(obj.get("violation"))
+        name = str(obj["class_name"])
         out.append(
             GroundTruthObject(
                 id=str(obj["id"]),
-                class_name=str(obj["class_name"]),
-                violation=bool(obj.get("violation")),
+                class_name=name,
+                violation=violation,
                 lat=float(obj["lat"]),
                 lon=float(obj["lon"]),
-                case_class=_case_class(obj),
                 frames=frames,
-                boxes=boxes,  # type: ignore[arg-type]
+                boxes=boxes,
+                parked=bool(obj.get("parked", False)),
+                no_parking_zone=obj.get("no_parking_zone"),
+                case_class=name if violation and name != "vehicle" else None,
             )
         )
     return out
+
+
+def expected_cases(
+    passes: Sequence[Sequence[GroundTruthObject]], min_frames: int = 3
+) -> tuple[list[GroundTruthObject], list[GroundTruthObject]]:
+    """(expected, tolerated): the ground-truth violations a perfect system files one case each for.
+
+    Expected:
+    - an object of a violation class, labelled in at least `min_frames` frames of some pass;
+    - a vehicle parked in a no-parking zone, labelled (>= min_frames) on at least two passes: one
+      drive-by cannot tell parked from stopped, so the parking rule needs a later pass.
+    Tolerated (a case for them is neither required nor false): violations labelled in fewer frames
+    (barely visible), and vehicles parked in a no-parking zone seen on one pass only.
+    """
+    seen: dict[str, list[GroundTruthObject]] = {}
+    for objs in passes:
+        for g in objs:
+            seen.setdefault(g.id, []).append(g)
+    expected, tolerated = [], []
+    for versions in seen.values():
+        g = versions[0]
+        visible = [v for v in versions if len(v.frames) >= min_frames]
+        if g.case_class:
+            (expected if visible else tolerated).append(g)
+        elif g.class_name == "vehicle" and g.parked and g.no_parking_zone:
+            parking = GroundTruthObject(**{**g.__dict__, "case_class": "illegal_parking"})
+            (expected if len(visible) >= 2 else tolerated).append(parking)
+    return sorted(expected, key=lambda g: g.id), sorted(tolerated, key=lambda g: g.id)
 
 
 class GroundTruthDetector:
@@ -137,28 +173,38 @@ class GroundTruthDetector:
 
 
 def match_cases(
-    cases: Sequence[Any], truth: Sequence[GroundTruthObject], match_m: float = 10.0
+    cases: Sequence[Any],
+    expected: Sequence[GroundTruthObject],
+    match_m: float = 10.0,
+    tolerated: Sequence[GroundTruthObject] = (),
 ) -> dict[str, Any]:
-    """Match cases to ground-truth violations (same class, nearest within match_m, greedy by distance)."""
-    expected = [g for g in truth if g.case_class]
-    pairs = []
-    for ci, case in enumerate(cases):
-        for gi, g in enumerate(expected):
-            if case.class_name != g.case_class:
-                continue
-            d = distance_m(case.lat, case.lon, g.lat, g.lon)
-            if d < match_m:
-                pairs.append((d, ci, gi))
-    pairs.sort()
+    """Match cases to expected violations (same class, within match_m, nearest pairs first).
+
+    A case matching no expected violation is false, unless it matches a tolerated one.
+    A second case on an already matched violation is a duplicate.
+    """
+    expected = [g for g in expected if g.case_class]
+
+    def pairs_for(truth: Sequence[GroundTruthObject]) -> list[tuple[float, int, int]]:
+        out = []
+        for ci, case in enumerate(cases):
+            for gi, g in enumerate(truth):
+                if case.class_name == g.case_class:
+                    d = distance_m(case.lat, case.lon, g.lat, g.lon)
+                    if d < match_m:
+                        out.append((d, ci, gi))
+        return sorted(out)
+
     case_to_gt: dict[int, int] = {}
-    for _d, ci, gi in pairs:
+    for _d, ci, gi in pairs_for(expected):
         if ci not in case_to_gt:
             case_to_gt[ci] = gi
     matched_gt: dict[int, list[int]] = {}
     for ci, gi in case_to_gt.items():
         matched_gt.setdefault(gi, []).append(ci)
     duplicates = sum(len(v) - 1 for v in matched_gt.values())
-    false_cases = [ci for ci in range(len(cases)) if ci not in case_to_gt]
+    tolerated_cases = {ci for _d, ci, _gi in pairs_for(tolerated) if ci not in case_to_gt}
+    false_cases = [ci for ci in range(len(cases)) if ci not in case_to_gt and ci not in tolerated_cases]
     errors = [
         distance_m(cases[ci].lat, cases[ci].lon, expected[gi].lat, expected[gi].lon)
         for ci, gi in case_to_gt.items()
@@ -169,8 +215,11 @@ def match_cases(
         "gt_found": len(matched_gt),
         "duplicate_cases": duplicates,
         "false_cases": len(false_cases),
-        "missed": sorted(g.id for gi, g in enumerate(expected) if gi not in matched_gt),
-        "false_case_classes": sorted(cases[ci].class_name for ci in false_cases),
+        "tolerated_cases": len(tolerated_cases),
+        "missed": sorted(f"{g.id}:{g.case_class}" for gi, g in enumerate(expected) if gi not in matched_gt),
+        "false_case_detail": sorted(
+            f"{cases[ci].class_name}@{cases[ci].lat:.6f},{cases[ci].lon:.6f}" for ci in false_cases
+        ),
         "position_errors_m": sorted(round(e, 2) for e in errors),
     }
 
@@ -254,7 +303,14 @@ def run_case_benchmark(
         model_label = str(detector.path)
     work.mkdir(parents=True, exist_ok=True)
     per_seed = []
-    totals = {"gt_violations": 0, "cases": 0, "gt_found": 0, "duplicate_cases": 0, "false_cases": 0}
+    totals = {
+        "gt_violations": 0,
+        "cases": 0,
+        "gt_found": 0,
+        "duplicate_cases": 0,
+        "false_cases": 0,
+        "tolerated_cases": 0,
+    }
     wall = 0.0
     video_s = 0.0
     for seed in seeds:
@@ -266,13 +322,12 @@ def run_case_benchmark(
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
         store = CaseStore.open(f"sqlite:///{run_dir / 'cases.db'}", str(run_dir / "evidence"))
-        truth_by_id: dict[str, GroundTruthObject] = {}
+        truth_passes: list[list[GroundTruthObject]] = []
         summaries = []
         try:
             for i, pdir in enumerate(pass_dirs):
                 truth = load_ground_truth(pdir / "ground_truth.json")
-                for g in truth:
-                    truth_by_id.setdefault(g.id, g)
+                truth_passes.append(truth)
                 det = GroundTruthDetector(truth, names) if oracle else detector
                 t0 = time.perf_counter()
                 s = process_video(
@@ -301,7 +356,8 @@ def run_case_benchmark(
                     break
         finally:
             store.close()
-        m = match_cases(cases, list(truth_by_id.values()), match_m)
+        expected, tolerated = expected_cases(truth_passes)
+        m = match_cases(cases, expected, match_m, tolerated)
         for k in totals:
             totals[k] += m[k]
         per_seed.append({"seed": seed, **m, **_ratios(m), "passes": summaries})

@@ -44,7 +44,9 @@ class SceneObject:
 DEFAULT_OBJECTS = (
     SceneObject("stall-1", "out_of_store_vending", True, 22.0, 2.0, 1.6, 1.0, 1.2, (30, 90, 230)),
     SceneObject("bin-1", "overflowing_bin", True, 34.0, 1.5, 0.8, 0.8, 1.1, (60, 170, 40)),
-    SceneObject("car-1", "vehicle", True, 46.0, -1.0, 4.2, 1.8, 1.5, (160, 60, 40)),
+    SceneObject(
+        "car-1", "vehicle", False, 46.0, -1.0, 4.2, 1.8, 1.5, (160, 60, 40)
+    ),  # parked, no-parking zone
 )
 
 
@@ -115,6 +117,8 @@ def render_pass(
             "id": o.id,
             "class_name": o.class_name,
             "violation": o.violation,
+            "parked": o.class_name == "vehicle",  # synth's fields: parked vehicles and their no-parking zone
+            "no_parking_zone": "np-1" if o.class_name == "vehicle" else None,
             "lat": street_to_latlon(o.s, o.t)[0],
             "lon": street_to_latlon(o.s, o.t)[1],
             "frames": [],

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from datasets.taxonomy import default_taxonomy
 from detector.types import FrameMeta
-from serve.case_benchmark import GroundTruthDetector, load_ground_truth, match_cases
+from serve.case_benchmark import GroundTruthDetector, expected_cases, load_ground_truth, match_cases
 from serve.processing import LivePipeline, process_video
 
 
@@ -70,8 +70,15 @@ def test_two_passes_give_one_case_per_violation_and_rerun_adds_nothing(scene: Pa
         s2 = _process(store, scene, "pass_01", "v2")
         assert s2.new_cases == 1 and s2.merged_observations == 2  # car -> illegal_parking; others merge
         cases = _all_cases(store)
-        truth = load_ground_truth(scene / "pass_00" / "ground_truth.json")
-        m = match_cases(cases, truth, 10.0)
+        expected, tolerated = expected_cases(
+            [load_ground_truth(scene / p / "ground_truth.json") for p in ("pass_00", "pass_01")]
+        )
+        assert sorted(g.case_class for g in expected) == [
+            "illegal_parking",
+            "out_of_store_vending",
+            "overflowing_bin",
+        ]
+        m = match_cases(cases, expected, 10.0, tolerated)
         assert (m["gt_found"], m["duplicate_cases"], m["false_cases"]) == (3, 0, 0)
         assert max(m["position_errors_m"]) < 5.0
         by_class = {c.class_name: c for c in cases}
