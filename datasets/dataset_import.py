@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from datasets.importers import read_source
+from datasets.importers._common import read_image_size
 from datasets.mapping import MappingOutcome, apply_mapping, load_mapping
+from datasets.records import SourceDataset
 from datasets.taxonomy import load_taxonomy
 from datasets.writer import ensure_empty_output, write_dataset
 from detector.errors import InputError
@@ -45,6 +47,33 @@ class ImportSummary:
         return "\n".join(lines)
 
 
+def _warn_size_mismatches(source: SourceDataset) -> None:
+    """Boxes are normalised by the size the annotation states, which stays right when the image was
+    resized after labelling; a different aspect ratio (rotation, crop) is worth a look."""
+    resized, reshaped = [], []
+    for record in source.records:
+        try:
+            width, height = read_image_size(record.image)
+        except InputError:
+            continue  # `dataset check` reports unreadable images
+        if (width, height) == (record.width, record.height):
+            continue
+        same_aspect = abs(width * record.height - height * record.width) <= max(width, height)
+        (resized if same_aspect else reshaped).append(
+            f"{record.name} is {width}x{height}, annotated as {record.width}x{record.height}"
+        )
+    if resized:
+        source.warnings.append(
+            f"{len(resized)} image(s) were resized after labelling; boxes scale with them "
+            f"(first: {resized[0]})"
+        )
+    if reshaped:
+        source.warnings.append(
+            f"{len(reshaped)} image(s) differ in shape from their annotation (rotated or cropped?); "
+            f"their boxes may be wrong (first: {reshaped[0]})"
+        )
+
+
 def import_dataset(
     src: str | Path,
     fmt: str,
@@ -73,6 +102,8 @@ def import_dataset(
         )
     if not source.records:
         raise InputError("no images to import", src)
+    if fmt != "yolo":  # YOLO sizes come from the files already
+        _warn_size_mismatches(source)
     outcome = apply_mapping(source.records, class_mapping, tax, drop_unmapped, source=str(mapping or src))
     boxes = Counter(box.label for r in source.records for box in r.boxes)
     provenance = {

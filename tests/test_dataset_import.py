@@ -405,3 +405,44 @@ def test_reimporting_an_imported_dataset_keeps_boxes_and_groups(tmp_path: Path, 
         assert len(rows_a) == len(rows_b) > 0
         for ra, rb in zip(rows_a, rows_b, strict=True):
             assert ra == pytest.approx(rb, abs=2e-6)
+
+
+def test_sizes_left_out_resized_and_reshaped_images(tmp_path: Path, mapping: Path):
+    scenes = make_scenes(groups=1, per_group=3)
+    src = write_source("coco", tmp_path / "src", scenes)
+    data = coco_dict(scenes)
+    del data["images"][0]["width"], data["images"][0]["height"]  # size read from the file
+    src.write_text(json.dumps(data))
+    # second image resized to half after labelling; third replaced by one of another shape
+    make_image(
+        tmp_path / "src" / "images" / scenes[1].name, scenes[1].width // 2, scenes[1].height // 2, seed=5
+    )
+    make_image(tmp_path / "src" / "images" / scenes[2].name, scenes[2].height, scenes[2].width, seed=6)
+    summary = import_dataset(src, "coco", tmp_path / "out", mapping=mapping)
+    assert any("1 image(s) were resized" in w and "frame_0001" in w for w in summary.warnings)
+    assert any("1 image(s) differ in shape" in w and "frame_0002" in w for w in summary.warnings)
+    for scene in scenes[:2]:  # normalised boxes are the same whatever the stored size
+        label = tmp_path / "out" / "labels" / scene.name.replace("/", "__").replace(".jpg", ".txt")
+        assert len(read_yolo_labels(label)) == len(expected_rows(scene))
+        for got, want in zip(sorted(read_yolo_labels(label)), expected_rows(scene), strict=True):
+            assert got[1:] == pytest.approx(want[1:], abs=2e-4)
+    assert check_clean(tmp_path / "out", ignore={"images/route0__frame_0002.jpg"})
+
+
+def check_clean(root: Path, ignore: set[str]) -> bool:
+    from datasets.check import check_dataset
+
+    return all(
+        i.file in ignore or i.file.replace("labels/", "images/").replace(".txt", ".jpg") in ignore
+        for i in check_dataset(root).issues
+    )
+
+
+def test_labelstudio_upload_kept_under_its_hashed_name(tmp_path: Path, mapping: Path):
+    src = tmp_path / "src"
+    make_image(src / "media" / "1a2b3c4d-frame.jpg", 80, 60, seed=1)  # not under a "3/" folder
+    tasks = labelstudio_tasks([Scene("frame.jpg", 80, 60, "x", [("car", 10, 10, 30, 30)])])
+    tasks[0]["data"] = {"image": "/data/upload/3/1a2b3c4d-frame.jpg"}
+    (src / "export.json").write_text(json.dumps(tasks))
+    summary = import_dataset(src / "export.json", "labelstudio", tmp_path / "out", mapping=mapping)
+    assert summary.images == 1 and summary.boxes_per_class["vehicle"] == 1

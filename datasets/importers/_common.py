@@ -174,7 +174,9 @@ class ImageLocator:
         found = self._best_suffix_match(parts, parts[-1], need=min(2, len(parts)))
         stripped = _LABEL_STUDIO_UPLOAD_PREFIX.sub("", parts[-1])
         if found is None and stripped != parts[-1]:  # Label Studio upload: `<project>/<hash>-<name>`
-            found = self._best_suffix_match([stripped], stripped, need=1)
+            found = self._best_suffix_match([parts[-1]], parts[-1], need=1)
+            if found is None:
+                found = self._best_suffix_match([stripped], stripped, need=1)
         return found
 
     def _best_suffix_match(self, parts: list[str], name: str, need: int) -> Path | None:

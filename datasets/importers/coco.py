@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from datasets.importers._common import ImageLocator, group_from_name, load_json, number
+from datasets.importers._common import ImageLocator, group_from_name, load_json, number, read_image_size
 from datasets.records import BoxRecord, ImageRecord, SourceDataset
 from detector.errors import InputError
 
@@ -61,8 +61,14 @@ def _read_file(path: Path, images_dir: Path | None, result: SourceDataset) -> No
         if found is None:
             result.missing_images.append(f"{path}: {file_name}: not found")
             continue
-        width = int(number(_field(img, "width", path, where), f"{where}.width", path))
-        height = int(number(_field(img, "height", path, where), f"{where}.height", path))
+        width = int(number(img.get("width") or 0, f"{where}.width", path))
+        height = int(number(img.get("height") or 0, f"{where}.height", path))
+        if width <= 0 or height <= 0:  # some exports leave the size out: read it from the file
+            try:
+                width, height = read_image_size(found)
+            except InputError:
+                result.missing_images.append(f"{path}: {file_name}: unreadable image and no size")
+                continue
         name = locator.name_for(file_name, found)
         group = next((str(img[k]) for k in GROUP_FIELDS if img.get(k) not in (None, "")), None)
         records[image_id] = ImageRecord(
