@@ -2,7 +2,9 @@
 # Reproduce the bundled default model models/streetwatch-yolo11n.onnx from scratch:
 # synthetic data (three seeds = three disjoint splits) -> train -> export -> evaluate -> model card.
 # CPU-only takes hours on 2 cores; a GPU is used automatically when present.
-# Tunables (env): DATA_DIR IMGSZ EPOCHS FREEZE BATCH NAME VERSION TRAIN_IMAGES VAL_IMAGES TEST_IMAGES
+# Tunables (env): DATA_DIR IMGSZ EPOCHS TIME_HOURS FREEZE BATCH NAME VERSION TRAIN_IMAGES VAL_IMAGES
+#                 TEST_IMAGES VAL_EVERY_EPOCH_IMAGES
+# TIME_HOURS set: ultralytics time mode (epochs re-estimated after the first to fit the budget).
 # Steps can be skipped: SKIP_SYNTH=1 (data already there), SKIP_TRAIN=1 (run folder already trained).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,8 @@ VAL_IMAGES="${VAL_IMAGES:-400}"
 TEST_IMAGES="${TEST_IMAGES:-400}"
 IMGSZ="${IMGSZ:-416}"
 EPOCHS="${EPOCHS:-10}"
+TIME_HOURS="${TIME_HOURS:-}"
+VAL_EVERY_EPOCH_IMAGES="${VAL_EVERY_EPOCH_IMAGES:-200}"  # per-epoch validation on a subset (CPU time)
 FREEZE="${FREEZE:-10}"
 BATCH="${BATCH:-16}"
 NAME="${NAME:-default}"
@@ -27,30 +31,33 @@ MODEL="${MODEL:-models/streetwatch-yolo11n.onnx}"
 
 if [[ -z "${SKIP_SYNTH:-}" ]]; then
   # three seeds: frames of one split can never appear in another
-  "$SW" synth --out "$DATA_DIR/train" --images "$TRAIN_IMAGES" --seed 1 &
-  "$SW" synth --out "$DATA_DIR/val" --images "$VAL_IMAGES" --seed 2
-  "$SW" synth --out "$DATA_DIR/test" --images "$TEST_IMAGES" --seed 3
+  "$SW" synth --out "$DATA_DIR/train" --images "$TRAIN_IMAGES" --seed 1 --workers 2 --quiet &
+  "$SW" synth --out "$DATA_DIR/val" --images "$VAL_IMAGES" --seed 2 --quiet
+  "$SW" synth --out "$DATA_DIR/test" --images "$TEST_IMAGES" --seed 3 --quiet
   wait
 fi
 
-"$PY" - "$DATA_DIR" <<'PYEOF'
+"$PY" - "$DATA_DIR" "$VAL_EVERY_EPOCH_IMAGES" <<'PYEOF'
 import sys
 from pathlib import Path
 
 from datasets.taxonomy import load_taxonomy
 
-root = Path(sys.argv[1]).resolve()
+root, n_val = Path(sys.argv[1]).resolve(), int(sys.argv[2])
+val = sorted((root / "val" / "images").iterdir())[:n_val]
+(root / "val-subset.txt").write_text("".join(f"{p}\n" for p in val))
 names = "".join(f"  {i}: {n}\n" for i, n in enumerate(load_taxonomy().names))
 (root / "data.yaml").write_text(
-    f"path: {root}\ntrain: train/images\nval: val/images\ntest: test/images\nnames:\n{names}"
+    f"path: {root}\ntrain: train/images\nval: val-subset.txt\ntest: test/images\nnames:\n{names}"
 )
 print(root / "data.yaml")
 PYEOF
 
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
   "$SW" train --data "$DATA_DIR/data.yaml" --weights "$SHARED/weights/yolo11n-coco.pt" \
-    --imgsz "$IMGSZ" --epochs "$EPOCHS" --freeze "$FREEZE" --batch "$BATCH" --workers 2 \
-    --project runs/train --name "$NAME" --close-mosaic 2 --exist-ok
+    --imgsz "$IMGSZ" --epochs "$EPOCHS" ${TIME_HOURS:+--time "$TIME_HOURS"} --freeze "$FREEZE" \
+    --batch "$BATCH" --workers 2 --warmup-epochs 1 --close-mosaic 2 \
+    --project runs/train --name "$NAME" --exist-ok
 fi
 
 "$SW" export --weights "runs/train/$NAME/weights/best.pt" --out "$MODEL" --imgsz "$IMGSZ" \
