@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_dataset_builders import MAPPING_YAML, make_scenes, write_source
+from test_dataset_builders import MAPPING_YAML, WRITERS, make_scenes, write_source
 
+from datasets.check import check_dataset
 from datasets.dataset_import import import_dataset
 from datasets.split import SPLITS, assign_groups, split_dataset
 from detector.errors import ConfigError, InputError
@@ -149,3 +150,19 @@ def test_ultralytics_reads_the_split(dataset: Path, tmp_path: Path):
         assert len(loaded) == result.images[split]
         boxes = sum(len(label["cls"]) for label in loaded.labels)
         assert boxes == sum(result.boxes[split].values())
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+def test_round_trip_from_each_format(tmp_path: Path, fmt: str):
+    """import -> check finds nothing -> split keeps routes whole and every class on every side."""
+    (tmp_path / "mapping.yaml").write_text(MAPPING_YAML)
+    src = write_source(fmt, tmp_path / "src", make_scenes(groups=8, per_group=2, seed=11))
+    import_dataset(src, fmt, tmp_path / "data", mapping=tmp_path / "mapping.yaml")
+    assert check_dataset(tmp_path / "data").issues == []
+    result = split_dataset(tmp_path / "data", tmp_path / "data", val=0.25, test=0.25, seed=0)
+    sides = defaultdict(set)
+    for image, split in result.split_of_image.items():
+        sides[result.group_of_image[image]].add(split)
+    assert len(sides) == 8 and all(len(v) == 1 for v in sides.values())
+    for name in result.class_names:
+        assert all(result.boxes[s][name] > 0 for s in SPLITS), (name, result.boxes)
