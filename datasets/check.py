@@ -95,6 +95,49 @@ class _ImageResult:
     problem: str | None
 
 
+def jpeg_end(data: bytes) -> int | None:
+    """Offset just past the primary image's end-of-image marker (FFD9), or None when the data ends first.
+
+    Walks the marker segments and the entropy-coded scans rather than looking at the last two bytes,
+    so trailers that phones append after the image (motion-photo video, maker data) are not mistaken
+    for damage, and a file cut inside its last scan is caught even where the decoder pads it."""
+    n = len(data)
+    if n < 4 or data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 1 < n:
+        if data[pos] != 0xFF:
+            return None  # not at a marker: broken structure
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return pos + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        if pos + 3 >= n:
+            return None
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker != 0xDA:  # not start-of-scan: skip the segment
+            pos = end
+            continue
+        pos = end  # entropy-coded data follows; the next marker is FF not followed by 00 or RSTn
+        while True:
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= n:
+                return None
+            following = data[pos + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                pos += 2
+            elif following == 0xFF:
+                pos += 1
+            else:
+                break
+    return None
+
+
 def inspect_image(path: Path) -> _ImageResult:
     """Hash the bytes and decode the whole image; a truncated or corrupt file gives a problem."""
     from PIL import Image
@@ -114,8 +157,10 @@ def inspect_image(path: Path) -> _ImageResult:
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
         # (ultralytics, once imported, patches Image.open to raise other errors for unknown files)
         return _ImageResult(path, digest, None, f"corrupt image: {exc or type(exc).__name__}")
-    if fmt == "JPEG" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
-        return _ImageResult(path, digest, size, "truncated JPEG: no end-of-image marker (FFD9)")
+    if fmt == "JPEG" and jpeg_end(data) is None:
+        return _ImageResult(
+            path, digest, size, "truncated JPEG: the data ends before the end-of-image marker"
+        )
     if size[0] <= 0 or size[1] <= 0:
         return _ImageResult(path, digest, None, f"image has no pixels ({size[0]}x{size[1]})")
     return _ImageResult(path, digest, size, None)

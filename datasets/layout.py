@@ -64,7 +64,7 @@ def parse_label_text(text: str) -> list[LabelLine]:
             cls = int(fields[0])
             cx, cy, w, h = (float(v) for v in fields[1:])
         except ValueError:
-            lines.append(LabelLine(number, error=f"not numbers: {raw.strip()!r}"))
+            lines.append(LabelLine(number, error=f"expected an integer class and 4 numbers: {raw.strip()!r}"))
             continue
         lines.append(LabelLine(number, cls, cx, cy, w, h))
     return lines

@@ -249,7 +249,7 @@ def split_dataset(
         label = label_path(img, root)
         if label.is_file():
             for lab in parse_label_text(label.read_text(encoding="utf-8-sig", errors="replace")):
-                if lab.error or not 0 <= (lab.cls or 0) < len(names) or lab.cls is None:
+                if lab.error or lab.cls is None or not 0 <= lab.cls < len(names):
                     skipped += 1
                     continue
                 vec[lab.cls] += 1

@@ -142,3 +142,15 @@ def test_uses_dataset_class_names_else_taxonomy(tmp_path: Path):
     (root / "classes.txt").write_text("only_one\n")
     report = check_dataset(root)
     assert found(report) == {("labels/a.txt", "unknown-class")}
+
+
+def test_jpeg_with_a_trailer_after_the_image_is_not_damage(tmp_path: Path):
+    """Phones append data after the end-of-image marker (motion-photo video); that is a valid JPEG."""
+    root = tmp_path / "ds"
+    image = make_image(root / "images" / "phone.jpg", 64, 48, seed=4)
+    image.write_bytes(image.read_bytes() + b"ftypmp42" + bytes(range(256)) * 4)
+    (root / "labels").mkdir()
+    (root / "labels" / "phone.txt").write_text("")
+    assert check_dataset(root).issues == []
+    image.write_bytes(image.read_bytes()[:-1100])  # now cut inside the image data
+    assert found(check_dataset(root)) == {("images/phone.jpg", "corrupt-image")}
