@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class BenchConfig:
     gflops: float | None = None  # at 640; scaled by (size/640)^2
     conf: float = 0.25
     iou: float = 0.45
+    spin: bool | None = None  # onnxruntime thread spinning (None: its default)
 
 
 @dataclass
@@ -149,8 +151,6 @@ def bench_frame(image: Path | None = None) -> np.ndarray:
 
 
 def _environment() -> dict[str, str]:
-    import os
-
     import onnxruntime
 
     env = {
@@ -203,6 +203,7 @@ def run_detector_bench(config: BenchConfig, progress: Callable[[str], None] = la
         for threads in config.threads:
             detector = Detector(
                 models[size],
+                spin=config.spin,
                 conf=config.conf,
                 iou=config.iou,
                 threads=threads,
@@ -240,6 +241,8 @@ def run_detector_bench(config: BenchConfig, progress: Callable[[str], None] = la
                 a, b = times["a"], times["b"]
                 c = Stats.of(times["c"]) if "c" in times else None
                 rows.append(Row(size, batch, threads, Stats.of(a), Stats.of(b), c, gflops))
+    with contextlib.suppress(OSError):
+        environment["load avg (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
     return BenchReport(
         rows=rows, config=config, environment=environment, seconds=time.perf_counter() - started
     )

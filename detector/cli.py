@@ -173,6 +173,9 @@ def bench_detector_command(
         None, "--gflops", help="Model GFLOPs at 640 (default: ultralytics' count)."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the measurements as JSON."),
+    spin: bool | None = typer.Option(
+        None, "--spin/--no-spin", help="onnxruntime threads busy-wait for work (default: onnxruntime's, on)."
+    ),
 ) -> None:
     """Per-frame latency of our detector (a), the bare onnxruntime session (b) and ultralytics predict (c)."""
     from detector.bench import BenchConfig, run_detector_bench
@@ -194,6 +197,7 @@ def bench_detector_command(
         image=image,
         ultralytics=not no_ultralytics,
         gflops=gflops,
+        spin=spin,
     )
     report = run_detector_bench(config, progress=lambda msg: typer.echo(msg, err=True))
     typer.echo(report.markdown())

@@ -72,6 +72,8 @@ class Detector:
         providers: onnxruntime execution providers (default CPU).
         imgsz: input size override (int or (h, w)) for models exported with dynamic input size.
         agnostic_nms: one NMS over all classes instead of per class.
+        spin: whether onnxruntime's idle threads busy-wait for work (None: onnxruntime's default, yes).
+            Spinning lowers latency on an idle machine; turn it off where processes share the cores.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Detector:
         inter_threads: int | None = None,
         imgsz: int | tuple[int, int] | None = None,
         agnostic_nms: bool = False,
+        spin: bool | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -105,6 +108,9 @@ class Detector:
             options.intra_op_num_threads = int(threads)
         if inter_threads is not None:
             options.inter_op_num_threads = int(inter_threads)
+        if spin is not None:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
         options.log_severity_level = 3  # errors only
         self.threads = threads
         try:
