@@ -20,9 +20,9 @@ LAT0, LON0 = 31.2300, 121.4700
 
 def bus_image() -> np.ndarray | None:
     """Ultralytics' sample photo (installed with the training extra), or None."""
-    import cv2
-
     import importlib.util
+
+    import cv2
 
     spec = importlib.util.find_spec("ultralytics")  # located, not imported (importing it patches PIL/cv2)
     if spec is None or spec.origin is None:
@@ -32,7 +32,7 @@ def bus_image() -> np.ndarray | None:
 
 
 def coco_taxonomy(model_path: Path, out: Path) -> Path:
-    """A taxonomy whose classes are the model's own (spaces -> _), each a violation with a test matter code."""
+    """A taxonomy whose classes are the model's own (spaces -> _), each a violation with a test code."""
     from detector.model import Detector
 
     names = Detector(model_path, threads=1).names
@@ -54,7 +54,7 @@ def coco_taxonomy(model_path: Path, out: Path) -> Path:
 
 
 def pan_frames(image: np.ndarray, count: int, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
-    """`count` frames of a slow pan over `image` (the scene drifts a few pixels per frame, like driving by)."""
+    """`count` frames of a slow pan over `image` (the scene drifts 2 px per frame, like driving by)."""
     import cv2
 
     w, h = size
@@ -65,7 +65,9 @@ def pan_frames(image: np.ndarray, count: int, size: tuple[int, int] = (640, 480)
         x = min(i * 2, big.shape[1] - w) if big.shape[1] > w else 0
         crop = big[:, x : x + w]
         if crop.shape[1] < w:
-            crop = cv2.copyMakeBorder(crop, 0, 0, 0, w - crop.shape[1], cv2.BORDER_CONSTANT, value=(90, 90, 90))
+            crop = cv2.copyMakeBorder(
+                crop, 0, 0, 0, w - crop.shape[1], cv2.BORDER_CONSTANT, value=(90, 90, 90)
+            )
         frames.append(np.ascontiguousarray(crop))
     return frames
 
@@ -119,8 +121,14 @@ def frame_metadata(vehicle_id: str, frame_id: str, **extra) -> str:
 def case_signature(cases: list[dict]) -> list[tuple]:
     """What must be equal between two runs: class, place (to ~1 m), observations, status."""
     return sorted(
-        (c["class_name"], c["matter_code"], round(c["lat"], 5), round(c["lon"], 5), c["observation_count"],
-         c["status"])
+        (
+            c["class_name"],
+            c["matter_code"],
+            round(c["lat"], 5),
+            round(c["lon"], 5),
+            c["observation_count"],
+            c["status"],
+        )
         for c in cases
     )
 
@@ -214,8 +222,19 @@ def make_service(tmp_path_factory, service_model, service_taxonomy):
         client.__exit__(None, None, None)
 
 
-def make_event(key: str, class_name: str, matter_code: str, lat: float, lon: float, *, class_id: int = 0,
-               vehicle_id: str = "veh-1", road_segment_id: str | None = None, deadline=None, seed: int = 1):
+def make_event(
+    key: str,
+    class_name: str,
+    matter_code: str,
+    lat: float,
+    lon: float,
+    *,
+    class_id: int = 0,
+    vehicle_id: str = "veh-1",
+    road_segment_id: str | None = None,
+    deadline=None,
+    seed: int = 1,
+):
     """A ViolationEvent as the pipeline makes them (evidence JPEGs included), for seeding a store."""
     from datetime import timedelta
 

@@ -11,6 +11,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(tempfile.gettempdir()) / "streetwatch-test-cache"
 
+# Fixtures of the service tests (app factory, model + matching taxonomy, a clip): tests/api_support.py.
+pytest_plugins = ["api_support"]
+
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO_ROOT / ".cache" / "ultralytics"))
 

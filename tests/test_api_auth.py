@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from api_support import (  # noqa: F401 - fixtures
-    bus_jpeg,
-    frame_metadata,
-    make_service,
-    service_model,
-    service_taxonomy,
-)
+from api_support import frame_metadata
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +20,17 @@ def send_frame(svc, vehicle_id: str, headers: dict, bus_jpeg: bytes, frame_id: s
     )
 
 
-@pytest.mark.parametrize("path", ["/v1/cases", "/v1/jobs", "/v1/admin/keys", "/open311/v2/requests.json",
-                                  "/v1/exports/cases.csv", "/v1/auth/me"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/cases",
+        "/v1/jobs",
+        "/v1/admin/keys",
+        "/open311/v2/requests.json",
+        "/v1/exports/cases.csv",
+        "/v1/auth/me",
+    ],
+)
 def test_no_key_is_401(svc, path):
     response = svc.client.get(path)
     assert response.status_code == 401
@@ -36,13 +39,16 @@ def test_no_key_is_401(svc, path):
 
 def test_unknown_or_revoked_key_is_401(svc):
     assert svc.client.get("/v1/cases", headers={"Authorization": "Bearer sw_not-a-key"}).status_code == 401
-    created = svc.client.post("/v1/admin/keys", headers=svc.auth(),
-                              json={"name": "temp", "role": "inspector"}).json()
+    created = svc.client.post(
+        "/v1/admin/keys", headers=svc.auth(), json={"name": "temp", "role": "inspector"}
+    ).json()
     key = created["key"]
     assert svc.client.get("/v1/cases", headers={"X-API-Key": key}).status_code == 200
     listed = svc.client.get("/v1/admin/keys", headers=svc.auth()).json()
     assert all("key" not in k and k["prefix"] for k in listed)  # never the secret
-    assert svc.client.delete(f"/v1/admin/keys/{created['record']['id']}", headers=svc.auth()).status_code == 200
+    assert (
+        svc.client.delete(f"/v1/admin/keys/{created['record']['id']}", headers=svc.auth()).status_code == 200
+    )
     assert svc.client.get("/v1/cases", headers={"X-API-Key": key}).status_code == 401
 
 
@@ -63,8 +69,10 @@ def test_inspectors_review_but_do_not_ingest_or_administer(svc, bus_jpeg):
     assert svc.client.get("/v1/cases", headers=inspector).status_code == 200
     assert send_frame(svc, "V1", inspector, bus_jpeg, "a4").status_code == 403
     assert svc.client.get("/v1/admin/keys", headers=inspector).status_code == 403
-    assert svc.client.post("/v1/admin/keys", headers=inspector,
-                           json={"name": "x", "role": "admin"}).status_code == 403
+    assert (
+        svc.client.post("/v1/admin/keys", headers=inspector, json={"name": "x", "role": "admin"}).status_code
+        == 403
+    )
 
 
 def test_admin_key_creation_validates_the_vehicle(svc):

@@ -7,14 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from api_support import (  # noqa: F401 - fixtures
-    LAT0,
-    LON0,
-    make_event,
-    make_service,
-    service_model,
-    service_taxonomy,
-)
+from api_support import LAT0, LON0, make_event
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +17,35 @@ def svc(make_service):
     past = datetime.now(UTC) - timedelta(hours=1)
     store = svc.store
     svc.ids = {
-        "stall": store.ingest_event(make_event("e-stall", "out_of_store_vending", "09005", LAT0, LON0,
-                                               road_segment_id="seg-west", deadline=past, seed=1)).case.id,
-        "bin": store.ingest_event(make_event("e-bin", "overflowing_bin", "06042", LAT0, LON0 + 0.002, class_id=3,
-                                             road_segment_id="seg-east", seed=2)).case.id,
-        "car": store.ingest_event(make_event("e-car", "illegal_parking", "09009", LAT0 + 0.01, LON0, class_id=1,
-                                             vehicle_id="veh-2", seed=3)).case.id,
+        "stall": store.ingest_event(
+            make_event(
+                "e-stall",
+                "out_of_store_vending",
+                "09005",
+                LAT0,
+                LON0,
+                road_segment_id="seg-west",
+                deadline=past,
+                seed=1,
+            )
+        ).case.id,
+        "bin": store.ingest_event(
+            make_event(
+                "e-bin",
+                "overflowing_bin",
+                "06042",
+                LAT0,
+                LON0 + 0.002,
+                class_id=3,
+                road_segment_id="seg-east",
+                seed=2,
+            )
+        ).case.id,
+        "car": store.ingest_event(
+            make_event(
+                "e-car", "illegal_parking", "09009", LAT0 + 0.01, LON0, class_id=1, vehicle_id="veh-2", seed=3
+            )
+        ).case.id,
     }
     return svc
 
@@ -87,7 +103,9 @@ def test_detail_and_evidence_by_url(svc):
     assert image.headers["content-type"] == "image/jpeg"
     assert image.content[:2] == b"\xff\xd8"
     assert svc.client.get(url).status_code == 401
-    assert svc.client.get("/v1/evidence/" + "0" * 64 + ".jpg", headers=svc.auth("inspector")).status_code == 404
+    assert (
+        svc.client.get("/v1/evidence/" + "0" * 64 + ".jpg", headers=svc.auth("inspector")).status_code == 404
+    )
     assert svc.client.get("/v1/evidence/..%2Fsecret", headers=svc.auth("inspector")).status_code in (404, 422)
     assert svc.client.get("/v1/cases/999999", headers=svc.auth("inspector")).status_code == 404
 
@@ -95,10 +113,14 @@ def test_detail_and_evidence_by_url(svc):
 def test_lifecycle_actions_are_recorded_with_the_acting_user(make_service):
     svc = make_service(taxonomy=None)
     case_id = svc.store.ingest_event(make_event("a-1", "out_of_store_vending", "09005", LAT0, LON0)).case.id
-    other = svc.store.ingest_event(make_event("a-2", "exposed_garbage", "06010", LAT0 + 0.01, LON0,
-                                              class_id=4)).case.id
-    act = lambda cid, **body: svc.client.post(f"/v1/cases/{cid}/actions", json=body,  # noqa: E731
-                                              headers=svc.auth("inspector"))
+    other = svc.store.ingest_event(
+        make_event("a-2", "exposed_garbage", "06010", LAT0 + 0.01, LON0, class_id=4)
+    ).case.id
+    act = lambda cid, **body: svc.client.post(  # noqa: E731
+        f"/v1/cases/{cid}/actions",
+        json=body,
+        headers=svc.auth("inspector"),
+    )
     forbidden = act(case_id, action="close")
     assert forbidden.status_code == 409
     assert "pending_review" in forbidden.json()["detail"]
@@ -128,7 +150,9 @@ def test_exports(svc):
     stall = next(f for f in features if f["id"] == svc.ids["stall"])
     assert stall["geometry"]["coordinates"] == pytest.approx([LON0, LAT0])
     assert stall["properties"]["matter_code"] == "09005"
-    text = svc.client.get("/v1/exports/cases.csv", params={"class": "09005"}, headers=svc.auth("inspector")).text
+    text = svc.client.get(
+        "/v1/exports/cases.csv", params={"class": "09005"}, headers=svc.auth("inspector")
+    ).text
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert [int(r["id"]) for r in rows] == [svc.ids["stall"]]
     assert rows[0]["class_zh"] == "店外经营"
@@ -138,9 +162,12 @@ def test_open311_publishes_confirmed_cases_with_the_mapped_status(make_service):
     svc = make_service(taxonomy=None)
     store = svc.store
     pending = store.ingest_event(make_event("o-1", "out_of_store_vending", "09005", LAT0, LON0)).case.id
-    confirmed = store.ingest_event(make_event("o-2", "overflowing_bin", "06042", LAT0 + 0.01, LON0,
-                                              class_id=3, road_segment_id="seg-1")).case.id
-    closed = store.ingest_event(make_event("o-3", "exposed_garbage", "06010", LAT0 + 0.02, LON0, class_id=4)).case.id
+    confirmed = store.ingest_event(
+        make_event("o-2", "overflowing_bin", "06042", LAT0 + 0.01, LON0, class_id=3, road_segment_id="seg-1")
+    ).case.id
+    closed = store.ingest_event(
+        make_event("o-3", "exposed_garbage", "06010", LAT0 + 0.02, LON0, class_id=4)
+    ).case.id
     store.apply_action(confirmed, "confirm", "ins")
     for action in ("confirm", "dispatch", "handle", "verify", "close"):
         store.apply_action(closed, action, "ins")
@@ -156,9 +183,13 @@ def test_open311_publishes_confirmed_cases_with_the_mapped_status(make_service):
     assert one["service_code"] == "06042" and one["long"] == pytest.approx(LON0)
     assert one["requested_datetime"].endswith(("Z", "+00:00"))
     assert one["media_url"].startswith("http") and "/v1/evidence/" in one["media_url"]
-    only_closed = svc.client.get("/open311/v2/requests.json", params={"status": "closed"}, headers=headers).json()
+    only_closed = svc.client.get(
+        "/open311/v2/requests.json", params={"status": "closed"}, headers=headers
+    ).json()
     assert [r["service_request_id"] for r in only_closed] == [str(closed)]
-    by_code = svc.client.get("/open311/v2/requests.json", params={"service_code": "06042"}, headers=headers).json()
+    by_code = svc.client.get(
+        "/open311/v2/requests.json", params={"service_code": "06042"}, headers=headers
+    ).json()
     assert [r["service_request_id"] for r in by_code] == [str(confirmed)]
     single = svc.client.get(f"/open311/v2/requests/{confirmed}.json", headers=headers)
     assert single.status_code == 200 and single.json()[0]["service_request_id"] == str(confirmed)

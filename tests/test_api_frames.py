@@ -8,14 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from api_support import (  # noqa: F401 - fixtures
-    bus_jpeg,
-    frame_metadata,
-    jpeg_bytes,
-    make_service,
-    service_model,
-    service_taxonomy,
-)
+from api_support import frame_metadata, jpeg_bytes
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +18,10 @@ def svc(make_service):
 
 def post(svc, image: bytes, meta: str, key_headers: dict, content_type: str = "image/jpeg"):
     return svc.client.post(
-        "/v1/frames", files={"image": ("frame.jpg", image, content_type)}, data={"metadata": meta}, headers=key_headers
+        "/v1/frames",
+        files={"image": ("frame.jpg", image, content_type)},
+        data={"metadata": meta},
+        headers=key_headers,
     )
 
 
@@ -79,8 +75,16 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
         ("not json", "metadata"),
         (json.dumps({"vehicle_id": "V1", "captured_at": "2026-11-21T08:00:00Z"}), "frame_id"),
         (json.dumps({"vehicle_id": "V1", "frame_id": "x", "captured_at": "yesterday"}), "captured_at"),
-        (json.dumps({"vehicle_id": "V1", "frame_id": "x", "captured_at": "2026-11-21T08:00:00"}), "captured_at"),
-        (json.dumps({"vehicle_id": "V1", "frame_id": "x", "captured_at": "2026-11-21T08:00:00Z", "lat": 91}), "lat"),
+        (
+            json.dumps({"vehicle_id": "V1", "frame_id": "x", "captured_at": "2026-11-21T08:00:00"}),
+            "captured_at",
+        ),
+        (
+            json.dumps(
+                {"vehicle_id": "V1", "frame_id": "x", "captured_at": "2026-11-21T08:00:00Z", "lat": 91}
+            ),
+            "lat",
+        ),
     ],
 )
 def test_malformed_metadata_is_422_naming_the_field(svc, bus_jpeg, meta, field):
@@ -90,8 +94,9 @@ def test_malformed_metadata_is_422_naming_the_field(svc, bus_jpeg, meta, field):
 
 
 def test_missing_parts_are_422(svc, bus_jpeg):
-    response = svc.client.post("/v1/frames", files={"image": ("f.jpg", bus_jpeg, "image/jpeg")},
-                               headers=svc.auth("vehicle", "V1"))
+    response = svc.client.post(
+        "/v1/frames", files={"image": ("f.jpg", bus_jpeg, "image/jpeg")}, headers=svc.auth("vehicle", "V1")
+    )
     assert response.status_code == 422
     assert "metadata" in response.json()["detail"]
 
@@ -113,7 +118,9 @@ def test_wrong_content_type_is_415(svc, bus_jpeg):
 
 
 def test_size_and_dimension_limits(make_service, bus_jpeg):
-    svc = make_service(limits={"max_upload_bytes": len(bus_jpeg) - 1, "max_image_side": 1000, "min_image_side": 32})
+    svc = make_service(
+        limits={"max_upload_bytes": len(bus_jpeg) - 1, "max_image_side": 1000, "min_image_side": 32}
+    )
     headers = svc.auth("vehicle", "V1")
     too_big = post(svc, bus_jpeg, frame_metadata("V1", "s1"), headers)
     assert too_big.status_code == 413
@@ -137,11 +144,15 @@ def test_rate_limit_per_key_is_429_with_retry_after(make_service, bus_jpeg):
 
 
 def test_overload_is_503_with_retry_after_never_unbounded(make_service, bus_jpeg):
-    svc = make_service(limits={"queue_depth": 1, "rate_per_key": 1000, "burst_per_key": 1000},
-                       batching={"max_batch": 1, "max_wait_ms": 0})
+    svc = make_service(
+        limits={"queue_depth": 1, "rate_per_key": 1000, "burst_per_key": 1000},
+        batching={"max_batch": 1, "max_wait_ms": 0},
+    )
     headers = svc.auth("vehicle", "V1")
     with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(lambda i: post(svc, bus_jpeg, frame_metadata("V1", f"o{i}"), headers), range(8)))
+        responses = list(
+            pool.map(lambda i: post(svc, bus_jpeg, frame_metadata("V1", f"o{i}"), headers), range(8))
+        )
     codes = sorted(r.status_code for r in responses)
     assert set(codes) <= {200, 503}
     assert 503 in codes and 200 in codes

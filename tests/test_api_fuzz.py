@@ -6,7 +6,6 @@ import time
 
 import pytest
 import schemathesis
-from api_support import make_service, service_model, service_taxonomy  # noqa: F401 - fixtures
 from hypothesis import HealthCheck, given, settings
 
 MAX_EXAMPLES = 8  # per operation: ~30 operations, well under a minute in total
@@ -19,12 +18,15 @@ def fuzzed(make_service):
 
 def run_bounded(operation, headers: dict, failures: list[str]) -> None:
     @given(case=operation.as_strategy())
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
     def check(case):
         response = case.call(headers=headers)
         if response.status_code >= 500:
             failures.append(
-                f"{operation.method.upper()} {case.formatted_path}: {response.status_code} {response.text[:200]}"
+                f"{operation.method.upper()} {case.formatted_path}: "
+                f"{response.status_code} {response.text[:200]}"
             )
 
     check()

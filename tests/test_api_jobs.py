@@ -5,14 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-from api_support import (  # noqa: F401 - fixtures
-    bus_clip,
-    make_service,
-    service_model,
-    service_taxonomy,
-)
-
 
 def wait_for(svc, job_id: str, statuses: set[str], timeout: float = 90.0) -> dict:
     deadline = time.monotonic() + timeout
@@ -46,14 +38,20 @@ def test_uploaded_job_runs_to_done_with_progress_and_cases(make_service, bus_cli
     assert done["status"] == "done", done
     assert done["frames_done"] == done["frames_total"] == 20
     assert done["cases_so_far"] >= 1
-    cases = svc.client.get("/v1/cases", params={"vehicle_id": "V9"}, headers=svc.auth("inspector")).json()["items"]
+    cases = svc.client.get("/v1/cases", params={"vehicle_id": "V9"}, headers=svc.auth("inspector")).json()[
+        "items"
+    ]
     assert len(cases) == done["cases_so_far"]
     assert {c["class_name"] for c in cases} >= {"bus"}
     # the same footage again (a second upload) adds no case and no observation
     again = wait_for(svc, upload(svc, video, track, vehicle_id="V9").json()["id"], {"done", "failed"})
     assert again["status"] == "done"
-    after = svc.client.get("/v1/cases", params={"vehicle_id": "V9"}, headers=svc.auth("inspector")).json()["items"]
-    assert [(c["id"], c["observation_count"]) for c in after] == [(c["id"], c["observation_count"]) for c in cases]
+    after = svc.client.get("/v1/cases", params={"vehicle_id": "V9"}, headers=svc.auth("inspector")).json()[
+        "items"
+    ]
+    assert [(c["id"], c["observation_count"]) for c in after] == [
+        (c["id"], c["observation_count"]) for c in cases
+    ]
 
 
 def test_job_requests_are_validated(make_service, bus_clip, tmp_path):
@@ -62,11 +60,16 @@ def test_job_requests_are_validated(make_service, bus_clip, tmp_path):
     bad_type = tmp_path / "notes.txt"
     bad_type.write_text("hello")
     with bad_type.open("rb") as fh:
-        response = svc.client.post("/v1/jobs", files={"video": ("notes.txt", fh, "text/plain")},
-                                   headers=svc.auth("inspector"))
+        response = svc.client.post(
+            "/v1/jobs", files={"video": ("notes.txt", fh, "text/plain")}, headers=svc.auth("inspector")
+        )
     assert response.status_code == 415
-    assert svc.client.post("/v1/jobs", content=b"x", headers={**svc.auth("inspector"),
-                                                               "Content-Type": "text/plain"}).status_code == 415
+    assert (
+        svc.client.post(
+            "/v1/jobs", content=b"x", headers={**svc.auth("inspector"), "Content-Type": "text/plain"}
+        ).status_code
+        == 415
+    )
     path_job = {"path": str(video), "gps_path": str(track)}
     assert svc.client.post("/v1/jobs", json=path_job, headers=svc.auth("inspector")).status_code == 403
     assert svc.client.post("/v1/jobs", json={"path": "/nope.mp4"}, headers=svc.auth()).status_code == 422
@@ -91,17 +94,42 @@ def test_cancel_stops_a_job(make_service, bus_clip):
 
 def test_admin_uploads_a_zone_layer_with_a_version(make_service, tmp_path):
     svc = make_service(job_workers=0)
-    layer = {"type": "FeatureCollection", "features": [{
-        "type": "Feature", "properties": {"name": "school gate"},
-        "geometry": {"type": "Polygon", "coordinates": [[[121.47, 31.23], [121.471, 31.23], [121.471, 31.231],
-                                                          [121.47, 31.231], [121.47, 31.23]]]}}]}
-    response = svc.client.post("/v1/admin/zones", files={"file": ("np.geojson", json.dumps(layer), "application/json")},
-                               data={"name": "no_parking", "version": "2026-11-a"}, headers=svc.auth())
+    layer = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "school gate"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [121.47, 31.23],
+                            [121.471, 31.23],
+                            [121.471, 31.231],
+                            [121.47, 31.231],
+                            [121.47, 31.23],
+                        ]
+                    ],
+                },
+            }
+        ],
+    }
+    response = svc.client.post(
+        "/v1/admin/zones",
+        files={"file": ("np.geojson", json.dumps(layer), "application/json")},
+        data={"name": "no_parking", "version": "2026-11-a"},
+        headers=svc.auth(),
+    )
     assert response.status_code == 201, response.text
     assert response.json()["version"] == "2026-11-a"
     assert [layer["name"] for layer in response.json()["layers"]] == ["no_parking"]
-    broken = svc.client.post("/v1/admin/zones", files={"file": ("x.geojson", b"{not json", "application/json")},
-                             data={"name": "no_parking"}, headers=svc.auth())
+    broken = svc.client.post(
+        "/v1/admin/zones",
+        files={"file": ("x.geojson", b"{not json", "application/json")},
+        data={"name": "no_parking"},
+        headers=svc.auth(),
+    )
     assert broken.status_code == 422
     assert svc.client.get("/v1/admin/zones", headers=svc.auth()).json()["version"] == "2026-11-a"  # unchanged
     assert svc.client.get("/v1/admin/zones", headers=svc.auth("inspector")).status_code == 403

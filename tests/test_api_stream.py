@@ -5,13 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_support import (  # noqa: F401 - fixtures
-    bus_jpeg,
-    frame_metadata,
-    make_service,
-    service_model,
-    service_taxonomy,
-)
+from api_support import frame_metadata
 from starlette.websockets import WebSocketDisconnect
 
 

@@ -1,4 +1,4 @@
-"""SIGKILL in the middle of a batch job, restart: the job resumes and the case list equals an uninterrupted run.
+"""SIGKILL in the middle of a batch job, restart: the job resumes; the case list equals an uninterrupted run.
 
 Real service processes (`streetwatch serve` on a free loopback port), real model, real video, real SQLite.
 """
@@ -10,14 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import (  # noqa: F401 - fixtures
-    bus_image,
-    case_signature,
-    pan_frames,
-    service_model,
-    service_taxonomy,
-    write_clip,
-)
+from api_support import bus_image, case_signature, pan_frames, write_clip
 
 from serve.api.bootstrap import read_credentials
 from serve.api.server_process import ServiceProcess
@@ -68,13 +61,19 @@ def wait_done(svc: ServiceProcess, headers: dict, job_id: str, timeout: float = 
 
 
 def all_cases(svc: ServiceProcess, headers: dict) -> list[dict]:
-    return httpx.get(f"{svc.url}/v1/cases", params={"limit": 500}, headers=headers, timeout=10).json()["items"]
+    return httpx.get(f"{svc.url}/v1/cases", params={"limit": 500}, headers=headers, timeout=10).json()[
+        "items"
+    ]
 
 
-def test_sigkill_mid_job_then_restart_gives_the_same_cases(tmp_path, long_clip, service_model, service_taxonomy):
+def test_sigkill_mid_job_then_restart_gives_the_same_cases(
+    tmp_path, long_clip, service_model, service_taxonomy
+):
     # 1. the uninterrupted run
     with service(tmp_path / "reference", service_model, service_taxonomy) as ref:
-        headers = {"Authorization": f"Bearer {read_credentials(ref.data_dir / 'credentials.txt')['admin_api_key']}"}
+        headers = {
+            "Authorization": f"Bearer {read_credentials(ref.data_dir / 'credentials.txt')['admin_api_key']}"
+        }
         reference_job = wait_done(ref, headers, submit(ref, headers, long_clip))
         assert reference_job["status"] == "done"
         expected = case_signature(all_cases(ref, headers))
