@@ -446,3 +446,16 @@ def test_labelstudio_upload_kept_under_its_hashed_name(tmp_path: Path, mapping: 
     (src / "export.json").write_text(json.dumps(tasks))
     summary = import_dataset(src / "export.json", "labelstudio", tmp_path / "out", mapping=mapping)
     assert summary.images == 1 and summary.boxes_per_class["vehicle"] == 1
+
+
+def test_coco_paths_from_another_machine_are_found_by_their_trailing_folders(tmp_path: Path, mapping: Path):
+    scenes = make_scenes(groups=2, per_group=2)
+    src = write_source("coco", tmp_path / "src", scenes)
+    data = coco_dict(scenes)
+    for img in data["images"]:
+        img["file_name"] = "/mnt/nas/annotators/export/" + img["file_name"]
+    src.write_text(json.dumps(data))
+    summary = import_dataset(src, "coco", tmp_path / "out", mapping=mapping)
+    assert summary.images == 4 and summary.groups == 2
+    rows = read_groups(tmp_path / "out")
+    assert [(r["source_name"], r["group"]) for r in rows] == [(s.name, s.group) for s in scenes]

@@ -76,7 +76,7 @@ def _read_file(path: Path, images_dir: Path | None, result: SourceDataset) -> No
             name=name,
             width=width,
             height=height,
-            group=group or group_from_name(file_name),
+            group=group or group_from_name(name),
             source=f"{path} image id {image_id}",
         )
     crowd = 0

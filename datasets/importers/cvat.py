@@ -85,13 +85,14 @@ def read(src: Path, images_dir: Path | None = None) -> SourceDataset:
             rotation = number(box.get("rotation", "0"), f"{where} box rotation", xml)
             boxes.append(BoxRecord(label, *rotated_aabb(x1, y1, x2, y2, rotation)))
         task_id = image.get("task_id") or only_task
-        group = group_from_name(ref)
+        name = locator.name_for(ref, found)
+        group = group_from_name(name)
         if group is None and use_task_groups and task_id in tasks:
             group = f"task:{tasks[task_id][0]}"
         result.records.append(
             ImageRecord(
                 image=found,
-                name=locator.name_for(ref, found),
+                name=name,
                 width=width,
                 height=height,
                 boxes=boxes,
