@@ -93,9 +93,15 @@ def _segments(zones_dir: Path) -> list[dict[str, Any]]:
     data = json.loads((zones_dir / "road_segments.geojson").read_text(encoding="utf-8"))
     out = []
     for i, feat in enumerate(data["features"]):
-        geom = feat["geometry"]
-        lines = geom["coordinates"] if geom["type"] == "MultiLineString" else [geom["coordinates"]]
-        if geom["type"] not in ("LineString", "MultiLineString"):
+        geom = feat.get("geometry") or {}
+        kind, coords = geom.get("type"), geom.get("coordinates")
+        if kind == "LineString":
+            lines = [coords]
+        elif kind in ("MultiLineString", "Polygon"):  # a road-area polygon: its outline
+            lines = coords[:1] if kind == "Polygon" else coords
+        elif kind == "MultiPolygon":
+            lines = [poly[0] for poly in coords]
+        else:
             continue
         p = feat.get("properties") or {}
         out.append(
@@ -109,7 +115,7 @@ def _segments(zones_dir: Path) -> list[dict[str, Any]]:
             }
         )
     if not out:
-        raise ValueError(f"{zones_dir / 'road_segments.geojson'}: no LineString road segments")
+        raise ValueError(f"{zones_dir / 'road_segments.geojson'}: no road segments (lines or polygons)")
     return out
 
 

@@ -727,7 +727,9 @@ class MapView {
     $$(".road", this.svg).forEach((el) => el.setAttribute("stroke-width", 9 * k));
     $$(".road-casing", this.svg).forEach((el) => el.setAttribute("stroke-width", 13 * k));
     $$(".zone", this.svg).forEach((el) => el.setAttribute("stroke-width", 1.5 * k));
-    $$(".road-label", this.svg).forEach((el) => { el.style.fontSize = `${13 * k}px`; el.style.strokeWidth = `${4 * k}px`; el.setAttribute("dy", -10 * k); });
+    $$(".road-label", this.svg).forEach((el) => { el.style.fontSize = `${13 * k}px`; el.style.strokeWidth = `${4 * k}px`;
+      el.setAttribute("dy", el.dataset.area ? 4.5 * k : -10 * k); });
+    $$(".road-area-casing", this.svg).forEach((el) => { el.style.strokeWidth = `${3 * k}px`; });
     $$(".case-pt", this.svg).forEach((el) => el.setAttribute("transform", `translate(${el.dataset.x} ${el.dataset.y}) scale(${k})`));
     const metres = niceNumber(120 / this.scale);
     $("#map-scale").textContent = `${metres >= 1000 ? `${metres / 1000} km` : `${metres} m`} ≈ ${Math.round(metres * this.scale)} px`;
@@ -738,23 +740,28 @@ class MapView {
     const casings = s("g");
     const labels = s("g");
     for (const f of this.layer.features) {
-      const d = pathData(f.geometry, (lon, lat) => this.project(lon, lat));
+      // Road segments are centre lines (LineString) or road-area polygons: lines get a white stroke
+      // over a casing, areas a white fill with a casing outline.
+      const area = /Polygon/.test(f.geometry && f.geometry.type);
+      const d = pathData(f.geometry, (lon, lat) => this.project(lon, lat), area);
       if (!d) continue;
-      casings.append(s("path", { d, class: "road-casing" }));
-      const path = s("path", { d, class: "road" });
+      casings.append(s("path", { d, class: area ? "road-area-casing" : "road-casing" }));
+      const path = s("path", { d, class: area ? "road-area" : "road", "data-segment": (f.properties || {}).road_segment_id });
       const p = f.properties || {};
       const title = s("title");
       title.textContent = `${p.road_name || p.name || ""} ${p.road_segment_id || p.id || ""} · 路长 ${p.road_chief || "—"}`;
       path.append(title);
       roads.append(path);
-      const mid = midPoint(f.geometry);
-      if (mid && (p.road_name || p.name)) {
-        const [x, y] = this.project(mid[0][0], mid[0][1]);
-        const [x2, y2] = this.project(mid[1][0], mid[1][1]);
-        let angle = (Math.atan2(y2 - y, x2 - x) * 180) / Math.PI;
+      const anchor = labelAnchor(f.geometry);
+      if (anchor && (p.road_name || p.name)) {
+        const [x, y] = this.project(anchor.at[0], anchor.at[1]);
+        const [ax, ay] = this.project(anchor.from[0], anchor.from[1]);
+        const [bx, by] = this.project(anchor.to[0], anchor.to[1]);
+        let angle = (Math.atan2(by - ay, bx - ax) * 180) / Math.PI;
         if (angle > 90) angle -= 180;
         if (angle < -90) angle += 180; // keep the text upright
-        const t = s("text", { x, y, class: "road-label", "text-anchor": "middle", transform: `rotate(${angle.toFixed(1)} ${x} ${y})` });
+        const t = s("text", { x, y, class: "road-label", "text-anchor": "middle", "data-area": area ? 1 : null,
+          transform: `rotate(${angle.toFixed(1)} ${x} ${y})` });
         t.textContent = p.road_name || p.name;
         labels.append(t);
       }
@@ -870,13 +877,24 @@ function pathData(geom, project, close = false) {
   }).join("") + (close ? "Z" : "")).join("");
 }
 
-/** The middle vertex of a geometry's first line and the vertex after it (for the label's angle). */
-function midPoint(geom) {
+/** Where to write a road's name: lines at their middle vertex along the local direction; areas at
+ * the ring's centre along its longest edge (the road's direction for a street polygon). */
+function labelAnchor(geom) {
   const ls = lines(geom);
   if (!ls.length || ls[0].length < 2) return null;
   const line = ls[0];
+  if (/Polygon/.test(geom.type)) {
+    const pts = line.slice(0, -1);
+    const at = [pts.reduce((a, p) => a + p[0], 0) / pts.length, pts.reduce((a, p) => a + p[1], 0) / pts.length];
+    let best = null;
+    for (let i = 0; i < line.length - 1; i += 1) {
+      const len = Math.hypot(line[i + 1][0] - line[i][0], line[i + 1][1] - line[i][1]);
+      if (!best || len > best.len) best = { len, from: line[i], to: line[i + 1] };
+    }
+    return { at, from: best.from, to: best.to };
+  }
   const i = Math.min(Math.floor(line.length / 2), line.length - 2);
-  return [line[i], line[i + 1]];
+  return { at: line[i], from: line[i], to: line[i + 1] };
 }
 
 /** Marker for a case: fill = class colour, shape + stroke = status group. Drawn at 1 px = 1 unit. */
