@@ -2,8 +2,9 @@
 
 Errors: corrupt or unreadable images (decoded fully, truncated JPEGs included), boxes outside the
 image, zero-area or sub-pixel boxes, unknown class ids, malformed label lines, exact duplicate
-images (sha256), images without a label file (an image with no objects needs an empty one).
-Warnings: label files without an image, repeated identical boxes.
+images (sha256), images without a label file (an image with no objects needs an empty one), images
+under 10 px a side. Warnings: label files without an image, repeated identical boxes, images with an
+EXIF orientation (loaders turn them, so boxes are checked against the turned size).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from datasets.layout import class_names, dataset_images, image_root, label_path,
 ERROR, WARNING = "error", "warning"
 # Tolerance for boxes touching the border: coordinates are written with 6 decimals.
 EDGE_TOLERANCE_PX = 0.5
+# ultralytics refuses images with a side under 10 px.
+MIN_IMAGE_SIDE = 10
+EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,10 @@ class _ImageResult:
     path: Path
     sha256: str | None
     size: tuple[int, int] | None
+    """(width, height) as loaders see it: after the EXIF orientation turn."""
     problem: str | None
+    orientation: int = 1
+    kind: str = "corrupt-image"
 
 
 def jpeg_end(data: bytes) -> int | None:
@@ -154,6 +161,7 @@ def inspect_image(path: Path) -> _ImageResult:
             img.load()  # full decode: raises on truncated data
             size = (img.width, img.height)
             fmt = img.format
+            orientation = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
         # (ultralytics, once imported, patches Image.open to raise other errors for unknown files)
         return _ImageResult(path, digest, None, f"corrupt image: {exc or type(exc).__name__}")
@@ -161,9 +169,13 @@ def inspect_image(path: Path) -> _ImageResult:
         return _ImageResult(
             path, digest, size, "truncated JPEG: the data ends before the end-of-image marker"
         )
-    if size[0] <= 0 or size[1] <= 0:
-        return _ImageResult(path, digest, None, f"image has no pixels ({size[0]}x{size[1]})")
-    return _ImageResult(path, digest, size, None)
+    if orientation in (5, 6, 7, 8):  # OpenCV and ultralytics turn these a quarter on loading
+        size = (size[1], size[0])
+    if min(size) < MIN_IMAGE_SIDE:
+        return _ImageResult(
+            path, digest, None, f"image too small to train on ({size[0]}x{size[1]} px)", kind="tiny-image"
+        )
+    return _ImageResult(path, digest, size, None, orientation)
 
 
 def _check_labels(
@@ -243,9 +255,19 @@ def check_dataset(root: str | Path, taxonomy_path: str | Path | None = None, wor
     expected_labels: set[Path] = set()
     for res in results:
         if res.problem:
-            report.issues.append(Issue(rel(res.path), "corrupt-image", ERROR, res.problem))
+            report.issues.append(Issue(rel(res.path), res.kind, ERROR, res.problem))
         if res.sha256:
             by_hash[res.sha256].append(res.path)
+        if res.orientation != 1 and res.size:
+            report.issues.append(
+                Issue(
+                    rel(res.path),
+                    "exif-rotated",
+                    WARNING,
+                    f"EXIF orientation {res.orientation}: loaders show it as {res.size[0]}x{res.size[1]}; "
+                    "its boxes must have been drawn on that view",
+                )
+            )
         label = label_path(res.path, root)
         expected_labels.add(label.resolve())
         if not label.is_file():

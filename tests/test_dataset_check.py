@@ -154,3 +154,24 @@ def test_jpeg_with_a_trailer_after_the_image_is_not_damage(tmp_path: Path):
     assert check_dataset(root).issues == []
     image.write_bytes(image.read_bytes()[:-1100])  # now cut inside the image data
     assert found(check_dataset(root)) == {("images/phone.jpg", "corrupt-image")}
+
+
+def test_exif_rotated_photo_is_checked_as_loaders_turn_it_and_tiny_images_are_errors(tmp_path: Path):
+    from PIL import Image
+
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    pixels = Image.new("RGB", (200, 100), (120, 80, 40))  # stored landscape ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... shown portrait (100x200) by OpenCV and ultralytics
+    pixels.save(root / "images" / "phone.jpg", exif=exif)
+    # a box in the lower half of the portrait view: outside the stored landscape height
+    (root / "labels" / "phone.txt").write_text("5 0.5 0.75 0.5 0.4\n")
+    make_image(root / "images" / "tiny.png", 8, 30, seed=1)
+    (root / "labels" / "tiny.txt").write_text("")
+    report = check_dataset(root)
+    assert found(report) == {("images/phone.jpg", "exif-rotated"), ("images/tiny.png", "tiny-image")}
+    assert "100x200" in next(i.message for i in report.issues if i.kind == "exif-rotated")
+    (root / "labels" / "phone.txt").write_text("5 0.75 0.5 0.6 0.4\n")  # fits landscape, not portrait
+    assert ("labels/phone.txt", "box-outside") in found(check_dataset(root))
