@@ -61,12 +61,14 @@ def group_from_name(name: str) -> str | None:
 
 
 def read_image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header, without decoding the pixels."""
+    """(width, height) from the image header, without decoding the pixels, as loaders show the image:
+    turned by a quarter when its EXIF orientation says so (OpenCV and ultralytics do that)."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
-            return int(img.width), int(img.height)
+            turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            return (int(img.height), int(img.width)) if turned else (int(img.width), int(img.height))
     except Exception as exc:  # noqa: BLE001 - any decoder failure (ultralytics patches Image.open)
         raise InputError(f"cannot read image header: {exc or type(exc).__name__}", path) from exc
 
