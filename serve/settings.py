@@ -51,7 +51,7 @@ class Limits(BaseModel):
         default=100, gt=0, description="Requests a key may send at once before the rate applies."
     )
     queue_depth: int = Field(
-        default=64,
+        default=32,
         gt=0,
         description="Frames waiting for the detector across all clients; beyond it 503 / slow_down.",
     )
@@ -92,7 +92,10 @@ class Settings(BaseSettings):
     conf: float = Field(default=0.25, ge=0, le=1, description="Detector score threshold.")
     iou: float = Field(default=0.45, ge=0, le=1, description="Detector NMS IoU threshold.")
     imgsz: int | None = Field(
-        default=None, ge=32, le=4096, description="Model input size for dynamic-size models (default: the model's)."
+        default=None,
+        ge=32,
+        le=4096,
+        description="Model input size for dynamic-size models (default: the model's).",
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: all cores).")
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
