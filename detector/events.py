@@ -145,6 +145,11 @@ def track_passes(track: Track, rule: ClassRule) -> tuple[bool, str]:
         largest = max(o.detection.area / float(max(1, o.image_w * o.image_h)) for o in track.observations)
         if largest < rule.min_box_area_frac:
             return False, f"visible area {largest:.4f} of the frame < {rule.min_box_area_frac}"
+    if rule.min_area_m2 > 0:
+        areas = [o.area_m2 for o in track.observations if o.area_m2 is not None]
+        largest_m2 = max(areas, default=0.0)
+        if largest_m2 < rule.min_area_m2:
+            return False, f"visible area {largest_m2:.2f} m² < {rule.min_area_m2} m²"
     return True, "ok"
 
 
@@ -152,17 +157,35 @@ def _clear_of_edges(obs: TrackObservation) -> bool:
     return not touches_edge(obs.detection, obs.image_w, obs.image_h)
 
 
+def _range_m(obs: TrackObservation) -> float:
+    """Distance from the vehicle to the observation's ground position (inf without vehicle position)."""
+    from detector.geo import distance_m
+
+    meta = obs.meta
+    if meta is None or meta.lat is None or meta.lon is None:
+        return math.inf
+    return distance_m(meta.lat, meta.lon, obs.position.lat, obs.position.lon)
+
+
 def track_position(track: Track) -> GeoPosition | None:
-    """Median ground position over the observations where the object stands clear of the frame edges."""
+    """Ground position of a track: the median over its nearest clear observations.
+
+    When the foot of an object is hidden (behind a parked car, under the frame edge) the box bottom is
+    higher in the image and the flat-ground ray lands FARTHER away, never nearer; so the nearest third
+    of the observations whose box stands clear of the frame edges is the trustworthy part.
+    """
     located = [o for o in track.observations if isinstance(o.position, GeoPosition)]
     if not located:
         return None
-    ground = [o.position for o in located if o.position.source == "ground"]
-    clear = [o.position for o in located if o.position.source == "ground" and _clear_of_edges(o)]
+    ground = [o for o in located if o.position.source == "ground"]
+    clear = [o for o in ground if _clear_of_edges(o)]
     chosen = clear or ground
     if chosen:
+        nearest = sorted(chosen, key=_range_m)[: max(1, math.ceil(len(chosen) / 3))]
         return GeoPosition(
-            statistics.median(p.lat for p in chosen), statistics.median(p.lon for p in chosen), "ground"
+            statistics.median(o.position.lat for o in nearest),
+            statistics.median(o.position.lon for o in nearest),
+            "ground",
         )
     best = track.best_observation or track.observations[len(track.observations) // 2]
     pos = best.position if isinstance(best.position, GeoPosition) else located[0].position

@@ -102,6 +102,25 @@ def ground_offset(u: float, v: float, image_w: int, image_h: int, mount: CameraM
     return GroundPoint(forward_m, right_m)
 
 
+def ground_area_m2(
+    box: tuple[float, float, float, float], image_w: int, image_h: int, mount: CameraMount
+) -> float:
+    """Ground footprint of a flat object (soil, a puddle of garbage) seen as `box`: the quadrilateral
+    whose corners are the four box corners projected on the ground. 0 when the box reaches the horizon
+    (its top is not on the ground). Meaningful for things lying on the ground, not for upright ones."""
+    x1, y1, x2, y2 = box
+    corners = [
+        ground_offset(x, y, image_w, image_h, mount) for x, y in ((x1, y2), (x2, y2), (x2, y1), (x1, y1))
+    ]
+    if any(c is None for c in corners):
+        return 0.0
+    pts = [(c.forward_m, c.right_m) for c in corners]  # type: ignore[union-attr]
+    area = 0.0
+    for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1], strict=True):
+        area += ax * by - bx * ay
+    return abs(area) / 2.0
+
+
 def offset_latlon(
     lat: float, lon: float, bearing_deg: float, forward_m: float, right_m: float
 ) -> tuple[float, float]:

@@ -84,7 +84,13 @@ class ClassRule(BaseModel):
         default=0.0,
         ge=0,
         le=1,
-        description="Minimum visible area of the object: its largest box as a fraction of the frame area.",
+        description="Minimum visible size: the largest box of the track as a fraction of the frame area.",
+    )
+    min_area_m2: float = Field(
+        default=0.0,
+        ge=0,
+        description="Minimum visible ground area for things lying on the ground (exposed soil): the largest "
+        "ground footprint of the track's boxes under the camera mount, square metres (0 = off).",
     )
     becomes: str | None = Field(
         default=None,

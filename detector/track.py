@@ -42,6 +42,7 @@ class TrackObservation:
     image_h: int
     meta: FrameMeta | None = None
     position: Any = None  # detector.geo.GeoPosition, set by the pipeline
+    area_m2: float | None = None  # ground footprint (flat objects), set by the pipeline when a rule needs it
 
 
 @dataclass(slots=True)

@@ -34,7 +34,7 @@ from detector.events import (
     track_passes,
     track_position,
 )
-from detector.geo import CameraMount, distance_m, initial_bearing, locate
+from detector.geo import CameraMount, distance_m, ground_area_m2, initial_bearing, locate
 from detector.gps import GpsTrack, load_gps_track
 from detector.pipeline_config import PipelineConfig, load_pipeline_config
 from detector.rules import RuleEngine, SightingLog
@@ -142,6 +142,8 @@ class EventAssembler:
                     meta.heading,
                     self.camera,
                 )
+            if self.config.rule_for(track.class_name).min_area_m2 > 0:
+                obs.area_m2 = ground_area_m2(obs.detection.box, frame.width, frame.height, self.camera)
             track.offer_evidence(evidence_quality(frame.image, obs.detection), frame.image, obs)
             # The spawn observation handed back by the tracker has no position yet.
             for early in track.observations:

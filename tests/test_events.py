@@ -106,3 +106,13 @@ def test_bad_config_is_a_config_error(bad) -> None:
 
     with pytest.raises(ConfigError):
         load_pipeline_config(overrides=bad)
+
+
+def test_minimum_ground_area_for_flat_objects() -> None:
+    rule = ClassRule(min_hits=1, min_median_score=0.1, min_area_m2=1.0)
+    track = _track([0.9, 0.9], class_name="exposed_soil")
+    assert not track_passes(track, rule)[0]  # no area measured: not enough
+    track.observations[1].area_m2 = 0.6
+    assert "m²" in track_passes(track, rule)[1]
+    track.observations[0].area_m2 = 1.4
+    assert track_passes(track, rule)[0]

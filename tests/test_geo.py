@@ -88,3 +88,24 @@ def test_geolocation_median_error_on_synthetic_drive(tmp_path: Path) -> None:
     # sanity: the scene's objects are where the ground truth says
     first = DEFAULT_OBJECTS[0]
     assert (gt[0]["lat"], gt[0]["lon"]) == pytest.approx(street_to_latlon(first.s, first.t))
+
+
+def test_ground_area_of_a_flat_patch() -> None:
+    """A 2 m x 2 m patch 10 m ahead, seen straight on: its box projects back to about 4 m²."""
+    from detector.geo import ground_area_m2
+
+    mount = CameraMount(height_m=2.0, pitch_deg=10.0, hfov_deg=90.0, width=1280, height=720)
+    fx = 640.0  # hfov 90° over 1280 px
+
+    def pixel(forward: float, right: float) -> tuple[float, float]:
+        p = math.radians(10.0)
+        depth = forward * math.cos(p) + 2.0 * math.sin(p)
+        down = -forward * math.sin(p) + 2.0 * math.cos(p)
+        return 640 + fx * right / depth, 360 + fx * down / depth
+
+    near_l, near_r = pixel(9.0, -1.0), pixel(9.0, 1.0)
+    far_l = pixel(11.0, -1.0)
+    # the box of the trapezoid: the far edge is narrower, so the box overestimates a little
+    box = (near_l[0], far_l[1], near_r[0], near_l[1])
+    assert 4.0 <= ground_area_m2(box, 1280, 720, mount) <= 5.0
+    assert ground_area_m2((600, 100, 700, 400), 1280, 720, mount) == 0.0  # reaches above the horizon
