@@ -696,17 +696,20 @@ class MapView {
     return out;
   }
 
-  // Equirectangular projection around the data's mean latitude: metres-ish, y grows southwards.
-  project(lon, lat) { return [lon * this.kx, -lat * this.ky]; }
+  // Equirectangular projection around the data's centre: metres east/south of it. Coordinates stay
+  // small, so SVG (float32) keeps sub-metre precision for text and markers.
+  project(lon, lat) { return [(lon - this.lon0) * this.kx, -(lat - this.lat0) * this.ky]; }
 
   fit() {
     const pts = [];
     for (const f of this.layer.features) walkCoords(f.geometry, (lon, lat) => pts.push([lon, lat]));
+    for (const f of this.zones.features) walkCoords(f.geometry, (lon, lat) => pts.push([lon, lat]));
     for (const c of this.cases) pts.push([c.lon, c.lat]);
     if (!pts.length) pts.push([CONFIG.map_center[1], CONFIG.map_center[0]]);
-    const lat0 = pts.reduce((a, p) => a + p[1], 0) / pts.length;
+    this.lat0 = pts.reduce((a, p) => a + p[1], 0) / pts.length;
+    this.lon0 = pts.reduce((a, p) => a + p[0], 0) / pts.length;
     this.ky = 111320;
-    this.kx = 111320 * Math.cos((lat0 * Math.PI) / 180);
+    this.kx = 111320 * Math.cos((this.lat0 * Math.PI) / 180);
     const xy = pts.map(([lon, lat]) => this.project(lon, lat));
     let [minx, miny, maxx, maxy] = [Infinity, Infinity, -Infinity, -Infinity];
     for (const [x, y] of xy) { minx = Math.min(minx, x); maxx = Math.max(maxx, x); miny = Math.min(miny, y); maxy = Math.max(maxy, y); }
@@ -729,7 +732,7 @@ class MapView {
     $$(".zone", this.svg).forEach((el) => el.setAttribute("stroke-width", 1.5 * k));
     $$(".road-label", this.svg).forEach((el) => { el.style.fontSize = `${13 * k}px`; el.style.strokeWidth = `${4 * k}px`;
       el.setAttribute("dy", el.dataset.area ? 4.5 * k : -10 * k); });
-    $$(".road-area-casing", this.svg).forEach((el) => { el.style.strokeWidth = `${3 * k}px`; });
+    $$(".road-area-casing", this.svg).forEach((el) => { el.style.strokeWidth = `${5 * k}px`; });
     $$(".case-pt", this.svg).forEach((el) => el.setAttribute("transform", `translate(${el.dataset.x} ${el.dataset.y}) scale(${k})`));
     const metres = niceNumber(120 / this.scale);
     $("#map-scale").textContent = `${metres >= 1000 ? `${metres / 1000} km` : `${metres} m`} ≈ ${Math.round(metres * this.scale)} px`;
