@@ -459,3 +459,24 @@ def test_coco_paths_from_another_machine_are_found_by_their_trailing_folders(tmp
     assert summary.images == 4 and summary.groups == 2
     rows = read_groups(tmp_path / "out")
     assert [(r["source_name"], r["group"]) for r in rows] == [(s.name, s.group) for s in scenes]
+
+
+def test_an_ambiguous_bare_file_name_is_not_guessed(tmp_path: Path, mapping: Path):
+    src = tmp_path / "src"
+    make_image(src / "images" / "day1" / "frame.jpg", 64, 48, seed=1)
+    make_image(src / "images" / "day2" / "frame.jpg", 64, 48, seed=2)
+    scene = Scene("frame.jpg", 64, 48, "x", [("car", 1, 1, 20, 20)])
+    (src / "annotations.json").write_text(json.dumps(coco_dict([scene])))
+    with pytest.raises(InputError, match="frame.jpg: not found"):
+        import_dataset(src / "annotations.json", "coco", tmp_path / "out", mapping=mapping)
+    summary = import_dataset(
+        src / "annotations.json",
+        "coco",
+        tmp_path / "out",
+        mapping=mapping,
+        images_dir=src / "images" / "day2",
+    )
+    assert summary.images == 1
+    assert (tmp_path / "out" / "images" / "frame.jpg").read_bytes() == (
+        src / "images/day2/frame.jpg"
+    ).read_bytes()

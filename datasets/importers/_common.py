@@ -143,7 +143,8 @@ class ImageLocator:
     Tries `root/ref` for each root, then the one file under the roots with the same name whose
     folders match the end of `ref` best (annotation tools often store a server path; when `ref`
     names a folder, that folder must match), then Label Studio's upload name without its
-    `1a2b3c4d-` prefix. Ambiguous matches count as not found.
+    `1a2b3c4d-` prefix. Among equally good matches, the one under the earliest root wins; a tie
+    under one root counts as not found.
     """
 
     def __init__(self, roots: Iterable[Path]) -> None:
@@ -152,14 +153,15 @@ class ImageLocator:
             if root is not None and root.is_dir() and root.resolve() not in [s.resolve() for s in seen]:
                 seen.append(root)
         self.roots = seen
-        self._by_name: dict[str, list[Path]] | None = None
+        self._by_name: dict[str, dict[Path, tuple[int, Path]]] | None = None
 
-    def _index(self) -> dict[str, list[Path]]:
+    def _index(self) -> dict[str, dict[Path, tuple[int, Path]]]:
+        """Base name -> {resolved path: (index of the first root holding it, path)}."""
         if self._by_name is None:
             self._by_name = {}
-            for root in self.roots:
+            for rank, root in enumerate(self.roots):
                 for path in iter_images(root):
-                    self._by_name.setdefault(path.name, []).append(path)
+                    self._by_name.setdefault(path.name, {}).setdefault(path.resolve(), (rank, path))
         return self._by_name
 
     def find(self, ref: str) -> Path | None:
@@ -182,18 +184,21 @@ class ImageLocator:
         return found
 
     def _best_suffix_match(self, parts: list[str], name: str, need: int) -> Path | None:
-        scored: dict[Path, tuple[int, Path]] = {}
-        for path in self._index().get(name, []):
-            cand = path.resolve().parts
+        scored: list[tuple[int, int, Path]] = []  # (-score, root rank, path)
+        for resolved, (rank, path) in self._index().get(name, {}).items():
+            cand = resolved.parts
             score = 0
             while score < min(len(parts), len(cand)) and parts[-1 - score] == cand[-1 - score]:
                 score += 1
-            scored[path.resolve()] = (score, path)
+            scored.append((-score, rank, path))
         if not scored:
             return None
-        best = max(score for score, _ in scored.values())
-        winners = [path for score, path in scored.values() if score == best]
-        return winners[0] if best >= need and len(winners) == 1 else None
+        scored.sort(key=lambda t: (t[0], t[1]))
+        best_score, best_rank, best_path = scored[0]
+        if -best_score < need:
+            return None
+        tied = [t for t in scored if t[0] == best_score and t[1] == best_rank]
+        return best_path if len(tied) == 1 else None
 
     def name_for(self, ref: str, found: Path) -> str:
         """The record name of an image found for `ref`: `ref` itself when the file sits at that relative

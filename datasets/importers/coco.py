@@ -47,9 +47,10 @@ def _read_file(path: Path, images_dir: Path | None, result: SourceDataset) -> No
     for name in categories.values():
         if name not in result.declared_classes:
             result.declared_classes.append(name)
-    locator = ImageLocator(
-        [images_dir, path.parent, path.parent / "images", path.parent.parent, path.parent.parent / "images"]
-    )
+    roots = [images_dir, path.parent, path.parent / "images"]
+    if path.parent.name == "annotations":  # annotations/instances_*.json beside images/
+        roots += [path.parent.parent / "images", path.parent.parent]
+    locator = ImageLocator(roots)
     records: dict[Any, ImageRecord] = {}
     listed_ids: set[Any] = set()
     for i, img in enumerate(tqdm(data["images"], desc=f"read {path.name}", unit="img", disable=None)):

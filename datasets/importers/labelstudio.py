@@ -75,7 +75,7 @@ def read(src: Path, images_dir: Path | None = None) -> SourceDataset:
             "looks like a JSON-MIN export; export the full 'JSON' format from Label Studio", path
         )
     base = path.parent
-    locator = ImageLocator([images_dir, base, base / "images", base.parent])
+    locator = ImageLocator([images_dir, base, base / "images"])
     result = SourceDataset(format="labelstudio", records=[])
     unlabelled = 0
     for i, task in enumerate(tqdm(tasks, desc="read label studio", unit="task", disable=None)):
