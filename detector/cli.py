@@ -87,8 +87,13 @@ def detect_command(
         raise InputError(f"--conf must be within 0..1, got {conf}")
     if not 0.0 <= iou <= 1.0:
         raise InputError(f"--iou must be within 0..1, got {iou}")
-    detector = Detector(resolve_model(model), conf=conf, iou=iou, threads=threads)
-    source = open_source(input, fps=fps, every=every)
+    model_path = resolve_model(model)
+    source = open_source(input, fps=fps, every=every)  # bad input fails before the model loads
+    try:
+        detector = Detector(model_path, conf=conf, iou=iou, threads=threads)
+    except BaseException:
+        source.close()
+        raise
     target = _annotate_target(annotate, source.kind) if annotate else None
     writer = VideoWriter(annotate, fps=source.output_fps or 25.0) if target == "video" else None
     if target == "folder":

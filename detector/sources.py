@@ -136,16 +136,14 @@ class ImageFileSource(FrameSource):
     def __init__(self, path: str | Path, fps: float | None = None, every: int | None = None) -> None:
         super().__init__(path, fps, every)
         self.path = Path(path)
-        if not self.path.exists():
-            raise InputError("file not found", self.path)
+        self.image = read_image(self.path)  # decoded at open: a bad image fails before any work starts
 
     @property
     def estimated_frames(self) -> int:
         return 1
 
     def __iter__(self) -> Iterator[Frame]:
-        image = read_image(self.path)
-        yield Frame(image=image, index=0, timestamp=self.path.stat().st_mtime, source=str(self.path))
+        yield Frame(image=self.image, index=0, timestamp=self.path.stat().st_mtime, source=str(self.path))
 
 
 class ImageFolderSource(FrameSource):
