@@ -69,7 +69,7 @@ def test_labels_are_normalised_boxes_inside_the_image(image_set: Path) -> None:
     for rows in _labels(image_set).values():
         for cls, cx, cy, w, h in rows:
             assert 0 <= int(cls) < len(CLASSES)
-            assert w * 1280 >= 8 and h * 720 >= 8
+            assert w * 1280 >= 7.99 and h * 720 >= 7.99
             assert cx - w / 2 + 1e-6 >= 0 and cx + w / 2 <= 1 + 1e-6
             assert cy - h / 2 + 1e-6 >= 0 and cy + h / 2 <= 1 + 1e-6
             heights.append(h * 720)

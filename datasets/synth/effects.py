@@ -47,16 +47,14 @@ def apply_atmosphere(
     img: np.ndarray, depth: np.ndarray | None, look: Look, rng: np.random.Generator
 ) -> np.ndarray:
     """Haze by distance and rain (uint8 in, uint8 out)."""
-    hazy = depth is not None and look.haze > 0
-    if not hazy and look.rain <= 0:
-        return img
-    out = img.astype(np.float32)
-    if hazy:
-        t = 1.0 - np.exp(-look.haze * np.minimum(depth, 2000.0))
-        out = out * (1.0 - t[..., None]) + np.asarray(look.haze_color, np.float32) * t[..., None]
+    if depth is not None and look.haze > 0:
+        t = (1.0 - np.exp(-look.haze * np.minimum(depth, 2000.0))).astype(np.float32)
+        haze = np.empty_like(img)
+        haze[:] = np.clip(np.asarray(look.haze_color), 0, 255).astype(np.uint8)
+        img = cv2.blendLinear(img, haze, 1.0 - t, t)
     if look.rain > 0:
         h, w = img.shape[:2]
-        streaks = np.zeros((h, w), np.float32)
+        streaks = np.zeros((h, w), np.uint8)
         n = int(400 * look.rain)
         xs = rng.uniform(0, w, n)
         ys = rng.uniform(0, h, n)
@@ -67,15 +65,15 @@ def apply_atmosphere(
                 streaks,
                 (int(x), int(y)),
                 (int(x + ln * math.sin(ang)), int(y + ln * math.cos(ang))),
-                float(rng.uniform(20, 60)),
+                int(rng.uniform(20, 60) * look.rain),
                 1,
                 cv2.LINE_AA,
             )
         streaks = cv2.GaussianBlur(streaks, (3, 3), 0)
-        gray = out.mean(axis=2, keepdims=True)
-        out = 0.8 * out + 0.2 * gray
-        out = out * 0.88 + streaks[..., None] * look.rain
-    return np.clip(out, 0, 255).astype(np.uint8)
+        gray = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        img = cv2.addWeighted(img, 0.8 * 0.88, gray, 0.2 * 0.88, 0)
+        img = cv2.add(img, cv2.cvtColor(streaks, cv2.COLOR_GRAY2BGR))
+    return img
 
 
 def apply_tone(img: np.ndarray, look: Look) -> np.ndarray:
@@ -95,13 +93,26 @@ def apply_tone(img: np.ndarray, look: Look) -> np.ndarray:
     return out
 
 
+NOISE_SCALE = 16.0  # the bank stores 128 + 16 * N(0, 1)
+
+
 @lru_cache(maxsize=1)
-def _noise_bank() -> tuple[np.ndarray, np.ndarray]:
-    """Fixed unit-variance noise fields (luminance, chroma) that frames crop at random offsets."""
+def _noise_bank() -> np.ndarray:
+    """A fixed field of sensor noise (luminance plus half as much blotchy chroma), uint8 around 128."""
     rng = np.random.default_rng(99)
-    lum = rng.standard_normal((1024, 1600), dtype=np.float32)
+    lum = rng.standard_normal((1024, 1600, 1), dtype=np.float32)
     chroma = rng.standard_normal((256, 400, 3), dtype=np.float32)
-    return lum, chroma
+    chroma = cv2.resize(chroma, (1600, 1024), interpolation=cv2.INTER_LINEAR)
+    field = (lum + 0.5 * chroma) / math.sqrt(1.0 + 0.25 * 0.5)
+    return np.clip(128.0 + NOISE_SCALE * field, 0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _radius2(w: int, h: int) -> np.ndarray:
+    yy = (np.arange(h, dtype=np.float32) - h / 2) / (h / 2)
+    xx = (np.arange(w, dtype=np.float32) - w / 2) / (w / 2)
+    r2 = (xx[None, :] ** 2) * 0.6 + (yy[:, None] ** 2) * 0.4
+    return cv2.cvtColor(r2, cv2.COLOR_GRAY2BGR)
 
 
 def apply_camera(img: np.ndarray, fx: Effects, rng: np.random.Generator) -> np.ndarray:
@@ -110,49 +121,40 @@ def apply_camera(img: np.ndarray, fx: Effects, rng: np.random.Generator) -> np.n
     if fx.motion_blur > 1:
         k = np.zeros((fx.motion_blur, fx.motion_blur), np.float32)
         k[fx.motion_blur // 2, :] = 1.0
-        rot = cv2.getRotationMatrix2D(
-            (fx.motion_blur / 2 - 0.5, fx.motion_blur / 2 - 0.5), fx.motion_angle, 1.0
-        )
-        k = cv2.warpAffine(k, rot, (fx.motion_blur, fx.motion_blur))
+        centre = (fx.motion_blur / 2 - 0.5, fx.motion_blur / 2 - 0.5)
+        k = cv2.warpAffine(k, cv2.getRotationMatrix2D(centre, fx.motion_angle, 1.0), (fx.motion_blur,) * 2)
         k /= max(1e-6, k.sum())
         img = cv2.filter2D(img, -1, k)
     if fx.defocus > 0:
         img = cv2.GaussianBlur(img, (0, 0), fx.defocus)
-    lum_bank, chroma_bank = _noise_bank()
-    oy, ox = int(rng.integers(0, lum_bank.shape[0] - h)), int(rng.integers(0, lum_bank.shape[1] - w))
-    noise = lum_bank[oy : oy + h, ox : ox + w] * fx.noise
-    cy, cx = (
-        int(rng.integers(0, chroma_bank.shape[0] - h // 4)),
-        int(rng.integers(0, chroma_bank.shape[1] - w // 4)),
-    )
-    chroma = cv2.resize(
-        chroma_bank[cy : cy + h // 4, cx : cx + w // 4] * fx.chroma_noise,
-        (w, h),
-        interpolation=cv2.INTER_LINEAR,
-    )
-    chroma += noise[..., None]
     if fx.vignette > 0:
-        yy = (np.arange(h, dtype=np.float32) - h / 2) / (h / 2)
-        xx = (np.arange(w, dtype=np.float32) - w / 2) / (w / 2)
-        r2 = (xx[None, :] ** 2) * 0.6 + (yy[:, None] ** 2) * 0.4
-        gain = 1.0 - fx.vignette * r2
-        img = cv2.multiply(img, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)
-    return cv2.add(img, chroma, dtype=cv2.CV_8U)
+        img = cv2.multiply(img, 1.0 - fx.vignette * _radius2(w, h), dtype=cv2.CV_8U)
+    bank = _noise_bank()
+    oy, ox = int(rng.integers(0, bank.shape[0] - h)), int(rng.integers(0, bank.shape[1] - w))
+    k = fx.noise / NOISE_SCALE
+    return cv2.addWeighted(img, 1.0, bank[oy : oy + h, ox : ox + w], k, -128.0 * k)
 
 
 def distortion_maps(w: int, h: int, k1: float) -> tuple[np.ndarray, np.ndarray]:
-    """remap() maps for barrel (k1 < 0) or pincushion distortion, radius normalised by the half-diagonal."""
+    """remap() maps for barrel (k1 < 0) or pincushion distortion, radius normalised by the half-diagonal.
+
+    Computed on a 1/8 grid and scaled up (the maps are smooth).
+    """
     cx, cy = w / 2.0, h / 2.0
     norm = math.hypot(cx, cy)
-    xs = (np.arange(w, dtype=np.float32) - cx) / norm
-    ys = (np.arange(h, dtype=np.float32) - cy) / norm
+    sw, sh = w // 8 + 1, h // 8 + 1
+    xs = (np.arange(sw, dtype=np.float32) * 8 - cx) / norm
+    ys = (np.arange(sh, dtype=np.float32) * 8 - cy) / norm
     xd, yd = np.meshgrid(xs, ys)
-    r2 = xd * xd + yd * yd
-    # a distorted pixel samples the undistorted image at r_u ~ r_d * (1 - k1 r_d^2)
-    scale = 1.0 - k1 * r2
-    map_x = (xd * scale * norm + cx).astype(np.float32)
-    map_y = (yd * scale * norm + cy).astype(np.float32)
-    return map_x, map_y
+    scale = 1.0 - k1 * (
+        xd * xd + yd * yd
+    )  # a distorted pixel samples the undistorted image at r_u ~ r_d (1 - k1 r_d^2)
+    mx = xd * scale * norm + cx
+    my = yd * scale * norm + cy
+    big = (sw * 8, sh * 8)
+    map_x = cv2.resize(mx, big, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    map_y = cv2.resize(my, big, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    return np.ascontiguousarray(map_x), np.ascontiguousarray(map_y)
 
 
 def apply_distortion(img: np.ndarray, ids: np.ndarray, k1: float) -> tuple[np.ndarray, np.ndarray]:

@@ -547,14 +547,14 @@ def tree(rng: np.random.Generator, s: float, t: float, z: float) -> list[Part]:
     green = np.array(jitter_color(rng, (45, 95, 55), 0.2))
     crown_r = rng.uniform(1.4, 2.3)
     clumps = []
-    for _ in range(int(rng.integers(16, 26))):
+    for _ in range(int(rng.integers(11, 17))):
         ang = rng.uniform(0, 2 * math.pi)
         d = crown_r * math.sqrt(rng.random())
         zz = z + h + 0.3 + rng.uniform(0, 1.0) * crown_r * 1.3
         clumps.append((zz, s + d * math.cos(ang), t + d * math.sin(ang)))
     clumps.sort()  # lower clumps first: upper ones (lit) drawn over them
     for zz, cs, ct in clumps:
-        r = rng.uniform(0.45, 0.85)
+        r = rng.uniform(0.55, 0.95)
         light = 0.6 + 0.6 * (zz - z - h) / (crown_r * 1.6) + rng.uniform(-0.1, 0.1)
         col = tuple(float(c) for c in np.clip(green * light * rng.uniform(0.9, 1.1, 3), 0, 255))
         parts.append(blob(cs, ct, zz, r, r * 0.8, col, shade=False))

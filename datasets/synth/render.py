@@ -144,11 +144,11 @@ def _warp_into(
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(0, 0, 0, 0),
     )
-    mask = out[..., 3] > 127
+    _, mask = cv2.threshold(out[..., 3], 127, 255, cv2.THRESH_BINARY)
     if valid is not None:
-        mask &= valid[y0:y1, x0:x1]
+        mask = cv2.bitwise_and(mask, valid[y0:y1, x0:x1])
     roi = img[y0:y1, x0:x1]
-    np.copyto(roi, out[..., :3], where=mask[..., None])
+    cv2.copyTo(cv2.cvtColor(out, cv2.COLOR_BGRA2BGR), mask, roi)
 
 
 def _tex_fill(
@@ -636,7 +636,7 @@ class Renderer:
         for b in st.far_buildings:
             if b.s1 > far.s0 and b.s0 < far.s1:
                 place_building(far, b, [st.seed, 11, int(b.s0 * 10) + 1_000_000], detail=False)
-        _warp_into(self.img, self.proj, far.canvas(), self.dt < -1e-6)
+        _warp_into(self.img, self.proj, far.canvas(), (self.dt < -1e-6).astype(np.uint8) * 255)
         # right side: interiors first, then the facade over them
         P = st.pave_w
         light = 0.75 if self.look.dusk < 0.3 else 1.1
@@ -648,7 +648,7 @@ class Renderer:
                     self._draw_parts(interior_parts(shop, P, st.kerb_h, light), 0, None, shade=False)
         interior = [o for o in st.objects if o.interior and cam.s - 2 < o.anchor[0] < cam.s + 45]
         self._draw_objects(interior)
-        valid = self.dt > 1e-6
+        valid = (self.dt > 1e-6).astype(np.uint8) * 255
         mid = FacadePainter(P, cam.s - 2, cam.s + 220, 32, 4, right_side=True)
         near = FacadePainter(P, cam.s - 2, cam.s + 40, 12.5, 1, right_side=True)
         for b in st.buildings:
@@ -662,7 +662,7 @@ class Renderer:
 
     def ground(self) -> None:
         st, cam = self.st, self.cam
-        below = self.dz < -1e-6
+        below = (self.dz < -1e-6).astype(np.uint8) * 255
         # how far left of the camera the view reaches within the near window
         left_edge = math.radians(cam.yaw_deg - cam.hfov_deg / 2 - 8)
         reach = 40 * math.tan(min(0.0, left_edge))
@@ -797,7 +797,7 @@ class Renderer:
                 mask = cv2.GaussianBlur(mask, (5, 5), 0)
             total = cv2.max(total, cv2.convertScaleAbs(mask, alpha=self.look.shadow_strength))
         factor = 255 - total
-        cv2.multiply(self.img, cv2.merge([factor, factor, factor]), dst=self.img, scale=1.0 / 255.0)
+        cv2.multiply(self.img, cv2.cvtColor(factor, cv2.COLOR_GRAY2BGR), dst=self.img, scale=1.0 / 255.0)
 
     def _fill_ground_shadow(self, mask: np.ndarray, poly_st: np.ndarray, z: float) -> None:
         uv = self.proj.poly(np.column_stack([poly_st, np.full(len(poly_st), z + 0.01)]))
@@ -813,7 +813,7 @@ class Renderer:
         oy = int(rng.integers(0, field.shape[0] - h))
         ox = int(rng.integers(0, field.shape[1] - w))
         g = field[oy : oy + h, ox : ox + w]
-        cv2.multiply(self.img, cv2.merge([g, g, g]), dst=self.img, dtype=cv2.CV_8U)
+        cv2.multiply(self.img, cv2.cvtColor(g, cv2.COLOR_GRAY2BGR), dst=self.img, dtype=cv2.CV_8U)
 
     def objects(self) -> None:
         cam = self.cam
@@ -943,20 +943,23 @@ class Renderer:
                 rec.polys.append(q)
 
     def haze_depth(self) -> np.ndarray:
-        """Distance to the street 'box' (ground, building fronts up to the roofs); sky counts as 150 m."""
+        """Distance to the street 'box' (ground, building fronts up to the roofs); sky counts as 150 m.
+
+        Computed at 1/4 resolution (haze varies slowly) and scaled up.
+        """
         st, cam = self.st, self.cam
+        ds, dt, dz = self.ds[2::4, 2::4], self.dt[2::4, 2::4], self.dz[2::4, 2::4]
         big = np.float32(1e6)
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.where(self.dz < -1e-6, cam.height_m / -self.dz, big)
-            r = np.where(self.dt > 1e-6, (st.pave_w - cam.t) / self.dt, big)
-            lf = np.where(self.dt < -1e-6, (st.far_facade_t - cam.t) / self.dt, big)
-            r = np.where(cam.height_m + r * self.dz < _roof_height(st.buildings, cam.s + r * self.ds), r, big)
-            lf = np.where(
-                cam.height_m + lf * self.dz < _roof_height(st.far_buildings, cam.s + lf * self.ds), lf, big
-            )
+            g = np.where(dz < -1e-6, cam.height_m / -dz, big)
+            r = np.where(dt > 1e-6, (st.pave_w - cam.t) / dt, big)
+            lf = np.where(dt < -1e-6, (st.far_facade_t - cam.t) / dt, big)
+            r = np.where(cam.height_m + r * dz < _roof_height(st.buildings, cam.s + r * ds), r, big)
+            lf = np.where(cam.height_m + lf * dz < _roof_height(st.far_buildings, cam.s + lf * ds), lf, big)
         d = np.minimum(g, np.minimum(r, lf))
-        norm = np.sqrt(self.ds**2 + self.dt**2 + self.dz**2)
-        return np.where(d < big, d * norm, np.float32(150.0)).astype(np.float32)
+        norm = np.sqrt(ds**2 + dt**2 + dz**2)
+        small = np.where(d < big, d * norm, np.float32(150.0)).astype(np.float32)
+        return cv2.resize(small, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
 
     def render(self) -> RenderResult:
         self.sky()
@@ -966,7 +969,7 @@ class Renderer:
         self.label_patches()
         self.objects()
         self.grime(int(self.cam.s * 1000) % 100_000 + self.st.seed % 1000)
-        depth = self.haze_depth() if self.look.haze > 0.001 else None
+        depth = self.haze_depth() if self.look.haze > 0.002 else None
         return RenderResult(self.img, self.ids, self.drawn, depth)
 
 
