@@ -126,6 +126,11 @@ def test_size_and_dimension_limits(make_service, bus_jpeg):
     assert too_big.status_code == 413
     wide = jpeg_bytes(np.zeros((20 * 3, 1200, 3), np.uint8))  # 1200 px > max_image_side
     assert post(svc, wide, frame_metadata("V1", "s2"), headers).status_code == 413
+    huge = b"x" * (len(bus_jpeg) + 200_000)  # refused from its Content-Length, before anything is parsed
+    body_413 = svc.client.post(
+        "/v1/frames", content=huge, headers={**headers, "Content-Type": "multipart/form-data; boundary=zz"}
+    )
+    assert body_413.status_code == 413
     tiny = jpeg_bytes(np.zeros((8, 8, 3), np.uint8))
     small = post(svc, tiny, frame_metadata("V1", "s3"), headers)
     assert small.status_code == 422

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from detector.errors import ConfigError, InputError, ModelError, StreetWatchError
 from serve.api.inference import MicroBatcher, Overloaded
-from serve.api.limits import ApiError, RateLimiter
+from serve.api.limits import ApiError, BodyLimitMiddleware, BodyTooLarge, RateLimiter
 from serve.api.metrics import ServiceMetrics
 from serve.api.state import ServiceState
 from serve.settings import Settings, load_settings
@@ -62,6 +62,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": str(retry)},
         )
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413, headers={"Connection": "close"})
 
     @app.exception_handler(StreetWatchError)
     async def user_error(_: Request, exc: StreetWatchError) -> JSONResponse:
@@ -181,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.sw = state
     _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit_for=_body_limits(settings))
 
     from serve.api.routes import (
         actions,
@@ -199,6 +204,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     _mount_web(app)
     return app
+
+
+def _body_limits(settings: Settings):
+    """Largest request body per path: a frame + its metadata, a zone layer, or 1 MiB of JSON/form."""
+    from serve.api.routes.admin import MAX_LAYER_BYTES
+
+    frame = settings.limits.max_upload_bytes + settings.limits.max_metadata_bytes + 64 * 1024
+
+    def limit_for(path: str) -> int | None:
+        if path == "/v1/frames":
+            return frame
+        if path == "/v1/jobs":
+            return None  # streamed to disk, capped at limits.max_video_bytes by the route itself
+        if path == "/v1/admin/zones":
+            return MAX_LAYER_BYTES + 64 * 1024
+        return 1024 * 1024
+
+    return limit_for
 
 
 def _mount_web(app: FastAPI) -> None:

@@ -80,9 +80,17 @@ class MicroBatcher:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers; frames still waiting are refused (their callers get Overloaded)."""
         self._stopped.set()
         for thread in self._threads:
             thread.join(timeout)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(Overloaded(5.0, 0.0))
 
     # -- submitting ------------------------------------------------------------------------------
     @property

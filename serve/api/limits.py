@@ -184,3 +184,57 @@ class RateLimiter:
                 {"Retry-After": str(retry)},
                 retry_after_s=round(wait, 3),
             )
+
+
+class BodyTooLarge(Exception):
+    """A request body went past its route's limit while it was being read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class BodyLimitMiddleware:
+    """Caps request bodies before the framework buffers them (multipart parts are spooled otherwise).
+
+    `limit_for(path)` gives the cap for a path (None: not capped here, e.g. the job upload, which
+    streams to disk with its own limit). A declared Content-Length above the cap is refused at once;
+    a chunked body is counted as it arrives and cut off with BodyTooLarge (answered 413).
+    """
+
+    def __init__(self, app: Any, limit_for: Any) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            body = json.dumps({"detail": f"request body larger than the limit of {limit} bytes"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
