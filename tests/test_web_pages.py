@@ -199,7 +199,10 @@ def test_ranking_page_lists_every_segment_with_its_road_chief(service):
         assert page.status_code == 200
         for chief in ("王伟", "李娜", "张敏", "刘洋"):
             assert chief in page.text
-        assert client.get("/ranking", params={"since": "2026-13-01"}).status_code == 200  # bad date: message
+        bad_date = client.get("/ranking", params={"since": "2026-13-01"})
+        assert bad_date.status_code == 200 and "YYYY-MM-DD" in bad_date.text
+        long_ago = client.get("/ranking", params={"since": "2001-01-01", "until": "2001-01-31"})
+        assert long_ago.text.count('data-segment="S-') == 4  # segments without cases are listed at 0
         today = datetime.now(UTC).date()
         custom = client.get("/ranking", params={"since": (today - timedelta(days=2)).isoformat(),
                                                 "until": today.isoformat()})
@@ -217,6 +220,7 @@ def test_flags_mark_the_best_and_the_worst_segment():
     assert rows["C"]["flag"] is None and rows["D"]["flag"] is None
     assert rows["B"]["close_rate"] == pytest.approx(0.2)
     assert ranking_rows(stats[:1])[0]["flag"] is None  # one segment: nothing to compare
+    assert [r["road_segment_id"] for r in ranking_rows(stats)] == ["B", "C", "A", "D"]  # most overdue first
 
 
 def test_session_cookie_round_trip_and_tampering():

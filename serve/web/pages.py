@@ -229,7 +229,12 @@ def map_page(request: Request) -> Response:
     principal = _guard(request)
     if isinstance(principal, Response):
         return principal
-    return _page(request, "map.html", "map", principal, "地图 Map", config_extra={"map_center": [0.0, 0.0]})
+    is_admin = str(principal.role) == "admin"  # the server path is for admins only, who can fix it
+    zones = str(backend.zones_dir(request)) if is_admin else "the zones folder"
+    return _page(
+        request, "map.html", "map", principal, "地图 Map",
+        config_extra={"map_center": [0.0, 0.0], "zones_dir": zones},
+    )
 
 
 def _period_bounds(
@@ -288,8 +293,13 @@ def ranking_page(
     except ValueError:
         error = "日期格式应为 YYYY-MM-DD · dates must be YYYY-MM-DD"
         start, end = _period_bounds("30d", None, None)
-    rows = ranking_rows(backend.segment_ranking(request, start, end))
+    stats = list(backend.segment_ranking(request, start, end))
     chiefs = {o["id"]: o for o in road_segment_options(backend.zones_dir(request))}
+    seen = {getattr(st, "road_segment_id", None) for st in stats}
+    for seg_id in chiefs.keys() - seen:  # a segment without cases in the period is listed too (at 0)
+        stats.append({"road_segment_id": seg_id, "opened": 0, "closed": 0, "open_now": 0, "overdue": 0,
+                      "median_hours_to_close": None})
+    rows = ranking_rows(stats)
     for r in rows:  # the layer knows the road chief when the store does not
         seg = chiefs.get(r.get("road_segment_id") or "")
         if seg:

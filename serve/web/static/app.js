@@ -678,6 +678,10 @@ class MapView {
     this.draw();
     this.bind();
     $("#map-count").textContent = `${cases.length} 件 cases · ${layer.features.length} 路段 segments`;
+    if (!layer.features.length) {
+      $("#map-note").textContent = `没有路段图层 · no road-segment layer: put road_segments.geojson in ${CONFIG.zones_dir}`;
+      $("#map-note").classList.remove("hidden");
+    }
   }
 
   async allCases() {
