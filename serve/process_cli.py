@@ -40,9 +40,14 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
 
     @app.command("process")
     def process_cmd(
-        video: Path = typer.Argument(..., help="Video file recorded by a patrol vehicle."),
-        gps: Path = typer.Option(
-            ..., "--gps", help="GPS track: .gpx, .nmea, .csv or per-frame .json/.jsonl."
+        video: list[Path] = typer.Argument(
+            ..., help="Video file(s) recorded by patrol vehicles, or folder(s) of them (an archive)."
+        ),
+        gps: list[Path] | None = typer.Option(
+            None,
+            "--gps",
+            help="GPS track: .gpx, .nmea, .csv or per-frame .json/.jsonl; one per video, in order "
+            "(default: <video>.gpx/.csv, or track.gpx/.csv next to a lone video).",
         ),
         camera: Path | None = typer.Option(
             None, "--camera", help="Camera mount YAML (height, pitch, hfov, yaw)."
@@ -76,8 +81,25 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         ),
         threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime threads."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        engine: str = typer.Option(
+            "inprocess", "--engine", help="inprocess, or ray (decode, inference and cases on a Ray cluster)."
+        ),
+        address: str | None = typer.Option(
+            None, "--address", help="Ray cluster address (default: start a local Ray instance)."
+        ),
+        workers: int | None = typer.Option(
+            None, "--workers", help="Ray inference actors, one CPU each (default: the cluster's CPUs)."
+        ),
     ) -> None:
-        """Detect, track, geolocate and judge a video; open or update cases in the store."""
+        """Detect, track, geolocate and judge videos; open or update cases in the store."""
+        if engine != "inprocess" or len(video) != 1 or video[0].is_dir() or len(gps or []) != 1:
+            from serve.engines.cli import run_process  # several videos, folders, or --engine ray
+
+            return run_process(video, gps, camera=camera, zones=zones, db=db, evidence=str(evidence),
+                               model=model, fps=fps, vehicle=vehicle, config=config, conf=conf,
+                               threads=threads, engine=engine, address=address, workers=workers,
+                               as_json=as_json, cache=cache)  # fmt: skip
+        video, gps = video[0], gps[0]  # type: ignore[index,assignment]  # one video with its track
         from tqdm import tqdm
 
         from detector.pipeline_config import load_pipeline_config
@@ -184,4 +206,4 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
 
         report = run_case_benchmark(parse_seeds(seeds), passes, seconds, model, oracle, fps, work, match_m)
         typer.echo(json.dumps(report["totals"], indent=2))
-        typer.echo(f"report: {work / 'report.json'}")
+        typer.echo(f"report: {work / ('report-oracle.json' if oracle else 'report.json')}")

@@ -254,3 +254,63 @@ def test_process_command_twice_and_bad_gps_writes_nothing(
     assert result.exit_code != 0
     assert isinstance(result.exception, InputError) and "bad.csv: line 3" in str(result.exception)
     assert not other_db.exists()  # nothing half-written
+
+
+def test_case_matching_counts_clusters_duplicates_false_and_tolerated() -> None:
+    """The acceptance metric itself: one expected case per same-class cluster within the merge distance."""
+    from types import SimpleNamespace
+
+    from detector.geo import offset_latlon
+    from serve.case_benchmark import GroundTruthObject
+
+    lat0, lon0 = 31.23, 121.47
+
+    def at(east_m: float) -> tuple[float, float]:
+        return offset_latlon(lat0, lon0, 90.0, east_m, 0.0)
+
+    def gt(oid: str, cls: str, east: float, frames: int = 5, **kw) -> GroundTruthObject:
+        lat, lon = at(east)
+        violation = cls != "vehicle"
+        return GroundTruthObject(
+            oid,
+            cls,
+            violation,
+            lat,
+            lon,
+            tuple(range(frames)),
+            (),
+            case_class=cls if violation else None,
+            **kw,
+        )
+
+    pass1 = [
+        gt("b1", "overflowing_bin", 0),
+        gt("b2", "overflowing_bin", 1.0),
+        gt("s1", "exposed_soil", 40),
+        gt("car", "vehicle", 80, parked=True, no_parking_zone="z"),
+        gt("tiny", "exposed_garbage", 120, 1),
+    ]
+    pass2 = [
+        gt("car", "vehicle", 80, parked=True, no_parking_zone="z"),
+        gt("car2", "vehicle", 160, parked=True, no_parking_zone="z"),
+    ]
+    expected, tolerated = expected_cases([pass1, pass2])
+    assert [g.id for g in expected] == ["b1", "b2", "car", "s1"]
+    assert {g.id for g in tolerated} == {"tiny", "car2"}
+
+    def case(cls: str, east: float):
+        lat, lon = at(east)
+        return SimpleNamespace(class_name=cls, lat=lat, lon=lon)
+
+    cases = [
+        case("overflowing_bin", 0.5),
+        case("illegal_parking", 81),
+        case("exposed_soil", 60),
+        case("exposed_garbage", 121),
+        case("overflowing_bin", 3),
+    ]
+    m = match_cases(cases, expected, 10.0, tolerated)
+    assert (m["gt_clusters"], m["clusters_found"]) == (3, 2)  # the two bins are one cluster; soil 20 m off
+    assert m["gt_found"] == 3 and m["missed"] == ["s1:exposed_soil"]
+    assert m["duplicate_cases"] == 1  # the second bin case
+    assert m["false_cases"] == 1 and m["tolerated_cases"] == 1  # soil 20 m off; the barely visible garbage
