@@ -77,7 +77,13 @@ def scene(seed: int, scene_id: int) -> tuple[Street, SceneRig]:
     lanes = st.lane_centres()
     lane = lanes[0] if (len(lanes) == 1 or rng.random() < 0.85) else lanes[1]
     corridor = (-12.0, (FRAMES_PER_SCENE - 1) * SCENE_STEP_M + 14.0, lane - 3.2, lane + 1.4)
-    Placer(st, rng, keep_clear=[corridor]).populate(-5.0, (FRAMES_PER_SCENE - 1) * SCENE_STEP_M + 42.0, dens)
+    placer = Placer(st, rng, keep_clear=[corridor])
+    placer.populate(-5.0, (FRAMES_PER_SCENE - 1) * SCENE_STEP_M + 42.0, dens)
+    # low, flat classes (garbage piles, soil) are small when far: put some close to each camera position
+    for k in range(FRAMES_PER_SCENE):
+        near0, near1 = k * SCENE_STEP_M + 4.0, k * SCENE_STEP_M + 17.0
+        placer.garbage(near0, near1, int(rng.random() < 0.5))
+        placer.soil(near0, near1, int(rng.random() < 0.35), "exposed_soil")
     rig = SceneRig(
         t=float(lane + rng.normal(0, 0.3)),
         height_m=float(rng.uniform(1.5, 2.4)),

@@ -314,17 +314,17 @@ def bag(
 
 def garbage_pile(rng: np.random.Generator, s: float, t: float, z: float) -> tuple[list[Part], float]:
     """Bags, boxes and litter lying on the ground without a container. Returns parts and footprint radius."""
-    radius = rng.uniform(0.35, 1.2)
+    radius = rng.uniform(0.45, 1.4)
     parts: list[Part] = []
     items = []
-    for _ in range(int(rng.integers(2, 9))):
+    for _ in range(int(rng.integers(3, 10))):
         ang = rng.uniform(0, 2 * math.pi)
         d = radius * math.sqrt(rng.random())
         items.append((s + d * math.cos(ang), t + d * math.sin(ang)))
     for ps, pt in items:
         kind = rng.random()
         if kind < 0.65:
-            parts += bag(rng, ps, pt, z, rng.uniform(0.18, 0.38))
+            parts += bag(rng, ps, pt, z, rng.uniform(0.22, 0.42))
         elif kind < 0.85:
             cb = jitter_color(rng, (95, 140, 180), 0.15)
             L = rng.uniform(0.3, 0.6)
@@ -338,6 +338,17 @@ def garbage_pile(rng: np.random.Generator, s: float, t: float, z: float) -> tupl
                 rng, _pick(rng, [(220, 220, 220), (95, 140, 180), (60, 160, 200), (200, 200, 230)])
             )
             parts += box(ps, pt, z, L, L * 0.7, 0.03, yaw, col, skip=("bottom",))
+    if rng.random() < 0.6:  # a heap: more bags on top of the first layer
+        for _ in range(int(rng.integers(1, 4))):
+            ang = rng.uniform(0, 2 * math.pi)
+            d = radius * 0.5 * math.sqrt(rng.random())
+            parts += bag(
+                rng,
+                s + d * math.cos(ang),
+                t + d * math.sin(ang),
+                z + rng.uniform(0.3, 0.5),
+                rng.uniform(0.22, 0.4),
+            )
     # scattered litter
     for _ in range(int(rng.integers(2, 8))):
         ang = rng.uniform(0, 2 * math.pi)

@@ -544,15 +544,7 @@ class Placer:
                         cls = None
                     parts, _ = ob.bin_object(rng, s, spot[1], kh, yaw, state)
                     self.add(SceneObject(0, cls, (s, spot[1], kh), parts, kind=f"bin_{state}"))
-        # exposed garbage piles on the pavement (and sometimes in the kerb gutter)
-        for _ in range(self._count(d.garbage, s0, s1)):
-            gutter = rng.random() < 0.2
-            spot = self._spot(s0, s1, -0.9 if gutter else 0.2, -0.1 if gutter else P - 0.3, 1.8, 1.6)
-            if spot is None:
-                continue
-            z = 0.0 if gutter else kh
-            parts, _ = ob.garbage_pile(rng, spot[0], spot[1], z)
-            self.add(SceneObject(0, "exposed_garbage", (spot[0], spot[1], z), parts, kind="garbage_pile"))
+        self.garbage(s0, s1, self._count(d.garbage, s0, s1))
         # exposed soil: bare tree pits, gaps in green belts, cleared patches; netted soil is a negative
         for ps0, ps1, pt0, pt1, cover in st.tree_pits:
             if not (s0 <= ps0 <= s1) or cover != "soil_plain":
@@ -563,38 +555,8 @@ class Placer:
             )
             obj.patches.append(GroundPatch(poly, kh + 0.004, str(rng.choice(["soil", "soil2"]))))
             self.add(obj)
-        for label, rate in (("exposed_soil", d.soil), (None, d.netted)):
-            for _ in range(self._count(rate, s0, s1)):
-                rs, rt = rng.uniform(0.8, 3.0), rng.uniform(0.5, min(2.0, P / 2 - 0.2))
-                if st.green_belts and rng.random() < 0.6:
-                    belts = [b for b in st.green_belts if b[1] > s0 and b[0] < s1]
-                    if not belts:
-                        continue
-                    b = belts[int(rng.integers(len(belts)))]
-                    rt = (b[3] - b[2]) / 2 * 0.9
-                    s = rng.uniform(max(b[0], s0) + rs, max(max(b[0], s0) + rs + 0.1, min(b[1], s1) - rs))
-                    t = (b[2] + b[3]) / 2
-                    kind = "soil_green_belt"
-                else:
-                    spot = self._spot(s0, s1, 0.2, P - 0.2, 2 * rs, 2 * rt)
-                    if spot is None:
-                        continue
-                    s, t = spot
-                    kind = "soil_cleared"
-                mound = rng.random() < 0.4
-                parts, patches = ob.soil_patch(rng, s, t, kh, rs, rt, netted=label is None, mound=mound)
-                obj = SceneObject(
-                    0,
-                    label,
-                    (s, t + rt, kh),
-                    parts,
-                    patches,
-                    cast_shadow=mound,
-                    kind=kind if label else "soil_netted",
-                )
-                if kind == "soil_cleared" and rng.random() < 0.3:
-                    obj.parts = ob.barrier(rng, s - rs, s + rs, t + rt + 0.2, kh) + obj.parts
-                self.add(obj)
+        self.soil(s0, s1, self._count(d.soil, s0, s1), "exposed_soil")
+        self.soil(s0, s1, self._count(d.netted, s0, s1), None)
         # people and street furniture (distractors and occluders)
         for _ in range(self._count(d.people, s0, s1)):
             spot = self._spot(s0, s1, 0.3, P - 0.3, 0.6, 0.6)
@@ -621,3 +583,52 @@ class Placer:
                             0, None, (spot[0], spot[1], kh), ob.bollard(spot[0], spot[1], kh), kind="bollard"
                         )
                     )
+
+    def garbage(self, s0: float, s1: float, n: int) -> None:
+        """Exposed garbage piles on the pavement (and sometimes in the kerb gutter)."""
+        st, rng = self.st, self.rng
+        P, kh = st.pave_w, st.kerb_h
+        for _ in range(n):
+            gutter = rng.random() < 0.2
+            spot = self._spot(s0, s1, -0.9 if gutter else 0.2, -0.1 if gutter else P - 0.3, 1.8, 1.6)
+            if spot is None:
+                continue
+            z = 0.0 if gutter else kh
+            parts, _ = ob.garbage_pile(rng, spot[0], spot[1], z)
+            self.add(SceneObject(0, "exposed_garbage", (spot[0], spot[1], z), parts, kind="garbage_pile"))
+
+    def soil(self, s0: float, s1: float, n: int, label: str | None) -> None:
+        """Bare soil patches (label) or the same under a green dust net (label None: a hard negative)."""
+        st, rng = self.st, self.rng
+        P, kh = st.pave_w, st.kerb_h
+        for _ in range(n):
+            rs, rt = rng.uniform(1.0, 3.5), rng.uniform(0.6, max(0.7, min(2.2, P / 2 - 0.2)))
+            if st.green_belts and rng.random() < 0.6:
+                belts = [b for b in st.green_belts if b[1] > s0 and b[0] < s1]
+                if not belts:
+                    continue
+                b = belts[int(rng.integers(len(belts)))]
+                rt = (b[3] - b[2]) / 2 * 0.9
+                s = rng.uniform(max(b[0], s0) + rs, max(max(b[0], s0) + rs + 0.1, min(b[1], s1) - rs))
+                t = (b[2] + b[3]) / 2
+                kind = "soil_green_belt"
+            else:
+                spot = self._spot(s0, s1, 0.2, P - 0.2, 2 * rs, 2 * rt)
+                if spot is None:
+                    continue
+                s, t = spot
+                kind = "soil_cleared"
+            mound = rng.random() < 0.5
+            parts, patches = ob.soil_patch(rng, s, t, kh, rs, rt, netted=label is None, mound=mound)
+            obj = SceneObject(
+                0,
+                label,
+                (s, t + rt, kh),
+                parts,
+                patches,
+                cast_shadow=mound,
+                kind=kind if label else "soil_netted",
+            )
+            if kind == "soil_cleared" and rng.random() < 0.3:
+                obj.parts = ob.barrier(rng, s - rs, s + rs, t + rt + 0.2, kh) + obj.parts
+            self.add(obj)
