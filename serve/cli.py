@@ -197,6 +197,7 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
     """Add the service commands; `process` and `bench process` come from serve.process_cli."""
     process_cli.register(app, bench, dataset)
     from serve.store import cli as store_cli; store_cli.register(app, bench, dataset)  # noqa: E702, I001
+    from serve.engines import cli as engines_cli; engines_cli.register(app, bench, dataset)  # noqa: E702, I001
     app.command("serve")(serve_command)
     app.add_typer(keys_app, name="keys")
     app.add_typer(users_app, name="users")

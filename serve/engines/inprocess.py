@@ -1,0 +1,59 @@
+"""The in-process engine: one detector, one store connection, the videos one after the other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serve.engines.common import EngineResult, ProcessPlan, Stopwatch, check_jobs
+
+
+def open_detector(plan: ProcessPlan, cfg: Any, threads: int | None = None):
+    """The plan's ONNX detector (the same construction as the single-video `streetwatch process`)."""
+    from serve.process_cli import _open_detector
+
+    return _open_detector(plan.model, plan.conf, threads if threads is not None else plan.threads, cfg)
+
+
+class InProcessEngine:
+    name = "inprocess"
+
+    def run(self, plan: ProcessPlan, progress: Any = None) -> EngineResult:
+        from detector.zones import load_zones
+        from serve.processing import process_video
+        from serve.store import CaseStore
+
+        clock = Stopwatch()
+        cfg = plan.config()
+        checked = check_jobs(plan)  # every input read before the store is touched
+        total = sum(c.frames_hint or 0 for c in checked) or None
+        zones = load_zones(plan.zones) if plan.zones is not None else None
+        detector = open_detector(plan, cfg)
+        result = EngineResult(self.name, 1)
+        store = CaseStore.open(plan.db_url, plan.evidence)
+        done = 0
+        try:
+            for item in checked:
+                job = item.job
+
+                def step(frames: int, _total: int | None, _base: int = done) -> None:
+                    if progress is not None:
+                        progress(_base + frames, total)
+
+                summary = process_video(
+                    job.video,
+                    job.gps,
+                    store,
+                    detector,
+                    cfg,
+                    vehicle_id=job.vehicle_id,
+                    progress=step,
+                    camera=job.camera or plan.camera,
+                    zones=zones,
+                    fps=plan.fps,
+                )
+                done += summary.frames
+                result.videos.append({"video": str(job.video), **summary.to_dict()})
+        finally:
+            store.close()
+        result.wall_seconds = clock.seconds
+        return result

@@ -1,0 +1,268 @@
+"""The Ray engine: footage archives over the cores of one machine or a cluster.
+
+Three stages, each where Ray runs it best:
+
+1. **decode + sample** (`detect_video`, one Ray task per video): PyAV decodes the video, keeps the
+   frames at the sampling rate and sends them in batches to the inference pool;
+2. **inference** (`InferenceWorker`, a pool of Ray actors, one per worker): each actor holds one
+   onnxruntime session with one intra-op thread and reserves one CPU; batches from all videos are
+   spread round-robin over the actors;
+3. **tracker → events → rules → cases** (`assemble_video`, one Ray task per video): the same
+   `serve.processing.process_video` as in-process, decoding the video again but taking the
+   detections from stage 2 instead of running the model, and writing to the shared case store
+   (the store URL is passed to the workers: a SQLite file on one machine, PostgreSQL on a cluster;
+   evidence in a folder all workers see, or S3).
+
+Stage 3 of a video waits for stage 3 of every earlier video (plan order) whose route comes within
+`INTERACTION_MARGIN_M` of its own (`route_dependencies`): that is where the order can change the
+outcome (a parked car needs its earlier pass recorded first; an event joins the nearest case), so the
+cases are the same as the in-process run's. Videos of other streets run fully in parallel.
+
+Workers import this package: on a cluster every node needs the same StreetWatch install and sees
+the video, GPS, model, taxonomy and zone paths at the same place (a shared or synced folder).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Any
+
+import numpy as np
+import ray
+
+from detector.errors import InputError, ModelError, StreetWatchError
+from detector.types import Detection
+from serve.engines.common import (
+    EngineResult,
+    ProcessPlan,
+    Stopwatch,
+    VideoJob,
+    check_jobs,
+    route_dependencies,
+)
+
+
+class PrecomputedDetections:
+    """A 'detector' that answers with detections computed earlier (by the actor pool), by frame index."""
+
+    identity = "precomputed"
+
+    def __init__(self, by_frame: dict[int, list[Detection]]) -> None:
+        self.by_frame = by_frame
+
+    def detect_frames(self, frames: list[Any]) -> list[list[Detection]]:
+        out = []
+        for frame in frames:
+            dets = self.by_frame.get(frame.index)
+            if dets is None:
+                raise ModelError(f"frame {frame.index} of {frame.source} was not sent to inference")
+            out.append(dets)
+        return out
+
+    def detect_batch(self, images: Any) -> list[list[Detection]]:
+        raise ModelError("precomputed detections are looked up by frame (detect_frames)")
+
+
+@ray.remote(num_cpus=1)
+class InferenceWorker:
+    """One onnxruntime session (one intra-op thread) serving batches of frames from any video."""
+
+    def __init__(self, plan: ProcessPlan, cfg: Any, threads: int = 1) -> None:
+        from serve.engines.inprocess import open_detector
+
+        self.detector = open_detector(plan, cfg, threads=threads)
+        self.frames = 0
+
+    def ready(self) -> str:
+        return f"{os.getpid()}: {self.detector!r}"
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        self.frames += len(images)
+        return self.detector.detect_batch(images)
+
+
+@ray.remote(num_cpus=0)
+def detect_video(
+    job: VideoJob, fps: float, batch: int, actors: list[Any], first_actor: int
+) -> dict[int, list[Detection]]:
+    """Decode and sample one video; detections of every sampled frame by frame index.
+
+    At most one batch per actor is in flight from one video, so memory stays bounded while every
+    actor has work queued.
+    """
+    from detector.sources import VideoFileSource
+
+    out: dict[int, list[Detection]] = {}
+    pending: deque[tuple[list[int], Any]] = deque()
+    turn = first_actor
+
+    def submit(frames: list[Any]) -> None:
+        nonlocal turn
+        actor = actors[turn % len(actors)]
+        turn += 1
+        pending.append(([f.index for f in frames], actor.detect.remote([f.image for f in frames])))
+
+    def drain(keep: int) -> None:
+        while len(pending) > keep:
+            indexes, ref = pending.popleft()
+            for index, dets in zip(indexes, ray.get(ref), strict=True):
+                out[index] = dets
+
+    frames: list[Any] = []
+    with VideoFileSource(job.video, fps=fps) as source:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) >= batch:
+                submit(frames)
+                frames = []
+                drain(len(actors))
+    if frames:
+        submit(frames)
+    drain(0)
+    return out
+
+
+@ray.remote(num_cpus=0)
+def assemble_video(
+    job: VideoJob,
+    plan: ProcessPlan,
+    cfg: Any,
+    detections: dict[int, list[Detection]],
+    *after: Any,
+) -> dict[str, Any]:
+    """Tracker → events → rules → cases for one video, into the shared store (after `after` finished)."""
+    from detector.zones import load_zones
+    from serve.processing import process_video
+    from serve.store import CaseStore
+
+    zones = load_zones(plan.zones) if plan.zones is not None else None
+    store = CaseStore.open(plan.db_url, plan.evidence)
+    try:
+        summary = process_video(
+            job.video,
+            job.gps,
+            store,
+            PrecomputedDetections(detections),
+            cfg,
+            vehicle_id=job.vehicle_id,
+            camera=job.camera or plan.camera,
+            zones=zones,
+            fps=plan.fps,
+        )
+    finally:
+        store.close()
+    return {"video": str(job.video), **summary.to_dict()}
+
+
+def _unwrap(exc: Exception) -> Exception:
+    """A StreetWatchError raised in a worker comes back as itself (one-line CLI message)."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, StreetWatchError) else exc
+
+
+class RayEngine:
+    """Run a ProcessPlan on Ray: `address` of a running cluster ("auto", "ray://host:10001", "host:6379"),
+    else the instance this process already started, else a fresh local one (`num_cpus`, default all)."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        num_cpus: int | None = None,
+        actor_threads: int = 1,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise InputError(f"--workers must be at least 1, not {workers}")
+        self.address = address
+        self.workers = workers
+        self.num_cpus = num_cpus
+        self.actor_threads = actor_threads
+
+    def _connect(self) -> bool:
+        """Join or start Ray; True when this call started it (and must shut it down)."""
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if self.address:
+            kwargs["address"] = self.address
+        else:
+            kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = self.address or "a local instance"
+            raise InputError(f"cannot start Ray on {where}: {str(exc).splitlines()[0]}") from None
+        return True
+
+    def run(self, plan: ProcessPlan, progress: Any = None) -> EngineResult:
+        from serve.engines.inprocess import open_detector
+
+        clock = Stopwatch()
+        cfg = plan.config()
+        checked = check_jobs(plan)  # every input read before anything is written
+        open_detector(plan, cfg, threads=1)  # a bad model fails here, with its one-line error
+        deps = route_dependencies(checked)
+        total = sum(c.frames_hint or 0 for c in checked) or None
+        started = self._connect()
+        actors: list[Any] = []
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            workers = self.workers or max(1, cpus)
+            if workers > cpus:
+                raise InputError(
+                    f"--workers {workers} needs {workers} CPUs but the Ray cluster has {cpus} (one per actor)"
+                )
+            actors = [InferenceWorker.remote(plan, cfg, self.actor_threads) for _ in range(workers)]
+            try:
+                ray.get([a.ready.remote() for a in actors])
+            except ray.exceptions.RayActorError as exc:
+                raise ModelError(f"inference workers failed to start: {str(exc).splitlines()[0]}") from None
+            result = EngineResult(self.name, workers)
+            result.videos = self._schedule(plan, cfg, checked, deps, actors, progress, total)
+        except ray.exceptions.RayTaskError as exc:
+            raise _unwrap(exc) from None
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+            if started:
+                ray.shutdown()
+        result.wall_seconds = clock.seconds
+        return result
+
+    def _schedule(self, plan, cfg, checked, deps, actors, progress, total) -> list[dict[str, Any]]:
+        """Submit per video: decode+detect, then assemble after its route's predecessors; keep a window
+        of open videos so decoded frames and worker processes stay bounded."""
+        fps = plan.fps or cfg.sample_fps
+        batch = max(1, cfg.detector.batch)
+        window = len(actors) + 1
+        assembled: list[Any] = []
+        results: list[dict[str, Any] | None] = [None] * len(checked)
+        open_refs: dict[Any, int] = {}
+        done_frames = 0
+
+        def collect(block: bool) -> None:
+            nonlocal done_frames
+            while open_refs and (block or len(open_refs) >= window):
+                ready, _ = ray.wait(list(open_refs), num_returns=1)
+                index = open_refs.pop(ready[0])
+                results[index] = ray.get(ready[0])
+                done_frames += int(results[index]["frames"])  # type: ignore[index]
+                if progress is not None:
+                    progress(done_frames, total)
+
+        for j, item in enumerate(checked):
+            collect(block=False)
+            detections = detect_video.options(scheduling_strategy="SPREAD").remote(
+                item.job, fps, batch, actors, j
+            )
+            after = [assembled[i] for i in deps[j]]
+            ref = assemble_video.options(scheduling_strategy="SPREAD").remote(
+                item.job, plan, cfg, detections, *after
+            )
+            assembled.append(ref)
+            open_refs[ref] = j
+        collect(block=True)
+        return [r for r in results if r is not None]

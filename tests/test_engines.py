@@ -1,0 +1,167 @@
+"""`streetwatch process` over several videos: in-process, and on a local Ray instance (same cases).
+
+Footage: short clips panned over Ultralytics' bus.jpg (the COCO export finds the bus and the people
+in every frame) at three places of a street; the first place is passed twice (the second pass joins
+the first pass's cases, so the order between those two videos matters). The model is the real
+COCO export through onnxruntime, the store a real SQLite file, the videos real H.264 decoded by PyAV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from api_support import LAT0, LON0, bus_image, pan_frames, write_clip
+from typer.testing import CliRunner
+
+PLACES = {"a_first": 0.0, "b_far": 400.0, "c_farther": 900.0, "d_first_again": 0.0}  # metres east
+
+
+def _write_track(folder: Path, east0_m: float, frames: int, fps: int = 5) -> None:
+    rows = ["time,lat,lon,heading"]
+    for k in range(frames + fps):
+        east = east0_m + 2.0 * k / fps
+        rows.append(f"{k / fps:.3f},{LAT0:.8f},{LON0 + east / 95_000:.8f},90")
+    (folder / "track.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory, service_taxonomy: Path) -> tuple[Path, Path]:
+    """(folder of 4 clips, each with its track.csv; pipeline config for the COCO model)."""
+    image = bus_image()
+    if image is None:
+        pytest.skip("ultralytics' bus.jpg not installed (training extra)")
+    root = tmp_path_factory.mktemp("archive")
+    for i, (name, east) in enumerate(PLACES.items()):
+        frames = pan_frames(image, 12 + i, (320, 240))  # different lengths: different files, event keys
+        write_clip(root / "footage" / name, frames)
+        _write_track(root / "footage" / name, east, len(frames))
+    config = root / "pipeline.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"taxonomy": str(service_taxonomy), "detector": {"imgsz": [256, 320], "threads": 1, "batch": 4}}
+        ),
+        encoding="utf-8",
+    )
+    return root / "footage", config
+
+
+def _process(args: list[str]) -> str:
+    from streetwatch.cli import app
+
+    result = CliRunner().invoke(app, ["process", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _signature(db: Path) -> list[tuple]:
+    """The cases as a comparable value: class, place, observations (event keys), vehicles, status."""
+    from serve.store import CaseFilter, CaseStore
+
+    store = CaseStore.open(f"sqlite:///{db}", str(db.parent / "evidence"))
+    try:
+        rows = []
+        for case in store.list_cases(CaseFilter(), limit=500).items:
+            detail = store.get_case_detail(case.id)
+            rows.append(
+                (
+                    case.class_name,
+                    case.matter_code,
+                    round(case.lat, 6),
+                    round(case.lon, 6),
+                    case.status.value,
+                    tuple(sorted(o.event_key for o in detail.observations)),
+                )
+            )
+        return sorted(rows)
+    finally:
+        store.close()
+
+
+def _run_args(archive: tuple[Path, Path], coco_onnx_path: Path, out: Path, *more: str) -> list[str]:
+    folder, config = archive
+    return [str(folder), "--db", f"sqlite:///{out / 'cases.db'}", "--evidence", str(out / "evidence"),
+            "--model", str(coco_onnx_path), "--config", str(config), "--json", *more]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def inprocess_run(archive, coco_onnx_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("inprocess")
+    _process(_run_args(archive, coco_onnx_path, out))
+    return out / "cases.db"
+
+
+def test_folder_in_process_opens_cases_and_rerun_adds_nothing(
+    inprocess_run: Path, archive, coco_onnx_path: Path
+) -> None:
+    import json
+
+    cases = _signature(inprocess_run)
+    assert cases, "the bus clips must produce cases"
+    places = {round(c[3], 3) for c in cases}
+    assert len(places) == 3  # three places; the fourth video passes the first place again
+    repeated = [c for c in cases if len({key.split(":")[0] for key in c[5]}) >= 2]  # keys: <source>:...
+    assert repeated, "the second pass over the first place joins its cases"
+    out = _process(_run_args(archive, coco_onnx_path, inprocess_run.parent))
+    report = json.loads(out[out.index("{") :])
+    assert report["videos"] == 4 and report["new_cases"] == 0 and report["merged_observations"] == 0
+    assert report["already_stored"] == report["events"] > 0
+    assert _signature(inprocess_run) == cases
+
+
+def test_bad_inputs_are_refused_before_anything_is_written(archive, tmp_path: Path) -> None:
+    from detector.errors import InputError
+    from serve.engines.common import build_jobs
+
+    folder, _ = archive
+    with pytest.raises(InputError, match="--gps given 1 time"):
+        build_jobs([folder], [folder / "a_first" / "track.csv"])
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "clip.mp4").write_bytes((folder / "a_first" / "clip.mp4").read_bytes())
+    with pytest.raises(InputError, match="no GPS track for"):
+        build_jobs([lone])
+    jobs = build_jobs([folder])
+    assert [j.video.parent.name for j in jobs] == list(PLACES)
+    assert all(j.gps.name == "track.csv" for j in jobs)
+
+
+def test_routes_that_meet_keep_their_order() -> None:
+    from serve.engines.common import CheckedJob, VideoJob, route_dependencies
+
+    def at(east_m: float) -> CheckedJob:
+        lon = LON0 + east_m / 95_000
+        return CheckedJob(VideoJob(Path("v"), Path("g")), None, (LAT0, lon, LAT0, lon + 20 / 95_000))
+
+    deps = route_dependencies([at(0), at(400), at(900), at(10), at(450)])
+    assert deps == [[], [], [], [0], [1]]
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray instance (2 CPUs) for the whole test session; shut down at the end."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.ray
+def test_ray_engine_leaves_the_same_cases_as_in_process(
+    local_ray, inprocess_run: Path, archive, coco_onnx_path: Path, tmp_path: Path
+) -> None:
+    import json
+
+    out = _process(_run_args(archive, coco_onnx_path, tmp_path, "--engine", "ray", "--workers", "2"))
+    report = json.loads(out[out.index("{") :])
+    assert report["engine"] == "ray" and report["workers"] == 2 and report["videos"] == 4
+    assert _signature(tmp_path / "cases.db") == _signature(inprocess_run)
+    # more workers than the instance has CPUs is refused with a clear message, nothing written
+    from streetwatch.cli import app
+
+    refused = CliRunner().invoke(app, ["process", *_run_args(archive, coco_onnx_path, tmp_path / "x"),
+                                       "--engine", "ray", "--workers", "3"])  # fmt: skip
+    assert refused.exit_code != 0 and "needs 3 CPUs" in str(refused.exception)
+    assert not (tmp_path / "x" / "cases.db").exists()
