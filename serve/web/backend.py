@@ -74,6 +74,17 @@ def current_principal(request: Request) -> Any:
     return get_optional_principal(request)
 
 
+def login_wait(request: Request) -> float:
+    """Seconds this client must wait before another login attempt (0: go ahead).
+
+    Shares the bucket of the JSON login (`/v1/auth/login`): guessing passwords through either form
+    costs the same."""
+    limiter = getattr(_state(request), "rate_limiter", None)
+    if limiter is None or not hasattr(limiter, "acquire"):
+        return 0.0
+    return float(limiter.acquire(f"login:{request.client.host if request.client else '-'}", cost=5))
+
+
 def check_password(request: Request, username: str, password: str) -> Any:
     return _store(request).check_password(username, password)
 

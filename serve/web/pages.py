@@ -132,6 +132,19 @@ def login_submit(
     password: str = Form(""),
     next: str = Form("/"),
 ) -> Response:
+    wait = backend.login_wait(request)
+    if wait > 0:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "next": _safe_next(next), "username": username, "static_version": _static_version(),
+                "error": f"尝试次数过多，请 {max(1, round(wait))} 秒后再试 · too many attempts, retry in "
+                         f"{max(1, round(wait))} s",
+            },
+            status_code=429,
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
     principal = backend.check_password(request, username.strip(), password) if username.strip() else None
     error = None
     if principal is None:
