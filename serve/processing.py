@@ -444,7 +444,7 @@ def process_video(
             prepared.taxonomy,
             rules,
             prepared.camera,
-            sample_fps,
+            min(sample_fps, source.native_fps or sample_fps),  # a 2 fps recording stays 2 fps
             vehicle_id,
             key_for=lambda t: event_key(source_id, t),
             source=source_id,
