@@ -271,6 +271,10 @@ def test_inspector_reviews_with_the_keyboard_and_decisions_are_stored(browser, s
                                arg=class_before)
         assert _shown_case(page) == fourth
         page.screenshot(path=str(ARTIFACTS / "queue-after-decisions-1440.png"))
+        # key press -> next case on screen (confirm, reject's digit, skip): prefetched, so no round trip
+        timings = page.evaluate("() => window.swTimings")
+        (ARTIFACTS / "queue-timings.txt").write_text(f"key -> next case shown, ms: {timings}\n")
+        assert len(timings) >= 3 and max(timings) < 500, timings
 
         with _admin(service) as api:
             confirmed = api.get(f"/v1/cases/{first}").json()

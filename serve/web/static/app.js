@@ -304,6 +304,10 @@ class ReviewQueue {
   }
 
   show(c) {
+    if (this.keyAt !== undefined) { // key press -> next case on screen, for tests and curious people
+      (window.swTimings = window.swTimings || []).push(Math.round(performance.now() - this.keyAt));
+      this.keyAt = undefined;
+    }
     this.current = c;
     this.refs.layout.classList.remove("hidden");
     this.refs.empty.classList.add("hidden");
@@ -468,6 +472,7 @@ class ReviewQueue {
       return;
     }
     const k = key.toLowerCase();
+    this.keyAt = performance.now();
     if (k === "c" || key === "Enter") { e.preventDefault(); this.onAction("confirm"); }
     else if (k === "r") { e.preventDefault(); this.onAction("reject"); }
     else if (k === "k") { e.preventDefault(); this.onAction("correct"); }
