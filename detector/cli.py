@@ -33,15 +33,32 @@ def resolve_model(model: Path | None) -> Path:
     return found
 
 
+IMAGE_OUTPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_OUTPUTS = {".mp4", ".m4v", ".mov", ".mkv"}
+
+
 def _annotate_target(out: Path, kind: str) -> str:
     """How --annotate OUT is written for this input kind: 'image', 'folder' or 'video'."""
-    if kind == "image":
-        return "image"
     if kind == "folder":
+        if out.exists() and not out.is_dir():
+            raise InputError("--annotate for a folder of images must be a folder", out)
         return "folder"
-    if out.suffix.lower() not in {".mp4", ".m4v", ".mov", ".mkv"}:
+    if kind == "image":
+        if out.suffix.lower() not in IMAGE_OUTPUTS:
+            raise InputError(f"--annotate for an image must end in one of {sorted(IMAGE_OUTPUTS)}", out)
+        return "image"
+    if out.suffix.lower() not in VIDEO_OUTPUTS:
         raise InputError("--annotate for video input must be a video file name (.mp4)", out)
     return "video"
+
+
+def _open_output(out: Path | None):
+    if out is None:
+        return sys.stdout
+    try:
+        return out.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write output ({exc.strerror or exc})", out) from exc
 
 
 def detect_command(
@@ -81,25 +98,25 @@ def detect_command(
 
     from detector.annotate import VideoWriter, draw_detections
     from detector.model import Detector
-    from detector.sources import open_source
+    from detector.sources import open_source, source_kind
 
     if not 0.0 <= conf <= 1.0:
         raise InputError(f"--conf must be within 0..1, got {conf}")
     if not 0.0 <= iou <= 1.0:
         raise InputError(f"--iou must be within 0..1, got {iou}")
     model_path = resolve_model(model)
+    target = _annotate_target(annotate, source_kind(input)) if annotate else None
     source = open_source(input, fps=fps, every=every)  # bad input fails before the model loads
     try:
         detector = Detector(model_path, conf=conf, iou=iou, threads=threads)
+        sink = _open_output(out)
     except BaseException:
         source.close()
         raise
-    target = _annotate_target(annotate, source.kind) if annotate else None
     writer = VideoWriter(annotate, fps=source.output_fps or 25.0) if target == "video" else None
     if target == "folder":
         annotate.mkdir(parents=True, exist_ok=True)
 
-    sink = out.open("w", encoding="utf-8") if out else sys.stdout
     per_class: Counter[str] = Counter()
     frames = 0
     started = time.perf_counter()
@@ -134,7 +151,7 @@ def detect_command(
                     else:
                         dest = annotate if target == "image" else annotate / Path(frame.source).name
                         if not cv2.imwrite(str(dest), drawn):
-                            raise InputError("cannot write annotated image (unknown extension?)", dest)
+                            raise InputError("cannot write annotated image", dest)
                 if max_frames is not None and frames >= max_frames:
                     break
     finally:

@@ -372,19 +372,26 @@ class LiveSource(FrameSource):
             self.container.close()
 
 
-def open_source(spec: str | Path, fps: float | None = None, every: int | None = None) -> FrameSource:
-    """Open an image file, a folder of images, a video file or a live URL as one frame iterator."""
+def source_kind(spec: str | Path) -> str:
+    """'live', 'folder', 'image' or 'video': what `open_source` would open, without opening it."""
     text = str(spec)
     if is_live_url(text):
-        return LiveSource(text, fps=fps, every=every)
+        return "live"
     path = Path(os.path.expanduser(text))
     if not path.exists():
         raise InputError("file not found", path)
     if path.is_dir():
-        return ImageFolderSource(path, fps=fps, every=every)
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return ImageFileSource(path, fps=fps, every=every)
-    return VideoFileSource(path, fps=fps, every=every)
+        return "folder"
+    return "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video"
+
+
+def open_source(spec: str | Path, fps: float | None = None, every: int | None = None) -> FrameSource:
+    """Open an image file, a folder of images, a video file or a live URL as one frame iterator."""
+    kind = source_kind(spec)
+    if kind == "live":
+        return LiveSource(str(spec), fps=fps, every=every)
+    cls = {"folder": ImageFolderSource, "image": ImageFileSource, "video": VideoFileSource}[kind]
+    return cls(Path(os.path.expanduser(str(spec))), fps=fps, every=every)
 
 
 def iter_frames(spec: str | Path, fps: float | None = None, every: int | None = None) -> Iterator[Frame]:

@@ -168,3 +168,12 @@ def test_no_model_anywhere_is_one_line_error(street_video, repo_root):
     if (repo_root / "models" / "streetwatch-yolo11n.onnx").exists():
         pytest.skip("the bundled model exists, so there is always a default")
     _assert_one_line_error(run_cli("detect", str(street_video)), "--model")
+
+
+def test_unusable_output_paths_are_one_line_errors(coco_onnx_path, street_video, tmp_path):
+    wrong = tmp_path / "boxes.txt"
+    result = run_cli("detect", str(street_video), "--model", str(coco_onnx_path), "--annotate", str(wrong))
+    _assert_one_line_error(result, str(wrong), ".mp4")
+    nowhere = tmp_path / "missing-dir" / "out.jsonl"
+    result = run_cli("detect", str(street_video), "--model", str(coco_onnx_path), "--out", str(nowhere))
+    _assert_one_line_error(result, str(nowhere), "cannot write output")
