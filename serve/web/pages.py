@@ -179,7 +179,6 @@ def login_submit(
 
 
 @router.post("/logout")
-@router.get("/logout")
 def logout() -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
