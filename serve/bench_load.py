@@ -1,10 +1,13 @@
 """`streetwatch bench load`: simulated patrol vehicles against a real service on loopback, bounded in time.
 
 The service runs as its own process (`streetwatch serve` on a free 127.0.0.1 port, throwaway data
-dir). Each simulated vehicle sends `fps` frames per second (open loop: on schedule, whether or not
-earlier frames were answered) as POST /v1/frames with a generated street-like JPEG. A frame refused
-with 429/503 is resent after the Retry-After the service gave, until it is processed: a frame is
-*lost* only if it never gets a 200 before the drain deadline.
+dir). Each simulated vehicle makes `fps` frames per second (on schedule, whether or not earlier
+frames were answered) and POSTs them to /v1/frames as generated street-like JPEGs, with at most
+`IN_FLIGHT` requests open (the others wait on the vehicle, as a real uploader buffers). A frame
+refused with 429/503 + Retry-After is resent after that delay. At the end (the sending time plus
+`DRAIN_SECONDS`) every frame is *processed* (a 200), *refused* (every answer it got was an explicit
+429/503: the vehicle still holds it and knows when to resend), or *lost* (no usable answer: a
+timeout, a dropped connection, any other error). Lost must be 0.
 
 Reported: frames/s served, latency (p50/p99: from the frame's scheduled send time to its 200,
 retries included; and per accepted request), refusals by status, frames lost, and the ratio of
@@ -29,7 +32,9 @@ import numpy as np
 
 from detector.errors import InputError
 
-DRAIN_SECONDS = 60.0  # after the last scheduled frame, how long refused frames are still retried
+DRAIN_SECONDS = 30.0  # after the last scheduled frame, how long refused frames are still resent
+IN_FLIGHT = 4  # requests one vehicle has open at once
+REQUEST_TIMEOUT = 30.0
 
 
 def synthetic_frames(count: int, width: int, height: int, seed: int = 7) -> list[np.ndarray]:
@@ -119,74 +124,79 @@ async def _vehicle(
     t0: float,
     stats: dict,
 ) -> None:
+    """One vehicle: a new frame every 1/fps s; at most IN_FLIGHT requests at once (the rest wait on the
+    vehicle, as a real uploader buffers); refused frames are resent after the Retry-After they got."""
     count = int(seconds * fps)
+    window = asyncio.Semaphore(IN_FLIGHT)
     tasks = []
     for i in range(count):
         due = t0 + i / fps
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(
-            asyncio.create_task(
-                _send(client, vehicle_id, key, i, jpegs[i % len(jpegs)], due, t0, seconds, stats)
-            )
+        task = asyncio.create_task(
+            _send(client, window, vehicle_id, key, i, jpegs[i % len(jpegs)], due, stats)
         )
+        tasks.append(task)
     await asyncio.gather(*tasks)
 
 
 async def _send(
     client: Any,
+    window: asyncio.Semaphore,
     vehicle_id: str,
     key: str,
     index: int,
     jpeg: bytes,
     due: float,
-    t0: float,
-    seconds: float,
     stats: dict,
 ) -> None:
+    """Deliver one frame; its final outcome is processed, refused (still held by the vehicle when the run
+    ended: every answer was 429/503 with Retry-After) or lost (no usable answer)."""
     from datetime import UTC, datetime
 
     import httpx
 
-    meta = {
-        "vehicle_id": vehicle_id,
-        "frame_id": f"{vehicle_id}-{index}",
-        "captured_at": datetime.now(UTC).isoformat(),
-        "lat": 31.2304 + index * 1e-5,
-        "lon": 121.4737,
-        "heading": 90.0,
-    }
+    meta = json.dumps(
+        {
+            "vehicle_id": vehicle_id,
+            "frame_id": f"{vehicle_id}-{index}",
+            "captured_at": datetime.now(UTC).isoformat(),
+            "lat": 31.2304 + index * 1e-5,
+            "lon": 121.4737,
+            "heading": 90.0,
+        }
+    )
     headers = {"Authorization": f"Bearer {key}"}
     stats["sent"] += 1
-    hard_deadline = t0 + seconds + DRAIN_SECONDS
-    while time.monotonic() < hard_deadline:
-        started = time.monotonic()
-        try:
-            response = await client.post(
-                "/v1/frames",
-                files={"image": ("frame.jpg", jpeg, "image/jpeg")},
-                data={"metadata": json.dumps(meta)},
-                headers=headers,
-            )
-        except httpx.HTTPError as exc:  # connection trouble: resend (idempotent on frame_id)
-            stats["transport_errors"] += 1
-            stats["last_error"] = str(exc)[:200]
-            await asyncio.sleep(0.2)
-            continue
+    outcome = "lost"
+    while time.monotonic() < stats["deadline"]:
+        async with window:
+            started = time.monotonic()
+            try:
+                response = await client.post(
+                    "/v1/frames",
+                    files={"image": ("frame.jpg", jpeg, "image/jpeg")},
+                    data={"metadata": meta},
+                    headers=headers,
+                )
+            except httpx.HTTPError as exc:  # no answer: resend (idempotent on frame_id)
+                stats["transport_errors"] += 1
+                stats["last_error"] = f"{type(exc).__name__}: {exc}"[:200]
+                outcome = "lost"
+                continue
         if response.status_code == 200:
             now = time.monotonic()
             stats["processed"] += 1
             stats["end_to_end"].append(now - due)
             stats["request"].append(now - started)
             stats["last_ok"] = max(stats["last_ok"], now)
-            if response.json().get("duplicate"):
-                stats["duplicates"] += 1
+            stats["duplicates"] += bool(response.json().get("duplicate"))
             return
         if response.status_code in (429, 503) and "retry-after" in response.headers:
-            stats["refused"][str(response.status_code)] = (
-                stats["refused"].get(str(response.status_code), 0) + 1
-            )
+            code = str(response.status_code)
+            stats["refusals"][code] = stats["refusals"].get(code, 0) + 1
+            outcome = "refused"
             try:
                 wait = float(response.json().get("retry_after_s") or response.headers["retry-after"])
             except ValueError:
@@ -195,7 +205,9 @@ async def _send(
             continue
         stats["failed"][str(response.status_code)] = stats["failed"].get(str(response.status_code), 0) + 1
         stats["last_error"] = response.text[:200]
-        return
+        outcome = "lost"
+        break
+    stats[outcome] += 1
 
 
 async def _drive(url: str, keys: dict[str, str], jpegs: list[bytes], fps: float, seconds: float) -> dict:
@@ -204,18 +216,25 @@ async def _drive(url: str, keys: dict[str, str], jpegs: list[bytes], fps: float,
     stats: dict[str, Any] = {
         "sent": 0,
         "processed": 0,
+        "refused": 0,
+        "lost": 0,
         "duplicates": 0,
         "transport_errors": 0,
-        "refused": {},
+        "refusals": {},
         "failed": {},
         "end_to_end": [],
         "request": [],
         "last_ok": 0.0,
     }
-    limits = httpx.Limits(max_connections=len(keys) * 8, max_keepalive_connections=len(keys) * 8)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(120.0)) as client:
+    limits = httpx.Limits(
+        max_connections=len(keys) * IN_FLIGHT, max_keepalive_connections=len(keys) * IN_FLIGHT
+    )
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=httpx.Timeout(REQUEST_TIMEOUT)
+    ) as client:
         before = (await client.get("/metrics")).text
         t0 = time.monotonic() + 0.5
+        stats["deadline"] = t0 + seconds + DRAIN_SECONDS
         await asyncio.gather(
             *(_vehicle(client, vid, key, jpegs, fps, seconds, t0, stats) for vid, key in keys.items())
         )
@@ -295,7 +314,6 @@ def run_load_test(
     span = max(stats["last_ok"] - stats["t0"], 1e-9) if stats["processed"] else wall
     served_fps = stats["processed"] / span
     in_service_fps = det_frames / det_busy if det_busy > 0 else 0.0
-    lost = stats["sent"] - stats["processed"]
     return {
         "command": f"streetwatch bench load --vehicles {vehicles} --fps {fps:g} --seconds {seconds:g}",
         "model": str(settings.model_path),
@@ -307,8 +325,9 @@ def run_load_test(
         "seconds": seconds,
         "frames_sent": stats["sent"],
         "frames_processed": stats["processed"],
-        "frames_lost": lost,
-        "refusals": stats["refused"],
+        "frames_refused_at_end": stats["refused"],
+        "frames_lost": stats["lost"],
+        "refusals": stats["refusals"],
         "failures": stats["failed"],
         "transport_errors": stats["transport_errors"],
         "served_fps": round(served_fps, 2),

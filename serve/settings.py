@@ -55,6 +55,11 @@ class Limits(BaseModel):
         gt=0,
         description="Frames waiting for the detector across all clients; beyond it 503 / slow_down.",
     )
+    max_queue_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Refuse (503 / slow_down) when the frames already queued would wait longer than this.",
+    )
     stream_queue_depth: int = Field(
         default=8, gt=0, description="Frames one WebSocket stream may have in flight before slow_down."
     )

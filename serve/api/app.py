@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from detector.errors import ConfigError, InputError, ModelError, StreetWatchError
-from serve.api.inference import MicroBatcher, Overloaded
+from serve.api.inference import AdmissionMiddleware, MicroBatcher, Overloaded
 from serve.api.limits import ApiError, BodyLimitMiddleware, BodyTooLarge, RateLimiter
 from serve.api.metrics import ServiceMetrics
 from serve.api.state import ServiceState
@@ -113,6 +113,7 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
         max_wait_ms=batching.max_wait_ms,
         queue_depth=settings.limits.queue_depth,
         workers=batching.workers,
+        max_queue_wait_s=settings.limits.max_queue_wait_s,
     ).start()
 
 
@@ -186,6 +187,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sw = state
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limits(settings))
+    app.add_middleware(
+        AdmissionMiddleware,
+        get_batcher=lambda: state.batcher,
+        on_refuse=lambda: state.metrics.frames.labels("http", "refused_503").inc(),
+    )
 
     from serve.api.routes import (
         actions,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import queue
 import threading
@@ -55,11 +56,13 @@ class MicroBatcher:
         max_wait_ms: float = 10.0,
         queue_depth: int = 64,
         workers: int = 1,
+        max_queue_wait_s: float | None = None,
     ) -> None:
         self.detector = detector
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.queue_depth = queue_depth
+        self.max_queue_wait = max_queue_wait_s
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_depth)
         self._threads = [
             threading.Thread(target=self._run, name=f"detector-{i}", daemon=True) for i in range(workers)
@@ -97,10 +100,22 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, image: np.ndarray) -> Future:
-        """Queue one frame; raises Overloaded at once when the queue is full."""
+    def check_admission(self) -> None:
+        """Raise Overloaded when a new frame would be refused: the queue is full, or the frames already
+        waiting would keep it longer than `max_queue_wait_s` at the measured rate (bounded latency)."""
         if self._stopped.is_set():
             raise Overloaded(5.0, 0.0)
+        depth = self.depth
+        if depth >= self.queue_depth:
+            raise Overloaded(self.retry_after(), self.rate())
+        if self.max_queue_wait is not None and depth >= self.max_batch:
+            rate = self.rate()
+            if rate > 0 and (depth + 1) / rate > self.max_queue_wait:
+                raise Overloaded(self.retry_after(), rate)
+
+    def submit(self, image: np.ndarray) -> Future:
+        """Queue one frame; raises Overloaded at once when it would be refused (see check_admission)."""
+        self.check_admission()
         future: Future = Future()
         try:
             self._queue.put_nowait(_Item(image, future, time.monotonic()))
@@ -181,3 +196,50 @@ class MicroBatcher:
                 self.on_batch(len(live), elapsed)
             for item, detections in zip(live, results, strict=True):
                 item.future.set_result(detections)
+
+
+class AdmissionMiddleware:
+    """Refuses live frames with 503 + Retry-After *before* their body is read when the detector is
+    saturated: under overload a refused frame then costs the service almost nothing."""
+
+    def __init__(
+        self,
+        app: Any,
+        get_batcher: Callable[[], MicroBatcher | None],
+        path: str = "/v1/frames",
+        on_refuse: Callable[[], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.get_batcher = get_batcher
+        self.path = path
+        self.on_refuse = on_refuse
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        batcher = self.get_batcher() if scope["type"] == "http" and scope["path"] == self.path else None
+        if batcher is not None and scope.get("method") == "POST":
+            try:
+                batcher.check_admission()
+            except Overloaded as exc:
+                if self.on_refuse is not None:
+                    self.on_refuse()
+                retry = max(1, round(exc.retry_after + 0.49))
+                body = json.dumps(
+                    {
+                        "detail": f"detector busy; retry in {retry} s",
+                        "retry_after_s": round(exc.retry_after, 3),
+                        "max_fps": round(exc.max_fps, 2),
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 503,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"retry-after", str(retry).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body.encode()})
+                return
+        await self.app(scope, receive, send)

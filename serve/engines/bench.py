@@ -1,0 +1,183 @@
+"""`streetwatch bench ray`: the same generated clips in-process, on Ray with 1 worker, with 2 workers.
+
+Reports frames/s (sampled frames through the whole path: decode, inference, tracker, events, store),
+the speed-up over Ray with 1 worker, whether every run left the same cases, and the parts of one
+frame's cost measured alone (decode + sampling, inference with one onnxruntime thread) that explain
+the speed-up. Ray's start-up is measured once and kept out of the per-run times (a cluster is
+started once for a whole archive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from detector.errors import ModelError
+
+
+def _clips(work: Path, clips: int, seconds: float) -> list[Path]:
+    from serve.case_benchmark import ensure_synth_clips
+
+    return ensure_synth_clips(work / f"clips-{clips}x{seconds:g}s", 301, clips, seconds)
+
+
+def _signature(db_url: str, evidence: str) -> list[tuple]:
+    from serve.store import CaseFilter, CaseStore
+
+    store = CaseStore.open(db_url, evidence)
+    try:
+        out = []
+        for case in store.list_cases(CaseFilter(), limit=10_000).items:
+            keys = tuple(sorted(o.event_key for o in store.get_case_detail(case.id).observations))
+            out.append((case.class_name, round(case.lat, 6), round(case.lon, 6), keys))
+        return sorted(out)
+    finally:
+        store.close()
+
+
+def _stage_costs(plan, cfg, sample: int = 12) -> dict[str, float]:
+    """Milliseconds per sampled frame: decode + sampling alone, inference alone (1 thread)."""
+    from detector.sources import VideoFileSource
+    from serve.engines.inprocess import open_detector
+
+    fps = plan.fps or cfg.sample_fps
+    frames = 0
+    images = []
+    t0 = time.perf_counter()
+    for job in plan.jobs:
+        with VideoFileSource(job.video, fps=fps) as src:
+            for frame in src:
+                frames += 1
+                if len(images) < sample:
+                    images.append(frame.image)
+    decode_ms = (time.perf_counter() - t0) * 1000 / max(frames, 1)
+    detector = open_detector(plan, cfg, threads=1)
+    detector.detect_batch(images[:1])  # warm-up
+    batch = max(1, cfg.detector.batch)
+    t0 = time.perf_counter()
+    for i in range(0, len(images), batch):
+        detector.detect_batch(images[i : i + batch])
+    infer_ms = (time.perf_counter() - t0) * 1000 / max(len(images), 1)
+    return {"decode_ms_per_frame": round(decode_ms, 1), "inference_ms_per_frame_1_thread": round(infer_ms, 1)}
+
+
+def run_ray_benchmark(
+    clips: int,
+    seconds: float,
+    fps: float,
+    worker_counts: list[int],
+    model: Path | None,
+    config: Path | None,
+    address: str | None,
+    work: Path,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    import ray
+
+    from serve.engines.common import ProcessPlan, build_jobs
+    from serve.engines.inprocess import InProcessEngine
+    from serve.engines.ray_engine import RayEngine
+
+    if model is None:
+        from detector.model import default_model_path
+
+        model = default_model_path()
+        if model is None:
+            raise ModelError("no model: pass --model PATH.onnx (the bundled model is missing)")
+    work = work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    dirs = _clips(work, clips, seconds)
+    zones = dirs[0].parent / "zones"
+    jobs = build_jobs(dirs, vehicle_id="bench")
+
+    def plan_for(name: str) -> ProcessPlan:
+        run_dir = work / "runs" / name
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        return ProcessPlan(
+            jobs=jobs,
+            db_url=f"sqlite:///{run_dir / 'cases.db'}",
+            evidence=str(run_dir / "evidence"),
+            model=model.resolve(),
+            config_path=config.resolve() if config else None,
+            zones=zones if zones.is_dir() else None,
+            fps=fps,
+            threads=threads,
+        )
+
+    base = plan_for("probe")
+    cfg = base.config()
+    costs = _stage_costs(base, cfg)
+    runs: list[dict[str, Any]] = []
+    signatures: dict[str, list[tuple]] = {}
+
+    def record(name: str, plan: ProcessPlan, result: Any, extra: dict[str, Any]) -> None:
+        report = result.to_dict()
+        report.pop("per_video")
+        runs.append({"run": name, **extra, **report})
+        signatures[name] = _signature(plan.db_url, plan.evidence)
+
+    load_start = os.getloadavg()
+    plan = plan_for("inprocess")
+    record(
+        "inprocess",
+        plan,
+        InProcessEngine().run(plan),
+        {"onnx_threads": threads or cfg.detector.threads},
+    )
+    t0 = time.perf_counter()
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = os.cpu_count() or 1
+        ray.init(**kwargs)
+        started = True
+    ray_start = time.perf_counter() - t0
+    try:
+        for n in worker_counts:
+            name = f"ray-{n}"
+            plan = plan_for(name)
+            record(name, plan, RayEngine(workers=n).run(plan), {"onnx_threads": 1})
+    finally:
+        if started:
+            ray.shutdown()
+    by_name = {r["run"]: r for r in runs}
+    one = by_name.get("ray-1")
+    for r in runs:
+        if one and one["frames_per_second"]:
+            r["speedup_vs_ray_1"] = round(r["frames_per_second"] / one["frames_per_second"], 2)
+    reference = signatures["inprocess"]
+    frames = runs[0]["frames"]
+    report = {
+        "clips": len(jobs),
+        "clip_seconds": seconds,
+        "sample_fps": fps,
+        "frames": frames,
+        "model": str(model),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in load_start],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "ray_start_seconds": round(ray_start, 2),
+        **costs,
+        "cases": len(reference),
+        "cases_equal_across_runs": all(sig == reference for sig in signatures.values()),
+        "results": {
+            r["run"]: {
+                k: r[k]
+                for k in ("workers", "onnx_threads", "wall_seconds", "frames_per_second", "speedup_vs_ray_1")
+                if k in r
+            }
+            for r in runs
+        },
+        "runs": runs,
+    }
+    (work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
