@@ -75,7 +75,10 @@ def scene(seed: int, scene_id: int) -> tuple[Street, SceneRig]:
     ):
         setattr(dens, str(name), getattr(dens, str(name)) * 2.0)
     lanes = st.lane_centres()
-    lane = lanes[0] if (len(lanes) == 1 or rng.random() < 0.85) else lanes[1]
+    # next to a row of parked cars the view is often blocked: drive one lane further out more often then
+    p_kerb_lane = 0.5 if st.road_bays else 0.85
+    lane = lanes[0] if (len(lanes) == 1 or rng.random() < p_kerb_lane) else lanes[1]
+    dens.bay_cars = 0.25
     corridor = (-12.0, (FRAMES_PER_SCENE - 1) * SCENE_STEP_M + 14.0, lane - 3.2, lane + 1.4)
     placer = Placer(st, rng, keep_clear=[corridor])
     placer.populate(-5.0, (FRAMES_PER_SCENE - 1) * SCENE_STEP_M + 42.0, dens)

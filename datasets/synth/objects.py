@@ -629,3 +629,41 @@ def barrier(rng: np.random.Generator, s0: float, s1: float, t: float, z: float) 
         s += w
         k += 1
     return parts
+
+
+def two_wheeler(rng: np.random.Generator, s: float, t: float, z: float, yaw: float) -> list[Part]:
+    """An e-bike / scooter / shared bicycle (non-motor vehicles: a hard negative for illegal parking)."""
+    a = np.array([math.cos(yaw), math.sin(yaw), 0.0])
+    c = np.array([s, t, z])
+    kind = rng.random()
+    col = jitter_color(
+        rng,
+        _pick(
+            rng, [(40, 190, 240), (200, 130, 30), (40, 40, 40), (220, 220, 220), (50, 50, 190), (60, 150, 60)]
+        ),
+    )
+    wheel_r = 0.3 if kind < 0.5 else 0.22
+    base = 1.25 if kind < 0.5 else 1.0
+    parts: list[Part] = []
+    for sign in (1, -1):
+        centre = c + sign * base / 2 * a + np.array([0, 0, wheel_r])
+        ring = [
+            centre + wheel_r * (math.cos(k) * a + math.sin(k) * np.array([0, 0, 1.0]))
+            for k in np.linspace(0, 2 * math.pi, 10, endpoint=False)
+        ]
+        parts.append(Part(np.array(ring), TYRE, None))
+    if kind < 0.5:  # bicycle: thin frame, saddle, basket
+        parts += box(s, t, z + wheel_r, base * 0.7, 0.05, 0.45, yaw, col)
+        p = c - base * 0.2 * a
+        parts += box(p[0], p[1], z + wheel_r + 0.45, 0.25, 0.1, 0.06, yaw, (30, 30, 30))
+        q = c + base * 0.45 * a
+        parts += box(q[0], q[1], z + wheel_r + 0.35, 0.28, 0.35, 0.25, yaw, col)
+    else:  # e-scooter: step-through body, seat, front shield, handlebar
+        parts += box(s, t, z + 0.2, base * 0.75, 0.3, 0.25, yaw, col)
+        p = c - base * 0.2 * a
+        parts += box(p[0], p[1], z + 0.45, 0.5, 0.28, 0.3, yaw, col)
+        parts += box(p[0], p[1], z + 0.75, 0.5, 0.26, 0.07, yaw, (30, 30, 30))
+        q = c + base * 0.38 * a
+        parts += box(q[0], q[1], z + 0.2, 0.12, 0.4, 0.85, yaw, col)
+        parts += box(q[0], q[1], z + 1.0, 0.06, 0.65, 0.05, yaw, (40, 40, 40))
+    return parts

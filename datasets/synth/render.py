@@ -452,25 +452,20 @@ def paint_shop(f: FacadePainter, shop, rng: np.random.Generator, detail: bool) -
     sign_z0, sign_z1 = 3.05, 3.05 + rng.uniform(0.7, 1.1)
     r = f.fill(shop.s0, shop.s1, sign_z0, sign_z1, shop.sign_color)
     if r and detail:
-        # a frame and the shop name
         h = r[1] - r[0]
-        scale = max(0.3, h / 40.0)
-        (tw, th), _ = cv2.getTextSize(shop.sign_text, FONT, scale, max(1, int(scale * 2)))
         avail = r[3] - r[2]
-        if tw > avail * 0.9:
-            scale *= avail * 0.9 / tw
-            (tw, th), _ = cv2.getTextSize(shop.sign_text, FONT, scale, max(1, int(scale * 2)))
-        org = (r[2] + (avail - tw) // 2, r[0] + (h + th) // 2)
-        cv2.putText(
-            f.data,
-            shop.sign_text,
-            org,
-            FONT,
-            scale,
-            (*shop.text_color, 255),
-            max(1, int(scale * 2)),
-            cv2.LINE_AA,
-        )
+        if rng.random() < 0.65:
+            _glyph_sign(f.data, r, shop.text_color, rng)
+        else:
+            scale = max(0.3, h / 40.0)
+            thick = max(1, int(scale * 2))
+            (tw, th), _ = cv2.getTextSize(shop.sign_text, FONT, scale, thick)
+            if tw > avail * 0.9:
+                scale *= avail * 0.9 / tw
+                thick = max(1, int(scale * 2))
+                (tw, th), _ = cv2.getTextSize(shop.sign_text, FONT, scale, thick)
+            org = (r[2] + (avail - tw) // 2, r[0] + (h + th) // 2)
+            cv2.putText(f.data, shop.sign_text, org, FONT, scale, (*shop.text_color, 255), thick, cv2.LINE_AA)
     front_top = 2.9
     wall = tuple(c * 0.85 for c in shop.sign_color) if rng.random() < 0.3 else (110, 112, 115)
     f.fill(shop.s0, shop.s1, 0, front_top + 0.15, wall)
@@ -491,6 +486,44 @@ def paint_shop(f: FacadePainter, shop, rng: np.random.Generator, detail: bool) -
         if r2:
             step = max(2, int(0.12 / f.res))
             f.data[r2[0] : r2[1] : step, r2[2] : r2[3], :3] = (110, 112, 115)
+
+
+def _glyph_sign(data: np.ndarray, r: tuple[int, int, int, int], color, rng: np.random.Generator) -> None:
+    """A shop name in CJK-like glyphs (random strokes in square cells): stands in for Chinese signage."""
+    h, avail = r[1] - r[0], r[3] - r[2]
+    cell = int(h * rng.uniform(0.55, 0.75))
+    if cell < 6:
+        return
+    n = int(min(rng.integers(2, 7), max(1, avail * 0.9 // (cell * 1.15))))
+    gap = int(cell * 0.15)
+    x = r[2] + (avail - n * cell - (n - 1) * gap) // 2
+    y = r[0] + (h - cell) // 2
+    thick = max(1, cell // 9)
+    col = (*[int(c) for c in color], 255)
+    for _ in range(n):
+        m = max(1, cell // 8)
+        x0, y0, x1, y1 = x + m, y + m, x + cell - m, y + cell - m
+        for _ in range(int(rng.integers(4, 9))):
+            kind = rng.random()
+            if kind < 0.35:  # horizontal stroke
+                yy = int(rng.uniform(y0, y1))
+                a, b = sorted(rng.uniform(x0, x1, 2))
+                cv2.line(data, (int(a), yy), (int(max(b, a + cell * 0.3)), yy), col, thick, cv2.LINE_AA)
+            elif kind < 0.65:  # vertical stroke
+                xx = int(rng.uniform(x0, x1))
+                a, b = sorted(rng.uniform(y0, y1, 2))
+                cv2.line(data, (xx, int(a)), (xx, int(max(b, a + cell * 0.3))), col, thick, cv2.LINE_AA)
+            elif kind < 0.85:  # falling strokes
+                p = (int(rng.uniform(x0, x1)), int(rng.uniform(y0, (y0 + y1) / 2)))
+                q = (p[0] + int(rng.uniform(-0.4, 0.4) * cell), p[1] + int(rng.uniform(0.2, 0.45) * cell))
+                cv2.line(data, p, q, col, thick, cv2.LINE_AA)
+            else:  # an enclosure
+                a = int(rng.uniform(x0, (x0 + x1) / 2))
+                b = int(rng.uniform(y0, (y0 + y1) / 2))
+                cv2.rectangle(
+                    data, (a, b), (a + int(cell * 0.4), b + int(cell * 0.35)), col, thick, cv2.LINE_AA
+                )
+        x += cell + gap
 
 
 def interior_parts(shop, P: float, kh: float, light: float) -> list[Part]:

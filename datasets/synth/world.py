@@ -332,6 +332,7 @@ class Densities:
     garbage: float = 0.5
     people: float = 0.25
     poles: float = 0.2
+    two_wheelers: float = 0.25
     far_cars: float = 0.3
 
 
@@ -557,6 +558,27 @@ class Placer:
             self.add(obj)
         self.soil(s0, s1, self._count(d.soil, s0, s1), "exposed_soil")
         self.soil(s0, s1, self._count(d.netted, s0, s1), None)
+        # rows of parked e-bikes / bicycles (non-motor vehicles: not illegal parking of a motor vehicle)
+        for _ in range(self._count(d.two_wheelers, s0, s1)):
+            n = int(rng.integers(1, 7))
+            near_kerb = rng.random() < 0.6
+            spot = self._spot(
+                s0, s1, 0.3 if near_kerb else P - 1.8, 1.9 if near_kerb else P - 0.2, 0.7 * n + 0.4, 1.5
+            )
+            if spot is None:
+                continue
+            yaw = math.pi / 2 + rng.normal(0, 0.15) + (math.pi if rng.random() < 0.5 else 0.0)
+            for k in range(n):
+                ps = spot[0] + (k - (n - 1) / 2) * 0.7
+                self.add(
+                    SceneObject(
+                        0,
+                        None,
+                        (ps, spot[1], kh),
+                        ob.two_wheeler(rng, ps, spot[1], kh, yaw),
+                        kind="two_wheeler",
+                    )
+                )
         # people and street furniture (distractors and occluders)
         for _ in range(self._count(d.people, s0, s1)):
             spot = self._spot(s0, s1, 0.3, P - 0.3, 0.6, 0.6)
