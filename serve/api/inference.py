@@ -69,7 +69,7 @@ class MicroBatcher:
         ]
         self._stopped = threading.Event()
         self._lock = threading.Lock()
-        self._done: collections.deque[tuple[float, int]] = collections.deque(maxlen=512)  # (time, frames)
+        self._done: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)  # (seconds, frames)
         self.batches = 0
         self.frames = 0
         self.busy_seconds = 0.0  # time spent inside detect_batch
@@ -128,23 +128,22 @@ class MicroBatcher:
         return await asyncio.wrap_future(self.submit(image))
 
     # -- measurements ----------------------------------------------------------------------------
-    def rate(self, window: float = 5.0) -> float:
-        """Frames per second the detector has completed over the last `window` seconds."""
-        now = time.monotonic()
+    def rate(self) -> float:
+        """Frames per second the detector can take now: frames / seconds inside its last 32 batch calls
+        (its capacity while serving, robust to idle gaps; 0 before the first batch)."""
         with self._lock:
-            recent = [(t, n) for t, n in self._done if now - t <= window]
-        if not recent:
-            return 0.0
-        span = max(now - recent[0][0], 0.5)
-        return sum(n for _, n in recent) / span
+            recent = list(self._done)[-32:]
+        busy = sum(seconds for seconds, _ in recent)
+        return len(self._threads) * sum(n for _, n in recent) / busy if busy > 0 else 0.0
 
     def batch_throughput(self) -> float:
         """Frames per second of detector time (the detector's own batch throughput while serving)."""
         return self.frames / self.busy_seconds if self.busy_seconds > 0 else 0.0
 
     def retry_after(self) -> float:
+        """Seconds until the frames waiting now are through (at least 1 s: what a refused client waits)."""
         rate = self.rate()
-        return max(0.1, self.depth / rate) if rate > 0 else 1.0
+        return max(1.0, self.depth / rate) if rate > 0 else 1.0
 
     # -- the worker ------------------------------------------------------------------------------
     def _take_batch(self) -> list[_Item] | None:
@@ -191,7 +190,7 @@ class MicroBatcher:
                 self.frames += len(live)
                 self.busy_seconds += elapsed
                 self.batch_sizes[len(live)] += 1
-                self._done.append((time.monotonic(), len(live)))
+                self._done.append((elapsed, len(live)))
             if self.on_batch is not None:
                 self.on_batch(len(live), elapsed)
             for item, detections in zip(live, results, strict=True):
