@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(tempfile.gettempdir()) / "streetwatch-test-cache"
 
 # Fixtures of the service tests (app factory, model + matching taxonomy, a clip): tests/api_support.py.
-pytest_plugins = ["api_support"]
+pytest_plugins = ["api_support", "s3_support"]  # s3_support: s3rver on loopback (S3 evidence tests)
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO_ROOT / ".cache" / "ultralytics"))

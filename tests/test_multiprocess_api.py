@@ -1,9 +1,10 @@
-"""Two real service processes on two loopback ports, one PostgreSQL case store, one evidence folder.
+"""Two real service processes on two loopback ports, one PostgreSQL case store, one evidence bucket.
 
 Two patrol vehicles pass the same bus at the same moment, each talking to a different process; their
 tracks end in the same instant (behind a barrier), so both processes ingest the same violation
 concurrently. The store's merge must leave exactly one case per object, observed by both vehicles,
-and both processes must answer with the same case list.
+and both processes must answer with the same case list and serve each other's evidence (from an S3
+bucket on s3rver when node and tools/s3rver are installed, else from a shared folder).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from api_support import LAT0, LON0, bus_image, jpeg_bytes, pan_frames
+from s3_support import s3_spec
 
 pytestmark = pytest.mark.postgres
 
@@ -24,13 +26,25 @@ FRAMES = 6
 
 
 @pytest.fixture
-def two_services(postgres_url: str, service_model: Path, service_taxonomy: Path, tmp_path: Path):
+def shared_evidence(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Evidence both processes share: an S3 bucket (s3rver on loopback) when available, else a folder."""
+    try:
+        endpoint = request.getfixturevalue("s3_endpoint")
+    except pytest.skip.Exception:
+        return str(tmp_path / "shared-evidence")
+    return s3_spec(endpoint, "two-services")
+
+
+@pytest.fixture
+def two_services(
+    postgres_url: str, service_model: Path, service_taxonomy: Path, shared_evidence: str, tmp_path: Path
+):
     """(url A, url B, {vehicle: key}, inspector key) of two `streetwatch serve` processes."""
     from serve.api.server_process import ServiceProcess
     from serve.store import CaseStore
 
-    evidence = tmp_path / "shared-evidence"
-    store = CaseStore.open(postgres_url, str(evidence))  # migrates once, before the services start
+    evidence = shared_evidence
+    store = CaseStore.open(postgres_url, evidence)  # migrates once, before the services start
     try:
         keys = {v: store.create_api_key(f"vehicle {v}", "vehicle", v)[1] for v in ("veh-A", "veh-B")}
         inspector = store.create_api_key("inspector", "inspector")[1]
@@ -38,7 +52,7 @@ def two_services(postgres_url: str, service_model: Path, service_taxonomy: Path,
         store.close()
     env = {
         "STREETWATCH_DB_URL": postgres_url,
-        "STREETWATCH_EVIDENCE_DIR": str(evidence),
+        "STREETWATCH_EVIDENCE_DIR": evidence,
         "STREETWATCH_MODEL_PATH": str(service_model),
         "STREETWATCH_TAXONOMY": str(service_taxonomy),
         "STREETWATCH_IMGSZ": "320",
@@ -51,7 +65,7 @@ def two_services(postgres_url: str, service_model: Path, service_taxonomy: Path,
     try:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda s: s.start(timeout=120), services))
-        yield services[0].url, services[1].url, keys, inspector
+        yield services[0].url, services[1].url, keys, inspector, evidence
     finally:
         for service in services:
             service.stop()
@@ -85,7 +99,7 @@ def _drive_by(url: str, vehicle: str, key: str, frames: list[bytes], t0: datetim
 
 
 def test_two_processes_two_vehicles_same_violation_one_case(two_services) -> None:
-    url_a, url_b, keys, inspector = two_services
+    url_a, url_b, keys, inspector, evidence = two_services
     image = bus_image()
     if image is None:
         pytest.skip("ultralytics' bus.jpg not installed (training extra)")
@@ -126,8 +140,12 @@ def test_two_processes_two_vehicles_same_violation_one_case(two_services) -> Non
         assert by_vehicle.count("veh-A") == by_vehicle.count("veh-B") == count // 2  # same footage each
         if class_name == "bus":
             assert count == 2  # one bus, seen once by each vehicle
-        # evidence written by either process is served by both (shared evidence folder)
+        # evidence written by either process is served by both (shared bucket or folder)
         key = detail["evidence_key"]
         for url in (url_a, url_b):
             got = httpx.get(f"{url}/v1/evidence/{key}", headers=headers, timeout=30)
             assert got.status_code == 200 and got.content[:2] == b"\xff\xd8"
+        if evidence.startswith("s3://"):
+            from serve.store.storage import open_storage
+
+            assert open_storage(evidence).get(key) == got.content  # it lives in the bucket

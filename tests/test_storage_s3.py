@@ -6,81 +6,15 @@ package the tests skip with the reason.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from s3_support import BUCKET, free_port, s3_spec  # fixtures s3_endpoint: tests/s3_support.py (plugin)
 from store_events import jpeg, make_event
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-S3RVER = REPO_ROOT / "tools" / "s3rver" / "node_modules" / ".bin" / "s3rver"
-BUCKET = "evidence"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> str:
-    """http://127.0.0.1:PORT of a fresh s3rver with the bucket `evidence`; stopped at teardown."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node not installed: the S3 tests run s3rver (npm) on loopback")
-    if not S3RVER.exists():
-        pytest.skip(f"s3rver not installed at {S3RVER}: run scripts/ensure-test-deps.sh (npm ci)")
-    port = _free_port()
-    data = tmp_path_factory.mktemp("s3rver")
-    log = (data.parent / f"s3rver-{port}.log").open("wb")
-    cmd = [node, str(S3RVER), "-d", str(data), "-a", "127.0.0.1", "-p", str(port), "-s",
-           "--configure-bucket", BUCKET]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"s3rver exited with {proc.returncode}: {Path(log.name).read_text()[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("s3rver did not answer within 30 s")
-                time.sleep(0.2)
-        monkeypatch_module.setenv("AWS_ACCESS_KEY_ID", "S3RVER")
-        monkeypatch_module.setenv("AWS_SECRET_ACCESS_KEY", "S3RVER")
-        monkeypatch_module.delenv("AWS_ENDPOINT_URL", raising=False)
-        monkeypatch_module.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-        monkeypatch_module.delenv("AWS_PROFILE", raising=False)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
 
 
 def _spec(endpoint: str, prefix: str, **opts: str) -> str:
-    query = "&".join(
-        f"{k}={v}" for k, v in {"endpoint_url": endpoint, "addressing_style": "path", **opts}.items()
-    )
-    return f"s3://{BUCKET}/{prefix}?{query}"
+    return s3_spec(endpoint, prefix, **opts)
 
 
 def _objects(endpoint: str, prefix: str) -> list[str]:
@@ -154,7 +88,7 @@ def test_unreachable_server_is_a_clear_error(s3_endpoint: str) -> None:
     from detector.errors import ConfigError
     from serve.store.storage import open_storage
 
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     storage = open_storage(f"s3://{BUCKET}/x?endpoint_url={dead}&addressing_style=path")
     storage.client.meta.config.retries = {"max_attempts": 1}
     with pytest.raises(ConfigError, match="s3://evidence/x"):
@@ -195,3 +129,4 @@ def test_spec_that_went_through_a_path_field_still_opens_s3(s3_endpoint: str) ->
     assert isinstance(storage, S3EvidenceStorage)
     assert storage.location.bucket == BUCKET and storage.location.prefix == "viapath"
     assert storage.get(storage.put(jpeg(11))) == jpeg(11)
+    assert isinstance(open_storage(str(Path(_spec(s3_endpoint, "viapath")))), S3EvidenceStorage)

@@ -119,8 +119,8 @@ def open_storage(spec: EvidenceStorage | str | Path) -> EvidenceStorage:
     if not isinstance(spec, str | Path):
         return spec
     text = str(spec)
-    if isinstance(spec, Path) and re.match(r"^[a-z][a-z0-9]+:/[^/]", text):
-        text = text.replace(":/", "://", 1)  # Path("s3://b/p") prints as "s3:/b/p" (a Path settings field)
+    if re.match(r"^[a-z][a-z0-9]+:/[^/]", text):
+        text = text.replace(":/", "://", 1)  # str(Path("s3://b/p")) is "s3:/b/p" (a Path settings field)
     scheme, sep, rest = text.partition("://")
     if sep and scheme != "file":
         if scheme not in STORAGE_SCHEMES and re.fullmatch(r"[a-z][a-z0-9]*", scheme):
