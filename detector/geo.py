@@ -166,12 +166,30 @@ def locate(
     lon: float,
     heading: float | None,
     mount: CameraMount,
+    depth_m: float = 0.0,
+    top_center: tuple[float, float] | None = None,
 ) -> GeoPosition:
-    """Ground position of the point where a box touches the road, or the vehicle's position as fallback."""
+    """Ground position of an object from its box, or the vehicle's position as fallback.
+
+    The bottom-centre of the box is where the object's near side touches the road. `depth_m` moves the
+    point half the object's depth further along the line of sight (a parked car seen from the side is
+    1.8 m deep: its centre is 0.9 m behind its near edge). For things lying flat on the ground (bare
+    soil) pass `top_center`: the box's top edge is then the far edge of the patch, and the position is
+    the middle between the near and far edges.
+    """
     if heading is None:
         return GeoPosition(lat, lon, "vehicle")
     hit = ground_offset(bottom_center[0], bottom_center[1], image_w, image_h, mount)
     if hit is None:
         return GeoPosition(lat, lon, "vehicle")
-    glat, glon = offset_latlon(lat, lon, heading + mount.yaw_deg, hit.forward_m, hit.right_m)
+    forward, right = hit.forward_m, hit.right_m
+    far = ground_offset(top_center[0], top_center[1], image_w, image_h, mount) if top_center else None
+    if far is not None:
+        forward, right = (forward + far.forward_m) / 2.0, (right + far.right_m) / 2.0
+    elif depth_m > 0:
+        r = math.hypot(forward, right)
+        if r > 0:
+            k = (r + depth_m / 2.0) / r
+            forward, right = forward * k, right * k
+    glat, glon = offset_latlon(lat, lon, heading + mount.yaw_deg, forward, right)
     return GeoPosition(glat, glon, "ground")

@@ -92,6 +92,17 @@ class ClassRule(BaseModel):
         description="Minimum visible ground area for things lying on the ground (exposed soil): the largest "
         "ground footprint of the track's boxes under the camera mount, square metres (0 = off).",
     )
+    depth_m: float = Field(
+        default=0.0,
+        ge=0,
+        description="Typical depth of the object along the line of sight, metres: the position is moved "
+        "half of it behind the box's bottom edge (the near side) towards the object's centre.",
+    )
+    flat_on_ground: bool = Field(
+        default=False,
+        description="The object lies flat on the ground (bare soil): its position is the middle of the "
+        "ground footprint between the box's bottom and top edges.",
+    )
     becomes: str | None = Field(
         default=None,
         description="Class the event is filed under (e.g. vehicle -> illegal_parking); None = itself.",
@@ -157,6 +168,13 @@ class PipelineConfig(BaseModel):
     )
     max_segment_distance_m: float = Field(
         default=30.0, gt=0, description="An event farther than this from every road segment gets no segment."
+    )
+    far_tracks_at_vehicle: bool = Field(
+        default=False,
+        description="A track whose box never reached the ground within the camera's max_range_m although "
+        "the geometry was known (heading present) is far away: False = no event (it is placed when a pass "
+        "comes closer); True = place it at the vehicle's position. Frames without heading always fall back "
+        "to the vehicle position.",
     )
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings, description="Evidence images.")
     taxonomy: str | None = Field(default=None, description="Taxonomy file (None = the bundled one).")

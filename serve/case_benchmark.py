@@ -201,16 +201,19 @@ def match_cases(
 
     The case model merges same-class detections within `merge_m` into one case, so violations of
     one class standing within `merge_m` of each other (three overflowing bins of one garbage
-    station) form one expected case: a "cluster".
+    station) may share one case: chained within `merge_m` they form a "cluster".
     - recall: expected violations with a case of their class within match_m;
-    - duplicate cases: cases beyond the first that land on the same cluster;
+    - cluster recall: clusters with at least one such case;
+    - duplicate cases: cases beyond the first whose nearest expected violation is the same object
+      (one violation, two cases); several violations sharing one case is the merge rule, not a duplicate;
     - false cases: cases with no expected or tolerated violation of their class within match_m.
     """
     expected = [g for g in expected if g.case_class]
     cluster = _clusters(expected, merge_m)
     found = [False] * len(expected)
     cases_per_cluster: dict[int, int] = {}
-    false_cases, tolerated_cases, errors = [], 0, []
+    cases_per_object: dict[int, int] = {}
+    false_cases, tolerated_cases, errors, duplicates = [], 0, [], []
     for case in cases:
         best = None
         for gi, g in enumerate(expected):
@@ -225,6 +228,9 @@ def match_cases(
             errors.append(best[0])
             c = cluster[best[1]]
             cases_per_cluster[c] = cases_per_cluster.get(c, 0) + 1
+            cases_per_object[best[1]] = cases_per_object.get(best[1], 0) + 1
+            if cases_per_object[best[1]] > 1:
+                duplicates.append(f"{case.class_name}@{case.lat:.6f},{case.lon:.6f}~{expected[best[1]].id}")
             continue
         near_tolerated = any(
             case.class_name == g.case_class and distance_m(case.lat, case.lon, g.lat, g.lon) < match_m
@@ -240,10 +246,11 @@ def match_cases(
         "cases": len(cases),
         "gt_found": sum(found),
         "clusters_found": len(cases_per_cluster),
-        "duplicate_cases": sum(n - 1 for n in cases_per_cluster.values()),
+        "duplicate_cases": sum(n - 1 for n in cases_per_object.values()),
         "false_cases": len(false_cases),
         "tolerated_cases": tolerated_cases,
         "missed": sorted(f"{g.id}:{g.case_class}" for gi, g in enumerate(expected) if not found[gi]),
+        "duplicate_detail": sorted(duplicates),
         "false_case_detail": sorted(f"{c.class_name}@{c.lat:.6f},{c.lon:.6f}" for c in false_cases),
         "position_errors_m": sorted(round(e, 2) for e in errors),
     }

@@ -34,7 +34,7 @@ from detector.events import (
     track_passes,
     track_position,
 )
-from detector.geo import CameraMount, distance_m, ground_area_m2, initial_bearing, locate
+from detector.geo import CameraMount, GeoPosition, distance_m, ground_area_m2, initial_bearing, locate
 from detector.gps import GpsTrack, load_gps_track
 from detector.pipeline_config import PipelineConfig, load_pipeline_config
 from detector.rules import RuleEngine, SightingLog
@@ -96,7 +96,16 @@ class ProcessSummary:
 
 def _reason_bucket(reason: str) -> str:
     """Group rejection reasons for the summary ("seen in 2 frames < 3" -> "seen in N frames < min")."""
-    for prefix in ("seen in", "median score", "visible area", "moving", "outside", "seen for", "no zone"):
+    for prefix in (
+        "seen in",
+        "median score",
+        "visible area",
+        "moving",
+        "outside",
+        "seen for",
+        "no zone",
+        "too far",
+    ):
         if reason.startswith(prefix):
             return prefix
     return reason
@@ -133,31 +142,30 @@ class EventAssembler:
         pairs = self.tracker.update(frame.index, frame.timestamp, detections, frame.width, frame.height, meta)
         for track, obs in pairs:
             if meta is not None and meta.lat is not None and meta.lon is not None:
-                obs.position = locate(
-                    obs.detection.bottom_center,
-                    frame.width,
-                    frame.height,
-                    meta.lat,
-                    meta.lon,
-                    meta.heading,
-                    self.camera,
-                )
+                obs.position = self._locate(obs.detection, frame.width, frame.height, meta)
             if self.config.rule_for(track.class_name).min_area_m2 > 0:
                 obs.area_m2 = ground_area_m2(obs.detection.box, frame.width, frame.height, self.camera)
             track.offer_evidence(evidence_quality(frame.image, obs.detection), frame.image, obs)
             # The spawn observation handed back by the tracker has no position yet.
             for early in track.observations:
                 if early.position is None and early.meta is not None and early.meta.lat is not None:
-                    early.position = locate(
-                        early.detection.bottom_center,
-                        early.image_w,
-                        early.image_h,
-                        early.meta.lat,
-                        early.meta.lon,
-                        early.meta.heading,
-                        self.camera,
-                    )
+                    early.position = self._locate(early.detection, early.image_w, early.image_h, early.meta)
         return self.tracker.pop_finished()
+
+    def _locate(self, det: Detection, width: int, height: int, meta: FrameMeta) -> GeoPosition:
+        rule = self.config.rule_for(det.class_name)
+        top = ((det.x1 + det.x2) / 2.0, det.y1) if rule.flat_on_ground else None
+        return locate(
+            det.bottom_center,
+            width,
+            height,
+            meta.lat,
+            meta.lon,
+            meta.heading,
+            self.camera,
+            depth_m=rule.depth_m,
+            top_center=top,
+        )
 
     def flush(self) -> list[Track]:
         return self.tracker.flush()
@@ -183,6 +191,10 @@ class EventAssembler:
         position = track_position(track)
         if position is None:
             return None, "no position (frames without GPS)"
+        if position.source == "vehicle" and not self.config.far_tracks_at_vehicle:
+            had_geometry = any(o.meta is not None and o.meta.heading is not None for o in track.observations)
+            if had_geometry:
+                return None, f"too far to place (beyond {self.camera.max_range_m:.0f} m in every frame)"
         best = track.best_observation or track.observations[-1]
         first_meta, last_meta = track.first.meta, track.last.meta
         first_seen = (

@@ -303,14 +303,15 @@ def test_case_matching_counts_clusters_duplicates_false_and_tolerated() -> None:
         return SimpleNamespace(class_name=cls, lat=lat, lon=lon)
 
     cases = [
-        case("overflowing_bin", 0.5),
+        case("overflowing_bin", 0.3),
         case("illegal_parking", 81),
         case("exposed_soil", 60),
         case("exposed_garbage", 121),
-        case("overflowing_bin", 3),
+        case("overflowing_bin", -1.5),  # a second case for bin b1: a duplicate
+        case("overflowing_bin", 3),  # nearest to b2: two bins of one station may have a case each
     ]
     m = match_cases(cases, expected, 10.0, tolerated)
     assert (m["gt_clusters"], m["clusters_found"]) == (3, 2)  # the two bins are one cluster; soil 20 m off
     assert m["gt_found"] == 3 and m["missed"] == ["s1:exposed_soil"]
-    assert m["duplicate_cases"] == 1  # the second bin case
+    assert m["duplicate_cases"] == 1 and m["duplicate_detail"][0].endswith("~b1")
     assert m["false_cases"] == 1 and m["tolerated_cases"] == 1  # soil 20 m off; the barely visible garbage
