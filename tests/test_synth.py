@@ -229,6 +229,15 @@ def test_clip_files_parse_and_agree(clip_set: Path) -> None:
                 )
                 errors.append(distance_m(lat, lon, obj["lat"], obj["lon"]))
         assert np.median(errors) < 5.0
+    all_objects = [
+        o
+        for k in range(2)
+        for o in json.loads((clip_set / f"pass_{k:02d}" / "ground_truth.json").read_text())["objects"]
+    ]
+    assert any(o["no_parking_zone"] and o["class_name"] == "vehicle" for o in all_objects), (
+        "no car in a no-parking zone"
+    )
+    assert any(o["kind"] == "car_in_bay" and not o["no_parking_zone"] for o in all_objects), "no car in a bay"
     first = json.loads((clip_set / "pass_00" / "ground_truth.json").read_text())
     second = json.loads((clip_set / "pass_01" / "ground_truth.json").read_text())
     assert first["vehicle_id"] != second["vehicle_id"] and first["start_time"] != second["start_time"]

@@ -59,6 +59,16 @@ class PassPlan:
     seed: int
     overlay: bool
     motion_blur: int
+    drift: tuple[float, float, float] = (0.0, 100.0, 0.0)  # lateral weave: amplitude m, wavelength m, phase
+
+    def pose(self, frame: int, fps: float) -> tuple[float, float, float]:
+        """(s, t, heading deviation in degrees, clockwise) of the vehicle at a frame."""
+        s = self.speed_kmh / 3.6 * frame / fps
+        amp, wave, phase = self.drift
+        arg = 2 * math.pi * s / wave + phase
+        t = self.lane_t + amp * math.sin(arg)
+        dev = math.degrees(math.atan(amp * 2 * math.pi / wave * math.cos(arg)))
+        return s, t, dev
 
 
 def _present(rng: np.random.Generator, kind: str, passes: int) -> list[int]:
@@ -91,12 +101,13 @@ def build_street(seed: int, length_m: float, passes: int) -> tuple[Street, dict[
     """The street of a clip set: layout, objects, which passes each object is present in, lane offsets."""
     st = make_street(seed, -30.0, length_m + 150.0)
     rng = np.random.default_rng([seed, 42])
-    lanes = st.lane_centres()
-    lane_ts = [float(lanes[0] + rng.uniform(-0.5, 0.5)) for _ in range(passes)]
-    corridor = (-40.0, length_m + 160.0, min(lane_ts) - 3.0, max(lane_ts) + 1.3)
+    # drive in the first lane outside a 2.3 m kerbside parking strip (bays or not), so cars can stand
+    # at the kerb beside the patrol vehicle's path; passes differ by up to +-0.3 m, and weave +-0.35 m
+    lane_ts = [float(-2.3 - st.lane_w / 2 + rng.uniform(-0.3, 0.3)) for _ in range(passes)]
+    corridor = (-40.0, length_m + 160.0, min(lane_ts) - 3.4, max(lane_ts) + 1.45)
     dens = Densities(
         vending=0.3,
-        illegal_parking=0.15,
+        illegal_parking=0.25,
         bay_cars=0.5,
         road_cars=0.12,
         soil=0.2,
@@ -108,13 +119,15 @@ def build_street(seed: int, length_m: float, passes: int) -> tuple[Street, dict[
         poles=0.25,
         far_cars=0.3,
     )
+    _ensure_zones_and_bays(st, rng, length_m)
     placer = Placer(st, rng, keep_clear=[corridor])
-    # parked cars inside no-stopping (yellow kerb) spans: `vehicle` boxes that zone rules must catch
+    # parked cars inside no-stopping (yellow kerb) spans: `vehicle` boxes that zone rules must catch;
+    # at least one per span on the driven stretch
     for y0, y1 in st.yellow_kerb:
-        for _ in range(int(rng.poisson(max(0.0, (min(y1, length_m + 60) - max(y0, 0.0))) / 40.0))):
-            lo, hi = max(y0, 0.0), min(y1, length_m + 60)
-            if hi - lo < 6:
-                continue
+        lo, hi = max(y0, 8.0), min(y1, length_m + 40)
+        if hi - lo < 6:
+            continue
+        for _ in range(max(1, int(rng.poisson((hi - lo) / 30.0)))):
             spot = placer._spot(lo, hi, -2.2, -0.2, 4.8, 2.0)
             if spot is None:
                 continue
@@ -123,6 +136,33 @@ def build_street(seed: int, length_m: float, passes: int) -> tuple[Street, dict[
     placer.populate(-5.0, length_m + 60.0, dens)
     present = {o.oid: _present(rng, o.kind, passes) for o in st.objects}
     return st, present, lane_ts
+
+
+def _ensure_zones_and_bays(st: Street, rng: np.random.Generator, length_m: float) -> None:
+    """Every clip street shows marked bays (legal parking) and a no-stopping span on its driven stretch."""
+    from datasets.synth.world import Bay
+
+    lo, hi = 10.0, max(20.0, length_m - 5.0) + 25.0  # what the camera sees while driving
+    if not any(b.s0 < hi and b.s1 > lo for b in st.road_bays + st.pave_bays):
+        b0 = lo + float(rng.uniform(0.0, 6.0))
+        st.road_bays += [Bay(b0 + 6 * k, b0 + 6 * k + 6, -2.3, 0.0, False, (235, 235, 235)) for k in range(2)]
+        cut0, cut1 = b0 - 3.0, b0 + 15.0
+        trimmed = []
+        for y0, y1 in st.yellow_kerb:  # no yellow paint along the new bays
+            if y1 <= cut0 or y0 >= cut1:
+                trimmed.append((y0, y1))
+                continue
+            if y0 < cut0:
+                trimmed.append((y0, cut0))
+            if y1 > cut1:
+                trimmed.append((cut1, y1))
+        st.yellow_kerb[:] = [(a, b) for a, b in trimmed if b - a > 3.0]
+    if not any(y0 < hi and y1 > lo + 6 for y0, y1 in st.yellow_kerb):
+        bays = [b for b in st.road_bays if b.s0 < hi and b.s1 > lo]
+        start = max([b.s1 for b in bays], default=lo) + 3.0
+        span = (start, start + 20.0)
+        st.yellow_kerb.append(span)
+        st.road_bays = [b for b in st.road_bays if b.s1 < span[0] - 3 or b.s0 > span[1] + 3]
 
 
 def plan_passes(seed: int, passes: int, speed_kmh: float, lane_ts: list[float]) -> list[PassPlan]:
@@ -156,6 +196,11 @@ def plan_passes(seed: int, passes: int, speed_kmh: float, lane_ts: list[float]) 
                 int(rng.integers(0, 2**31 - 1)),
                 bool(rng.random() < 0.5),
                 int(round(speed / 10)) * 2 + 1 if speed > 15 else 0,
+                (
+                    float(rng.uniform(0.1, 0.35)),
+                    float(rng.uniform(50.0, 120.0)),
+                    float(rng.uniform(0, 2 * math.pi)),
+                ),
             )
         )
         t = t + timedelta(hours=float(rng.uniform(2.0, 4.0)))
@@ -176,14 +221,15 @@ def _init_worker(seed: int, length: float, passes: int) -> None:
 
 
 def frame_camera(plan: PassPlan, frame: int, fps: float) -> Camera:
-    s = plan.speed_kmh / 3.6 * frame / fps
+    """The camera of a frame: the pass's mounting, moved to the vehicle pose (the camera turns with it)."""
+    s, t, dev = plan.pose(frame, fps)
     c = plan.camera
     return Camera(
         s=s,
-        t=c.t,
+        t=t,
         height_m=c.height_m,
         pitch_deg=c.pitch_deg,
-        yaw_deg=c.yaw_deg,
+        yaw_deg=c.yaw_deg + dev,
         hfov_deg=c.hfov_deg,
         roll_deg=c.roll_deg,
         width=c.width,
@@ -315,7 +361,8 @@ def write_track(pass_dir: Path, plan: PassPlan, geo: StreetGeo, n_frames: int, f
         cam = frame_camera(plan, i, fps)
         lat, lon = geo.latlon(cam.s, cam.t)
         when = plan.start_time + timedelta(seconds=i / fps)
-        lines.append(f"{_iso(when)},{lat:.8f},{lon:.8f},{STREET_HEADING_DEG:.2f}")
+        heading = (STREET_HEADING_DEG + plan.pose(i, fps)[2]) % 360.0
+        lines.append(f"{_iso(when)},{lat:.8f},{lon:.8f},{heading:.3f}")
         seg.points.append(gpxpy.gpx.GPXTrackPoint(latitude=round(lat, 8), longitude=round(lon, 8), time=when))
     (pass_dir / "track.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (pass_dir / "track.gpx").write_text(gpx.to_xml(), encoding="utf-8")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ def render_training_frame(
         labels.append(
             (cls, (x1 + x2) / 2 / WIDTH, (y1 + y2) / 2 / HEIGHT, (x2 - x1) / WIDTH, (y2 - y1) / HEIGHT)
         )
-    return img, labels, fx.jpeg_quality, f"s{seed}-scene{scene_id:06d}"
+    return img, labels, fx.jpeg_quality, group_of(seed, index)
 
 
 def image_name(seed: int, index: int) -> str:
@@ -198,15 +199,29 @@ def generate_images(
     bar.close()
     results.sort(key=lambda r: r.name)
     (out / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-    with open(out / "groups.csv", "w", encoding="utf-8") as fh:
-        fh.write("image,group\n")
-        for r in results:
-            fh.write(f"images/{r.name}.jpg,{r.group}\n")
+    write_groups(out)
     write_data_yaml(out, names)
     counts = Counter(names[c] for r in results for c, *_ in r.labels)
     images_with = Counter(names[c] for r in results for c in {lab[0] for lab in r.labels})
     contact_sheet(out, [r.name for r in results[:16]], out / "contact_sheet.png")
     return {"images": len(results), "boxes": dict(counts), "images_with_class": dict(images_with)}
+
+
+_NAME_RE = re.compile(r"^synth_s(\d+)_(\d+)$")
+
+
+def group_of(seed: int, index: int) -> str:
+    return f"s{seed}-scene{index // FRAMES_PER_SCENE:06d}"
+
+
+def write_groups(out: Path) -> None:
+    """groups.csv for every generated image in the folder (runs extended with --start included)."""
+    rows = []
+    for img in sorted((Path(out) / "images").glob("synth_s*_*.jpg")):
+        m = _NAME_RE.match(img.stem)
+        if m:
+            rows.append(f"images/{img.name},{group_of(int(m.group(1)), int(m.group(2)))}\n")
+    (Path(out) / "groups.csv").write_text("image,group\n" + "".join(rows), encoding="utf-8")
 
 
 def write_data_yaml(out: Path, names: list[str]) -> None:
