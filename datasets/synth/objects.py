@@ -126,10 +126,21 @@ def vehicle(
     centre = np.array([s, t, z])
     wheel_r = 0.33 if kind != "truck" else 0.48
     wheels = []
+    zaxis = np.array([0, 0, 1.0])
     for sa in (0.33, -0.33) if kind != "truck" else (0.38, -0.15, -0.36):
         for sb in (1, -1):
-            p = centre + sa * length * a + sb * (width / 2 + 0.01) * b + np.array([0, 0, wheel_r])
-            wheels.append(Part(np.array([p]), TYRE, sb * b, (wheel_r, wheel_r), shade=False))
+            p = centre + sa * length * a + sb * (width / 2 - 0.12) * b + np.array([0, 0, wheel_r])
+            # tyre block (seen from behind/in front), then the tyre disc and the rim (seen from the side)
+            wheels += box(
+                p[0], p[1], z, wheel_r * 1.5, 0.22, wheel_r * 1.4, yaw, TYRE, skip=("bottom", "top")
+            )
+            for radius, col_w in ((wheel_r, TYRE), (wheel_r * 0.55, (140, 142, 145))):
+                face = p + sb * (0.115 + (0.005 if col_w != TYRE else 0.0)) * b
+                ring = [
+                    face + radius * (math.cos(k) * a + math.sin(k) * zaxis)
+                    for k in np.linspace(0, 2 * math.pi, 12, endpoint=False)
+                ]
+                wheels.append(Part(np.array(ring), col_w, sb * b, shade=False))
     parts = wheels + parts
     lower = {"default": col}
     if kind == "truck":
@@ -586,14 +597,32 @@ def shrub_row(rng: np.random.Generator, s0: float, s1: float, t: float, z: float
 
 
 def person(rng: np.random.Generator, s: float, t: float, z: float) -> list[Part]:
+    """A pedestrian: two legs, torso, arms, head with hair (a distractor and occluder)."""
     yaw = rng.uniform(0, 2 * math.pi)
     h = rng.uniform(1.55, 1.85)
+    a = np.array([math.cos(yaw), math.sin(yaw), 0.0])
+    b = np.array([-math.sin(yaw), math.cos(yaw), 0.0])
+    c = np.array([s, t, z])
     pants = jitter_color(rng, _pick(rng, [(40, 40, 40), (120, 80, 40), (100, 100, 100), (150, 150, 160)]))
     shirt = jitter_color(rng, _pick(rng, GOODS_COLORS + [(230, 230, 230), (30, 30, 30)]))
-    parts = box(s, t, z, 0.2, 0.32, h * 0.47, yaw, pants)
-    parts += box(s, t, z + h * 0.47, 0.24, 0.42, h * 0.36, yaw, shirt)
-    parts.append(blob(s, t, z + h * 0.91, 0.11, 0.13, (120, 150, 190)))
-    parts.append(blob(s, t, z + h * 0.95, 0.115, 0.09, (30, 30, 35)))
+    skin = jitter_color(rng, (120, 150, 190), 0.1)
+    stride = rng.uniform(-0.15, 0.15)
+    parts: list[Part] = []
+    for side, step in ((1, stride), (-1, -stride)):
+        p = c + side * 0.09 * b + step * a
+        parts += box(p[0], p[1], z, 0.14, 0.13, h * 0.47, yaw, pants)
+    parts += box(s, t, z + h * 0.45, 0.22, 0.38, h * 0.37, yaw, shirt)
+    for side in (1, -1):
+        p = c + side * 0.24 * b - stride * 0.5 * side * a
+        parts += box(p[0], p[1], z + h * 0.47, 0.1, 0.09, h * 0.33, yaw, shirt)
+        hand = p + np.array([0, 0, h * 0.47])
+        parts.append(blob(hand[0], hand[1], hand[2], 0.05, 0.05, skin))
+    parts += box(s, t, z + h * 0.82, 0.09, 0.09, h * 0.05, yaw, skin)
+    parts.append(blob(s, t, z + h * 0.92, 0.105, 0.12, skin))
+    parts.append(blob(s, t, z + h * 0.96, 0.11, 0.085, (30, 30, 35)))
+    if rng.random() < 0.3:  # carrying a bag
+        p = c + 0.3 * b + np.array([0, 0, h * 0.42])
+        parts += box(p[0], p[1], p[2], 0.3, 0.1, 0.3, yaw, jitter_color(rng, _pick(rng, GOODS_COLORS)))
     return parts
 
 
