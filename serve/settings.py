@@ -68,7 +68,7 @@ class Limits(BaseModel):
 class Batching(BaseModel):
     """How the micro-batcher groups frames from several vehicles into one model call."""
 
-    max_batch: int = Field(default=8, gt=0, description="Most frames in one detector call.")
+    max_batch: int = Field(default=4, gt=0, description="Most frames in one detector call.")
     max_wait_ms: float = Field(
         default=10.0, ge=0, description="How long the first frame of a batch waits for others to join."
     )
