@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         default=True,
         description="On first start write an admin key and demo logins to `<data_dir>/credentials.txt`.",
     )
+    live_idle_flush_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A vehicle that sent no frame for this long has its open tracks ended (cases are made).",
+    )
     job_workers: int = Field(default=1, ge=0, description="Batch-footage jobs processed at once (0: none).")
     public_url: str | None = Field(
         default=None,

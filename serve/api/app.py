@@ -141,7 +141,12 @@ def build_state(settings: Settings) -> ServiceState:
     )
     if state.batcher is not None:
         state.batcher.on_batch = state.metrics.observe_batch
-        state.live = LiveService(store, state.batcher, build_live_pipeline(settings, store, state.detector))
+        state.live = LiveService(
+            store,
+            state.batcher,
+            build_live_pipeline(settings, store, state.detector),
+            idle_flush_s=settings.live_idle_flush_s,
+        )
     state.jobs = JobRunner(state)
     state.jobs.start()
     return state

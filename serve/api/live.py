@@ -54,20 +54,29 @@ class LiveService:
         self.pipeline_lock = threading.Lock()
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
         self.idle_flush_s = idle_flush_s
+        self._last_arrival: dict[str, float] = {}  # vehicle -> monotonic time of its last processed frame
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_idle, name="live-flush", daemon=True)
         self._flusher.start()
 
     def _flush_idle(self) -> None:
-        """End the tracks of vehicles that stopped sending, so their last violations become cases."""
+        """End the tracks of vehicles that stopped sending, so their last violations become cases.
+
+        Idle is measured by this server's clock (when frames arrived), not by the vehicles' capture
+        times, so a vehicle with a skewed clock is not flushed while it is still sending."""
         while not self._stop.wait(min(2.0, self.idle_flush_s)):
             if self.pipeline is None:
                 continue
-            try:
-                with self.pipeline_lock:
-                    self.pipeline.flush(idle_seconds=self.idle_flush_s)
-            except Exception:  # noqa: BLE001 - keep flushing later
-                log.exception("idle flush failed")
+            now = time.monotonic()
+            idle = [vid for vid, at in list(self._last_arrival.items()) if now - at >= self.idle_flush_s]
+            for vehicle_id in idle:
+                try:
+                    with self.pipeline_lock:
+                        if now - self._last_arrival.get(vehicle_id, now) >= self.idle_flush_s:
+                            self.pipeline.flush(vehicle_id=vehicle_id)
+                            self._last_arrival.pop(vehicle_id, None)
+                except Exception:  # noqa: BLE001 - keep flushing later
+                    log.exception("idle flush of %s failed", vehicle_id)
 
     def replace_pipeline(self, pipeline: Any) -> None:
         """Swap in a pipeline (new zone layers): current tracks are ended under the old one first."""
@@ -128,6 +137,7 @@ class LiveService:
         cases: list[dict[str, Any]] = []
         with self.pipeline_lock:
             if self.pipeline is not None:
+                self._last_arrival[meta.vehicle_id] = time.monotonic()
                 results = self.pipeline.process_detections(image, frame_meta, detections)
                 cases = [_case_summary(r) for r in results or []]
         answer = {
