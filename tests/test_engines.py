@@ -189,8 +189,36 @@ def test_ray_engine_leaves_the_same_cases_as_in_process(
 def test_ray_engine_writes_to_postgresql_like_a_cluster(
     local_ray, inprocess_run: Path, archive, coco_onnx_path: Path, postgres_url: str, tmp_path: Path
 ) -> None:
-    """The store of record of a cluster: Ray's assembly tasks write concurrently to PostgreSQL."""
-    args = _run_args(archive, coco_onnx_path, tmp_path, "--engine", "ray", "--workers", "2")
-    args[args.index("--db") + 1] = postgres_url
-    _process(args)
+    """The store of record of a cluster: Ray's assembly tasks write concurrently to PostgreSQL.
+
+    Here every video takes the two-stage path (decode + detect on the actors first, then decode again
+    and assemble), the path videos whose routes meet take when they run at the same time."""
+    from serve.engines.common import ProcessPlan, build_jobs
+    from serve.engines.ray_engine import RayEngine
+
+    folder, config = archive
+    plan = ProcessPlan(
+        jobs=build_jobs([folder]),
+        db_url=postgres_url,
+        evidence=str(tmp_path / "evidence"),
+        model=coco_onnx_path,
+        config_path=config,
+    )
+    result = RayEngine(workers=2, one_pass=False).run(plan)
+    assert [v["path"] for v in result.videos] == ["two-stage"] * 4
     assert _signature(postgres_url, tmp_path / "evidence") == _signature(inprocess_run)
+
+
+def test_long_routes_depend_only_where_their_streets_meet() -> None:
+    from serve.engines.common import CheckedJob, VideoJob, route_cells, route_dependencies
+
+    def route(points_m: list[tuple[float, float]]) -> CheckedJob:
+        pts = [(LAT0 + n / 111_320, LON0 + e / 95_000) for e, n in points_m]
+        lats, lons = [p[0] for p in pts], [p[1] for p in pts]
+        bbox = (min(lats), min(lons), max(lats), max(lons))
+        return CheckedJob(VideoJob(Path("v"), Path("g")), None, bbox, route_cells(pts))
+
+    ell = route([(0, 0), (2000, 0), (2000, 2000)])  # east 2 km, then north 2 km (sparse fixes)
+    inside_box_far_from_streets = route([(500, 1500), (520, 1500)])
+    near_the_north_leg = route([(1900, 1000), (1920, 1000)])
+    assert route_dependencies([ell, inside_box_far_from_streets, near_the_north_leg]) == [[], [], [0]]

@@ -227,6 +227,44 @@ class CheckedJob:
     job: VideoJob
     frames_hint: int | None
     bbox: tuple[float, float, float, float]  # min lat, min lon, max lat, max lon
+    cells: frozenset[tuple[int, int]] | None = None  # route_cells(): where the route passes
+
+
+def _cell_deg(margin_m: float) -> float:
+    return margin_m / 111_320.0
+
+
+def route_cells(points: Sequence[tuple[float, float]], margin_m: float = INTERACTION_MARGIN_M) -> frozenset:
+    """Grid cells (margin_m of latitude on a side, the same number of degrees in longitude) the
+    route passes through; long gaps between fixes are filled in so no cell is skipped."""
+    size = _cell_deg(margin_m)
+    cells: set[tuple[int, int]] = set()
+    prev: tuple[float, float] | None = None
+    for lat, lon in points:
+        steps = 1
+        if prev is not None:
+            steps = max(1, math.ceil(max(abs(lat - prev[0]), abs(lon - prev[1])) / (size / 2)))
+        for k in range(1, steps + 1):
+            a, b = (
+                (lat, lon)
+                if prev is None
+                else (prev[0] + (lat - prev[0]) * k / steps, prev[1] + (lon - prev[1]) * k / steps)
+            )
+            cells.add((math.floor(a / size), math.floor(b / size)))
+        prev = (lat, lon)
+    return frozenset(cells)
+
+
+def _cells_meet(a: frozenset, b: frozenset, lat_deg: float) -> bool:
+    """Some cell of a within one cell (north-south) and 1/cos(lat) cells (east-west) of one of b."""
+    reach = math.ceil(1.0 / max(math.cos(math.radians(min(abs(lat_deg), 89.0))), 1e-6))
+    small, big = (a, b) if len(a) <= len(b) else (b, a)
+    for i, j in small:
+        for di in (-1, 0, 1):
+            for dj in range(-reach, reach + 1):
+                if (i + di, j + dj) in big:
+                    return True
+    return False
 
 
 def check_jobs(plan: ProcessPlan) -> list[CheckedJob]:
@@ -248,7 +286,8 @@ def check_jobs(plan: ProcessPlan) -> list[CheckedJob]:
         lats = [f.lat for f in prepared.gps.fixes]
         lons = [f.lon for f in prepared.gps.fixes]
         hint = int(total) if total is not None and not math.isnan(total) else None
-        checked.append(CheckedJob(job, hint, (min(lats), min(lons), max(lats), max(lons))))
+        cells = route_cells(list(zip(lats, lons, strict=True)))
+        checked.append(CheckedJob(job, hint, (min(lats), min(lons), max(lats), max(lons)), cells))
     return checked
 
 
@@ -264,14 +303,25 @@ def _boxes_meet(
 def route_dependencies(
     checked: Sequence[CheckedJob], margin_m: float = INTERACTION_MARGIN_M
 ) -> list[list[int]]:
-    """For each job, the earlier jobs (plan order) whose routes come within margin_m of its route.
+    """For each job, the earlier jobs (plan order) whose routes come within margin_m of its route
+    (bounding boxes first, then the grid cells the routes pass through: two long routes whose boxes
+    overlap but whose streets never meet stay independent).
 
     Only the nearest such predecessors are needed to keep the order (the rest follow transitively),
     but listing all is simple and cheap for Ray (it waits on object refs).
     """
     deps: list[list[int]] = []
     for j, job in enumerate(checked):
-        deps.append([i for i in range(j) if _boxes_meet(checked[i].bbox, job.bbox, margin_m)])
+        near = []
+        for i in range(j):
+            other = checked[i]
+            meets = _boxes_meet(other.bbox, job.bbox, margin_m)  # cheap test first
+            if meets and other.cells is not None and job.cells is not None:
+                lat = max(abs(job.bbox[0]), abs(job.bbox[2]), abs(other.bbox[0]), abs(other.bbox[2]))
+                meets = _cells_meet(other.cells, job.cells, lat)
+            if meets:
+                near.append(i)
+        deps.append(near)
     return deps
 
 

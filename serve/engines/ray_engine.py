@@ -64,6 +64,21 @@ class PrecomputedDetections:
         raise ModelError("precomputed detections are looked up by frame (detect_frames)")
 
 
+class ActorDetector:
+    """A detector whose batches run on the inference actors (round-robin), for the one-pass path."""
+
+    identity = "ray-actors"
+
+    def __init__(self, actors: list[Any], first_actor: int) -> None:
+        self.actors = actors
+        self.turn = first_actor
+
+    def detect_batch(self, images: Any) -> list[list[Detection]]:
+        actor = self.actors[self.turn % len(self.actors)]
+        self.turn += 1
+        return ray.get(actor.detect.remote(list(images)))
+
+
 @ray.remote(num_cpus=1)
 class InferenceWorker:
     """One onnxruntime session (one intra-op thread) serving batches of frames from any video."""
@@ -128,14 +143,23 @@ def assemble_video(
     job: VideoJob,
     plan: ProcessPlan,
     cfg: Any,
-    detections: dict[int, list[Detection]],
+    detections: dict[int, list[Detection]] | None,
+    actors: list[Any],
+    first_actor: int,
     *after: Any,
 ) -> dict[str, Any]:
-    """Tracker → events → rules → cases for one video, into the shared store (after `after` finished)."""
+    """Tracker → events → rules → cases for one video, into the shared store (after `after` finished).
+
+    With `detections` (from `detect_video`) the video is decoded a second time and the model is not
+    run; without, this is the one-pass path: decode once, batches to the actors as they come.
+    """
     from detector.zones import load_zones
     from serve.processing import process_video
     from serve.store import CaseStore
 
+    detector: Any = (
+        PrecomputedDetections(detections) if detections is not None else ActorDetector(actors, first_actor)
+    )
     zones = load_zones(plan.zones) if plan.zones is not None else None
     store = CaseStore.open(plan.db_url, plan.evidence)
     try:
@@ -143,7 +167,7 @@ def assemble_video(
             job.video,
             job.gps,
             store,
-            PrecomputedDetections(detections),
+            detector,
             cfg,
             vehicle_id=job.vehicle_id,
             camera=job.camera or plan.camera,
@@ -152,7 +176,11 @@ def assemble_video(
         )
     finally:
         store.close()
-    return {"video": str(job.video), **summary.to_dict()}
+    return {
+        "video": str(job.video),
+        **summary.to_dict(),
+        "path": "one-pass" if detections is None else "two-stage",
+    }
 
 
 def _unwrap(exc: Exception) -> Exception:
@@ -173,6 +201,7 @@ class RayEngine:
         workers: int | None = None,
         num_cpus: int | None = None,
         actor_threads: int = 1,
+        one_pass: bool = True,
     ) -> None:
         if workers is not None and workers < 1:
             raise InputError(f"--workers must be at least 1, not {workers}")
@@ -180,6 +209,7 @@ class RayEngine:
         self.workers = workers
         self.num_cpus = num_cpus
         self.actor_threads = actor_threads
+        self.one_pass = one_pass  # False: always decode+detect first, assemble after (tests, studies)
 
     def _connect(self) -> bool:
         """Join or start Ray; True when this call started it (and must shut it down)."""
@@ -255,12 +285,18 @@ class RayEngine:
 
         for j, item in enumerate(checked):
             collect(block=False)
-            detections = detect_video.options(scheduling_strategy="SPREAD").remote(
-                item.job, fps, batch, actors, j
-            )
             after = [assembled[i] for i in deps[j]]
+            unfinished = after and len(ray.wait(after, num_returns=len(after), timeout=0)[0]) < len(after)
+            if unfinished or not self.one_pass:
+                # Decode + inference now, in parallel with the videos it must wait for; only the
+                # (cheap) assembly waits.
+                detections = detect_video.options(scheduling_strategy="SPREAD").remote(
+                    item.job, fps, batch, actors, j
+                )
+            else:
+                detections = None  # nothing to wait for: one pass, the video is decoded once
             ref = assemble_video.options(scheduling_strategy="SPREAD").remote(
-                item.job, plan, cfg, detections, *after
+                item.job, plan, cfg, detections, actors, j, *after
             )
             assembled.append(ref)
             open_refs[ref] = j
