@@ -271,9 +271,9 @@ def bin_object(
             off = rng.uniform(-0.3, 0.3, 2) * np.array([width, depth])
             p = c + off[0] * a + off[1] * b
             r = rng.uniform(0.1, 0.16)
-            parts.append(
-                blob(p[0], p[1], rim - r * 0.6, r, r * 0.6, jitter_color(rng, _pick(rng, BAG_COLORS)))
-            )
+            lump = blob(p[0], p[1], rim - r * 0.6, r, r * 0.6, jitter_color(rng, _pick(rng, BAG_COLORS)))
+            lump.jitter = lumpy_outline(rng)
+            parts.append(lump)
     if state == "bags_inside":
         p = c + rng.uniform(-0.15, 0.15) * width * a
         parts.append(blob(p[0], p[1], rim - 0.12, 0.1, 0.06, jitter_color(rng, _pick(rng, BAG_COLORS))))
@@ -283,16 +283,17 @@ def bin_object(
             off = rng.uniform(-0.45, 0.45, 2) * np.array([width, depth])
             p = c + off[0] * a + off[1] * b
             r = rng.uniform(0.16, 0.3)
-            parts.append(
-                blob(
-                    p[0],
-                    p[1],
-                    rim + rng.uniform(0.0, 0.35),
-                    r,
-                    r * rng.uniform(0.7, 1.0),
-                    jitter_color(rng, _pick(rng, BAG_COLORS)),
-                )
+            lump = blob(
+                p[0],
+                p[1],
+                rim + rng.uniform(0.0, 0.35),
+                r,
+                r * rng.uniform(0.7, 1.0),
+                jitter_color(rng, _pick(rng, BAG_COLORS)),
             )
+            lump.jitter = lumpy_outline(rng)
+            lump.glossy = bool(rng.random() < 0.6)
+            parts.append(lump)
         for _ in range(int(rng.integers(0, 5))):  # spilled around the base
             ang = rng.uniform(0, 2 * math.pi)
             dist = rng.uniform(0.45, 0.95) * max(width, depth)
@@ -304,23 +305,33 @@ def bin_object(
 def bag(
     rng: np.random.Generator, s: float, t: float, z: float, r: float, color: Color | None = None
 ) -> list[Part]:
-    """A tied refuse bag: a squashed lumpy body (two or three overlapping blobs) and a knot."""
+    """A tied refuse bag: a squashed lumpy body (two or three overlapping lumps) and a knot."""
     col = color or jitter_color(rng, _pick(rng, BAG_COLORS))
+    glossy = bool(rng.random() < 0.6)
     parts = []
     for _ in range(int(rng.integers(2, 4))):
         rr = r * rng.uniform(0.7, 1.0)
-        parts.append(
-            blob(
-                s + rng.uniform(-0.3, 0.3) * r,
-                t + rng.uniform(-0.3, 0.3) * r,
-                z + rr * 0.6,
-                rr,
-                rr * rng.uniform(0.55, 0.85),
-                jitter_color(rng, col, 0.06),
-            )
+        lump = blob(
+            s + rng.uniform(-0.3, 0.3) * r,
+            t + rng.uniform(-0.3, 0.3) * r,
+            z + rr * 0.6,
+            rr,
+            rr * rng.uniform(0.55, 0.85),
+            jitter_color(rng, col, 0.06),
         )
-    parts.append(blob(s, t, z + r * 1.25, r * 0.22, r * 0.3, col))
+        lump.jitter = lumpy_outline(rng)
+        lump.glossy = glossy
+        parts.append(lump)
+    knot = blob(s, t, z + r * 1.25, r * 0.22, r * 0.3, col)
+    knot.jitter = lumpy_outline(rng, 0.2)
+    parts.append(knot)
     return parts
+
+
+def lumpy_outline(rng: np.random.Generator, amount: float = 0.13) -> np.ndarray:
+    """16 smooth radial factors around 1 (a wrinkled, not elliptic, silhouette)."""
+    raw = 1.0 + rng.uniform(-amount, amount, 16)
+    return (raw + np.roll(raw, 1) + np.roll(raw, -1)) / 3.0
 
 
 def garbage_pile(rng: np.random.Generator, s: float, t: float, z: float) -> tuple[list[Part], float]:

@@ -21,6 +21,8 @@ from datasets.synth.shapes import Part, SceneObject
 from datasets.synth.world import Building, Street
 
 SHIFT = 4
+_COS16 = np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False))
+_SIN16 = np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))
 ONE = 1 << SHIFT
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -892,32 +894,68 @@ class Renderer:
                 ay = f * p.blob[1] / z
                 if ax > 4000 or ay > 4000:
                     continue
+                lit = shade and p.shade
+                k = amb + dif * 0.55 if lit else 1.0
+                if p.jitter is not None:
+                    base = np.stack([u + ax * p.jitter * _COS16, v + ay * p.jitter * _SIN16], axis=1)
+                    q = _fix(base)
+                    cv2.fillPoly(
+                        self.img, [q], _shade(p.color, k * (0.8 if lit else 1.0)), cv2.LINE_AA, SHIFT
+                    )
+                    if lit and ax > 2.5:
+                        ctr = np.array([u, v])
+                        up = ctr + (base - ctr) * 0.78 + [-0.06 * ax, -0.16 * ay]
+                        cv2.fillPoly(self.img, [_fix(up)], _shade(p.color, k), cv2.LINE_AA, SHIFT)
+                        if p.glossy:
+                            spot = ctr + (base - ctr) * 0.28 + [-0.3 * ax, -0.42 * ay]
+                            cv2.fillPoly(
+                                self.img,
+                                [_fix(spot)],
+                                _shade(p.color, (amb + dif) * 1.25 + 0.15),
+                                cv2.LINE_AA,
+                                SHIFT,
+                            )
+                    cv2.fillPoly(self.ids, [q], int(oid), cv2.LINE_8, SHIFT)
+                    if rec is not None:
+                        rec.polys.append(q)
+                    continue
                 centre = (int(round(u * ONE)), int(round(v * ONE)))
                 axes = (max(1, int(round(ax * ONE))), max(1, int(round(ay * ONE))))
-                k = amb + dif * 0.55 if (shade and p.shade) else 1.0
-                cv2.ellipse(self.img, centre, axes, 0, 0, 360, _shade(p.color, k), -1, cv2.LINE_AA, SHIFT)
-                if p.shade and shade and ax > 2.5:
-                    hc = (centre[0] - axes[0] // 4, centre[1] - axes[1] // 3)
+                cv2.ellipse(
+                    self.img,
+                    centre,
+                    axes,
+                    0,
+                    0,
+                    360,
+                    _shade(p.color, k * (0.82 if lit else 1.0)),
+                    -1,
+                    cv2.LINE_AA,
+                    SHIFT,
+                )
+                if lit and ax > 2.5:
+                    up = (centre[0] - axes[0] // 16, centre[1] - axes[1] // 6)
                     cv2.ellipse(
                         self.img,
-                        hc,
-                        (axes[0] // 2, axes[1] // 3),
+                        up,
+                        (int(axes[0] * 0.78), int(axes[1] * 0.78)),
                         0,
                         0,
                         360,
-                        _shade(p.color, (amb + dif) * 1.05),
+                        _shade(p.color, k),
                         -1,
                         cv2.LINE_AA,
                         SHIFT,
                     )
+                    hc = (centre[0] - int(axes[0] * 0.3), centre[1] - int(axes[1] * 0.42))
                     cv2.ellipse(
                         self.img,
-                        (centre[0], centre[1] + axes[1] // 2),
-                        (int(axes[0] * 0.8), axes[1] // 3),
+                        hc,
+                        (max(1, int(axes[0] * 0.25)), max(1, int(axes[1] * 0.2))),
                         0,
                         0,
-                        180,
-                        _shade(p.color, amb * 0.8),
+                        360,
+                        _shade(p.color, (amb + dif) * 1.12),
                         -1,
                         cv2.LINE_AA,
                         SHIFT,

@@ -22,7 +22,8 @@ class Part:
     normal: np.ndarray | None = None  # outward normal: culled when facing away; None = double-sided
     blob: tuple[float, float] | None = None  # (horizontal radius, vertical radius) for blobs
     shade: bool = True
-    glossy: bool = False  # glass: add a sky reflection band
+    glossy: bool = False  # glass: add a sky reflection band (blobs: a specular spot)
+    jitter: np.ndarray | None = None  # blobs: radial factors of a lumpy outline (16 values), None = ellipse
 
 
 @dataclass
