@@ -262,3 +262,18 @@ def test_cli_needs_a_mode(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.strip().splitlines()[-1])["images"] == 1
+
+
+def test_clips_are_reproducible(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        generate_clips(
+            tmp_path / name, seconds=1.0, seed=11, passes=1, speed_kmh=15.0, fps=3.0, progress=False
+        )
+    for rel in (
+        "pass_00/ground_truth.json",
+        "pass_00/track.csv",
+        "pass_00/camera.yaml",
+        "zones/no_parking.geojson",
+        "zones/road_segments.geojson",
+    ):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
