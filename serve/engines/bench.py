@@ -16,13 +16,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-from detector.errors import ModelError
+from detector.errors import InputError, ModelError
 
 
 def _clips(work: Path, clips: int, seconds: float) -> list[Path]:
     from serve.case_benchmark import ensure_synth_clips
 
     return ensure_synth_clips(work / f"clips-{clips}x{seconds:g}s", 301, clips, seconds)
+
+
+def _streets_apart(dirs: list[Path], out: Path) -> list[Path]:
+    """Copies of the clips' track.csv moved 0.01° (~1.1 km) north per clip: one street each."""
+    import csv
+
+    tracks = []
+    for i, d in enumerate(dirs):
+        with (d / "track.csv").open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        target = out / d.name / "track.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({**row, "lat": f"{float(row['lat']) + 0.01 * i:.8f}"})
+        tracks.append(target)
+    return tracks
 
 
 def _signature(db_url: str, evidence: str) -> list[tuple]:
@@ -75,7 +94,10 @@ def run_ray_benchmark(
     address: str | None,
     work: Path,
     threads: int | None = None,
+    layout: str = "streets",
 ) -> dict[str, Any]:
+    """layout: `passes` = the clips are passes of one street (their cases interact: assembly in order,
+    two-stage path); `streets` = each clip's GPS track moved ~1.1 km apart (independent: one pass)."""
     import ray
 
     from serve.engines.common import ProcessPlan, build_jobs
@@ -92,7 +114,12 @@ def run_ray_benchmark(
     work.mkdir(parents=True, exist_ok=True)
     dirs = _clips(work, clips, seconds)
     zones = dirs[0].parent / "zones"
-    jobs = build_jobs(dirs, vehicle_id="bench")
+    if layout == "streets":
+        jobs = build_jobs(dirs, _streets_apart(dirs, work / "streets"), vehicle_id="bench")
+    elif layout == "passes":
+        jobs = build_jobs(dirs, [d / "track.csv" for d in dirs], vehicle_id="bench")
+    else:
+        raise InputError(f"--layout must be streets or passes, not {layout!r}")
 
     def plan_for(name: str) -> ProcessPlan:
         run_dir = work / "runs" / name
@@ -118,7 +145,6 @@ def run_ray_benchmark(
 
     def record(name: str, plan: ProcessPlan, result: Any, extra: dict[str, Any]) -> None:
         report = result.to_dict()
-        report.pop("per_video")
         runs.append({"run": name, **extra, **report})
         signatures[name] = _signature(plan.db_url, plan.evidence)
 
@@ -154,9 +180,18 @@ def run_ray_benchmark(
     for r in runs:
         if one and one["frames_per_second"]:
             r["speedup_vs_ray_1"] = round(r["frames_per_second"] / one["frames_per_second"], 2)
+        if one and one["steady_frames_per_second"]:
+            r["steady_speedup_vs_ray_1"] = round(
+                r["steady_frames_per_second"] / one["steady_frames_per_second"], 2
+            )
     reference = signatures["inprocess"]
     frames = runs[0]["frames"]
+    paths: dict[str, list[str]] = {
+        r["run"]: sorted({v.get("path", "in-process") for v in r.get("per_video", [])}) for r in runs
+    }
     report = {
+        "layout": layout,
+        "assembly_paths": paths,
         "clips": len(jobs),
         "clip_seconds": seconds,
         "sample_fps": fps,
@@ -172,12 +207,21 @@ def run_ray_benchmark(
         "results": {
             r["run"]: {
                 k: r[k]
-                for k in ("workers", "onnx_threads", "wall_seconds", "frames_per_second", "speedup_vs_ray_1")
+                for k in (
+                    "workers",
+                    "onnx_threads",
+                    "wall_seconds",
+                    "startup_seconds",
+                    "frames_per_second",
+                    "steady_frames_per_second",
+                    "speedup_vs_ray_1",
+                    "steady_speedup_vs_ray_1",
+                )
                 if k in r
             }
             for r in runs
         },
-        "runs": runs,
+        "runs": [{k: v for k, v in r.items() if k != "per_video"} for r in runs],
     }
-    (work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (work / f"report-{layout}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

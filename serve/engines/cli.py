@@ -95,14 +95,19 @@ def bench_ray_command(
     threads: int | None = typer.Option(
         None, "--threads", help="ONNX Runtime threads of the in-process run (default: the config's)."
     ),
+    layout: str = typer.Option(
+        "streets",
+        "--layout",
+        help="streets: each clip on its own street (independent videos); passes: passes of one street.",
+    ),
 ) -> None:
     """Frames/s of the same generated clips in-process, on Ray with 1 worker, with 2 workers (speed-up)."""
     from serve.engines.bench import run_ray_benchmark
 
     counts = [int(w) for w in workers.split(",") if w.strip()]
-    report = run_ray_benchmark(clips, seconds, fps, counts, model, config, address, work, threads)
+    report = run_ray_benchmark(clips, seconds, fps, counts, model, config, address, work, threads, layout)
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))
-    typer.echo(f"report: {work / 'report.json'}")
+    typer.echo(f"report: {work / f'report-{layout}.json'}")
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:

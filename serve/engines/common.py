@@ -67,6 +67,7 @@ class EngineResult:
     workers: int
     videos: list[dict[str, Any]] = field(default_factory=list)  # ProcessSummary.to_dict() + video
     wall_seconds: float = 0.0
+    startup_seconds: float = 0.0  # input checks, model loading, actors ready: before the first frame
 
     def total(self, name: str) -> float:
         return sum(v.get(name, 0) for v in self.videos)
@@ -79,6 +80,12 @@ class EngineResult:
     def frames_per_second(self) -> float:
         return self.frames / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
+    @property
+    def steady_frames_per_second(self) -> float:
+        """Frames/s once started (what a long archive run approaches)."""
+        busy = self.wall_seconds - self.startup_seconds
+        return self.frames / busy if busy > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         keys = ("frames", "detections", "tracks", "events", "new_cases", "merged_observations")
         totals = {k: int(self.total(k)) for k in keys + ("already_stored", "verifications")}
@@ -89,7 +96,9 @@ class EngineResult:
             **totals,
             "video_seconds": round(self.total("video_seconds"), 2),
             "wall_seconds": round(self.wall_seconds, 2),
+            "startup_seconds": round(self.startup_seconds, 2),
             "frames_per_second": round(self.frames_per_second, 2),
+            "steady_frames_per_second": round(self.steady_frames_per_second, 2),
             "per_video": self.videos,
         }
 

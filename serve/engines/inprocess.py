@@ -30,6 +30,7 @@ class InProcessEngine:
         detector = open_detector(plan, cfg)
         result = EngineResult(self.name, 1)
         store = CaseStore.open(plan.db_url, plan.evidence)
+        result.startup_seconds = clock.seconds
         done = 0
         try:
             for item in checked:

@@ -250,7 +250,7 @@ class RayEngine:
                 ray.get([a.ready.remote() for a in actors])
             except ray.exceptions.RayActorError as exc:
                 raise ModelError(f"inference workers failed to start: {str(exc).splitlines()[0]}") from None
-            result = EngineResult(self.name, workers)
+            result = EngineResult(self.name, workers, startup_seconds=clock.seconds)
             result.videos = self._schedule(plan, cfg, checked, deps, actors, progress, total)
         except ray.exceptions.RayTaskError as exc:
             raise _unwrap(exc) from None
