@@ -56,7 +56,7 @@ PYEOF
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
   "$SW" train --data "$DATA_DIR/data.yaml" --weights "$SHARED/weights/yolo11n-coco.pt" \
     --imgsz "$IMGSZ" --epochs "$EPOCHS" ${TIME_HOURS:+--time "$TIME_HOURS"} --freeze "$FREEZE" \
-    --batch "$BATCH" --workers 2 --warmup-epochs 1 --close-mosaic 2 \
+    --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0.5 --close-mosaic 2 \
     --project runs/train --name "$NAME" --exist-ok
 fi
 

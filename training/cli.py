@@ -36,6 +36,7 @@ def train_command(
     device: str = typer.Option("auto", "--device", help="auto (GPU if present), cpu, 0, ..."),
     cache: str = typer.Option("ram", "--cache", help="Image cache: ram, disk or none."),
     close_mosaic: int = typer.Option(3, "--close-mosaic", help="No mosaic in the last N epochs."),
+    nbs: int = typer.Option(64, "--nbs", help="Images per optimizer step (= --batch for short runs)."),
     warmup_epochs: float = typer.Option(3.0, "--warmup-epochs", help="LR warm-up epochs (1 for short runs)."),
     patience: int = typer.Option(100, "--patience", help="Early-stop patience (epochs)."),
     exist_ok: bool = typer.Option(False, "--exist-ok", help="Reuse the run folder if it exists."),
@@ -47,7 +48,7 @@ def train_command(
         data=data, weights=weights or _default_weights(), imgsz=imgsz, epochs=epochs, time_hours=time_hours,
         batch=batch, freeze=freeze, workers=workers, project=project, name=name, device=device,
         cache=False if cache == "none" else cache, close_mosaic=close_mosaic, patience=patience,
-        warmup_epochs=warmup_epochs,
+        warmup_epochs=warmup_epochs, nbs=nbs,
         exist_ok=exist_ok,
     )
     run_dir = train(opts, resume=resume)

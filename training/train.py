@@ -36,6 +36,11 @@ class TrainOptions(BaseModel):
     name: str = Field(default="streetwatch", description="Run folder name under `project`.")
     device: str = Field(default="auto", description="'auto' (GPU if present), 'cpu', '0', ...")
     cache: str | bool = Field(default="ram", description="Image cache: 'ram', 'disk' or False.")
+    nbs: int = Field(
+        default=64,
+        description="Nominal batch size: gradients are accumulated to this many images per optimizer "
+        "step; set it to `batch` for short CPU runs (more steps per epoch).",
+    )
     warmup_epochs: float = Field(default=3.0, description="Learning-rate warm-up length in epochs.")
     close_mosaic: int = Field(default=3, description="Turn mosaic off for the last N epochs.")
     mosaic: float = Field(default=1.0, description="Mosaic augmentation probability.")
@@ -87,6 +92,7 @@ def _ultralytics_args(opts: TrainOptions, device: str) -> dict[str, Any]:
         "cache": opts.cache,
         "close_mosaic": opts.close_mosaic,
         "warmup_epochs": opts.warmup_epochs,
+        "nbs": opts.nbs,
         "mosaic": opts.mosaic,
         "patience": opts.patience,
         "optimizer": opts.optimizer,
