@@ -172,7 +172,7 @@ def plan_passes(seed: int, passes: int, speed_kmh: float, lane_ts: list[float]) 
         rng = np.random.default_rng([seed, 77, k])
         speed = speed_kmh if k == 0 else float(np.clip(speed_kmh * rng.uniform(0.7, 1.3), 5.0, 60.0))
         local_hour = (t.hour + t.minute / 60.0 + LOCAL_UTC_OFFSET_H) % 24
-        look = random_look(rng, hour=float(np.clip(local_hour, 6.5, 19.5)))
+        look = random_look(rng, hour=float(local_hour))
         cam = Camera(
             s=0.0,
             t=lane_ts[k],
@@ -249,7 +249,11 @@ def render_clip_frame(args: tuple) -> tuple[np.ndarray, dict[int, list[int]]]:
     img = fxm.apply_atmosphere(res.image, res.depth, plan.look, rng)
     img = fxm.apply_tone(img, plan.look)
     fx = fxm.Effects(
-        motion_blur=plan.motion_blur, motion_angle=0.0, noise=3.0, chroma_noise=1.5, vignette=0.2
+        motion_blur=plan.motion_blur,
+        motion_angle=0.0,
+        noise=5.5 if plan.look.night else 3.0,
+        chroma_noise=1.5,
+        vignette=0.2,
     )
     img = fxm.apply_camera(img, fx, rng)
     if plan.overlay:

@@ -127,6 +127,8 @@ def render_training_frame(
     )
     look = random_look(rng)
     fx = fxm.Effects.random(rng)
+    if look.night:
+        fx.noise *= 1.8  # high gain
     res = render_frame(st, cam, look)
     img = fxm.apply_atmosphere(res.image, res.depth, look, rng)
     img = fxm.apply_tone(img, look)

@@ -27,6 +27,7 @@ class Look:
     rain: float  # 0..1
     dusk: float  # 0..1, darker with lit signs
     saturation: float
+    night: float = 0.0  # 1: street at night (dim surfaces, lit signs, windows, lamps and shop interiors)
 
     @property
     def sun_vector(self) -> np.ndarray:
@@ -40,10 +41,16 @@ class Look:
         )
 
 
-def random_look(rng: np.random.Generator, hour: float | None = None) -> Look:
-    """Time of day, sun, sky, haze and rain. `hour` (local, 6..20) pins the time of day (clip passes)."""
+def random_look(rng: np.random.Generator, hour: float | None = None, night_share: float = 0.1) -> Look:
+    """Time of day, sun, sky, haze and rain. `hour` (local, 0..24) pins the time of day (clip passes);
+    without it, `night_share` of the looks are night scenes."""
     if hour is None:
-        hour = float(rng.uniform(6.5, 19.5))
+        look = random_look(rng, float(rng.uniform(6.5, 19.5)))
+        if rng.random() < night_share:
+            return _night(look, rng)
+        return look
+    if hour < 6.0 or hour > 19.6:
+        return _night(random_look(rng, 12.0), rng)
     day = math.sin(math.pi * (hour - 6.0) / 13.0)  # 0 at 6:00 and 19:00, 1 at 12:30
     rain = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.13 else 0.0
     sunny = bool(rng.random() < 0.6 and rain == 0.0 and day > 0.15)
@@ -84,3 +91,20 @@ def random_look(rng: np.random.Generator, hour: float | None = None) -> Look:
         dusk=dusk,
         saturation=float(rng.uniform(0.75, 1.15) * (0.8 if rain else 1.0)),
     )
+
+
+def _night(look: Look, rng: np.random.Generator) -> Look:
+    """Turn a look into night: no sun, dark sky, surfaces dimmed; emissive parts stay bright."""
+    look.sunny = False
+    look.shadow_strength = 0.0
+    look.ambient = float(rng.uniform(0.3, 0.42))
+    look.diffuse = 0.05
+    look.sky_horizon = tuple(float(v) for v in np.array([62, 52, 48]) * rng.uniform(0.7, 1.3))
+    look.sky_zenith = tuple(float(v) for v in np.array([28, 20, 14]) * rng.uniform(0.7, 1.3))
+    look.cloudiness = float(rng.uniform(0.0, 0.2))
+    look.exposure = float(rng.uniform(1.0, 1.3))
+    look.haze_color = tuple(float(v) for v in np.array([70, 70, 78]) * rng.uniform(0.8, 1.2))
+    look.dusk = 0.0
+    look.night = 1.0
+    look.saturation = float(rng.uniform(0.8, 1.05))
+    return look

@@ -208,7 +208,9 @@ def vehicle(
             p = p + np.array([0, 0, clear + body_h * 0.65])
             w = 0.22 * b
             h = np.array([0, 0, 0.12])
-            parts.append(quad(p - w, p + w, p + w + h, p - w + h, lcol, normal=sign * a))
+            light = quad(p - w, p + w, p + w + h, p - w + h, lcol, normal=sign * a)
+            light.emissive = True
+            parts.append(light)
     # plate
     for sign in (1, -1):
         p = centre + sign * (length / 2 + 0.012) * a + np.array([0, 0, clear + 0.2])
@@ -641,8 +643,11 @@ def pole(rng: np.random.Generator, s: float, t: float, z: float) -> list[Part]:
     h = rng.uniform(5, 8)
     col = jitter_color(rng, (130, 130, 125))
     parts = box(s, t, z, 0.16, 0.16, h, 0.0, col)
-    if rng.random() < 0.5:  # lamp arm towards the road
+    if rng.random() < 0.5:  # lamp arm towards the road, with its lamp
         parts += box(s, t - 0.8, z + h - 0.1, 0.1, 1.6, 0.1, 0.0, col)
+        lamp = blob(s, t - 1.5, z + h - 0.2, 0.22, 0.1, (205, 235, 250), shade=False)
+        lamp.emissive = True
+        parts.append(lamp)
     if rng.random() < 0.4:  # a sign
         sc = _pick(rng, [(160, 90, 30), (40, 40, 200), (230, 230, 230)])
         parts += box(s, t, z + 2.2, 0.04, 0.6, 0.6, 0.0, sc)

@@ -21,6 +21,7 @@ from datasets.synth.shapes import Part, SceneObject
 from datasets.synth.world import Building, Street
 
 SHIFT = 4
+EMISSIVE = 200  # canvas alpha of self-lit pixels (opaque, not dimmed at night)
 _COS16 = np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False))
 _SIN16 = np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))
 ONE = 1 << SHIFT
@@ -117,8 +118,13 @@ def _warp_into(
     proj: Projector,
     canvas: Canvas,
     valid: np.ndarray | None,
-    shadow: np.ndarray | None = None,
+    dim: float = 1.0,
 ) -> None:
+    """Warp a canvas into the image where it is opaque (alpha > 127) and `valid`.
+
+    With `dim` < 1 (night) the canvas is darkened except its emissive pixels (alpha EMISSIVE: lit signs,
+    windows and shop fronts).
+    """
     rows, cols = canvas.data.shape[:2]
     corners = np.array(
         [
@@ -150,7 +156,13 @@ def _warp_into(
     if valid is not None:
         mask = cv2.bitwise_and(mask, valid[y0:y1, x0:x1])
     roi = img[y0:y1, x0:x1]
-    cv2.copyTo(cv2.cvtColor(out, cv2.COLOR_BGRA2BGR), mask, roi)
+    rgb = cv2.cvtColor(out, cv2.COLOR_BGRA2BGR)
+    if dim < 0.999:
+        lit = cv2.inRange(out[..., 3], 128, 229)
+        dimmed = cv2.convertScaleAbs(rgb, alpha=dim)
+        cv2.copyTo(rgb, lit, dimmed)
+        rgb = dimmed
+    cv2.copyTo(rgb, mask, roi)
 
 
 def _tex_fill(
@@ -352,6 +364,7 @@ class FacadePainter:
         self.z_top = rows * self.res
         self.t = t_plane
         self.data = np.zeros((rows, cols, 4), np.uint8)
+        self.night = False
 
     def col(self, s: float) -> float:
         return (self.s1 - s) / self.res if self.right else (s - self.s0) / self.res
@@ -402,10 +415,11 @@ _BUILDING_CACHE: dict[tuple, np.ndarray] = {}
 
 def place_building(f: FacadePainter, b: Building, rng_seed: list[int], detail: bool) -> None:
     """Copy a building's own canvas (painted once, cached) into a row canvas."""
-    key = (tuple(rng_seed), f.factor, f.right, detail, round(f.z_top, 3))
+    key = (tuple(rng_seed), f.factor, f.right, detail, round(f.z_top, 3), f.night)
     data = _BUILDING_CACHE.get(key)
     if data is None:
         own = FacadePainter(f.t, b.s0, b.s1 + f.res, f.z_top, f.factor, f.right)
+        own.night = f.night
         paint_building(own, b, rng_seed, detail)
         data = own.data
         if len(_BUILDING_CACHE) > 64:
@@ -439,9 +453,16 @@ def paint_building(f: FacadePainter, b: Building, rng_seed: list[int], detail: b
         while s + b.window_w < b.s1 - 0.5:
             tone = rng.uniform(0.5, 1.3)
             glass = (int(min(255, 80 * tone)), int(min(255, 75 * tone)), int(min(255, 70 * tone)))
+            lit = rng.random() < 0.35 and f.night
             r = f.fill(s, s + b.window_w, z, z + b.window_h, (200, 200, 200))
             if r:
-                f.fill(s + 0.08, s + b.window_w - 0.08, z + 0.08, z + b.window_h - 0.08, glass)
+                if lit:
+                    warm = (int(110 * tone), int(190 * tone), int(min(255, 235 * tone)))
+                    f.fill(
+                        s + 0.08, s + b.window_w - 0.08, z + 0.08, z + b.window_h - 0.08, warm, alpha=EMISSIVE
+                    )
+                else:
+                    f.fill(s + 0.08, s + b.window_w - 0.08, z + 0.08, z + b.window_h - 0.08, glass)
                 if detail and rng.random() < 0.15:  # air-conditioner unit under the window
                     f.fill(s + 0.1, s + 0.9, z - 0.55, z - 0.05, (215, 218, 220))
             s += b.window_pitch
@@ -452,7 +473,7 @@ def paint_building(f: FacadePainter, b: Building, rng_seed: list[int], detail: b
 
 def paint_shop(f: FacadePainter, shop, rng: np.random.Generator, detail: bool) -> None:
     sign_z0, sign_z1 = 3.05, 3.05 + rng.uniform(0.7, 1.1)
-    r = f.fill(shop.s0, shop.s1, sign_z0, sign_z1, shop.sign_color)
+    r = f.fill(shop.s0, shop.s1, sign_z0, sign_z1, shop.sign_color, alpha=EMISSIVE)
     if r and detail:
         h = r[1] - r[0]
         avail = r[3] - r[2]
@@ -467,7 +488,9 @@ def paint_shop(f: FacadePainter, shop, rng: np.random.Generator, detail: bool) -
                 thick = max(1, int(scale * 2))
                 (tw, th), _ = cv2.getTextSize(shop.sign_text, FONT, scale, thick)
             org = (r[2] + (avail - tw) // 2, r[0] + (h + th) // 2)
-            cv2.putText(f.data, shop.sign_text, org, FONT, scale, (*shop.text_color, 255), thick, cv2.LINE_AA)
+            cv2.putText(
+                f.data, shop.sign_text, org, FONT, scale, (*shop.text_color, EMISSIVE), thick, cv2.LINE_AA
+            )
     front_top = 2.9
     wall = tuple(c * 0.85 for c in shop.sign_color) if rng.random() < 0.3 else (110, 112, 115)
     f.fill(shop.s0, shop.s1, 0, front_top + 0.15, wall)
@@ -479,7 +502,10 @@ def paint_shop(f: FacadePainter, shop, rng: np.random.Generator, detail: bool) -
                 f.fill(a, b, 0.4, front_top - 0.1, (70, 66, 60))
                 f.fill(a + (b - a) * 0.3, a + (b - a) * 0.45, 0.5, front_top - 0.2, (120, 118, 115))
     elif shop.front == "glass":
-        f.fill(shop.s0 + 0.2, shop.s1 - 0.2, 0.15, front_top - 0.1, (75, 70, 62))
+        if f.night:  # lit from inside
+            f.fill(shop.s0 + 0.2, shop.s1 - 0.2, 0.15, front_top - 0.1, (150, 185, 210), alpha=EMISSIVE)
+        else:
+            f.fill(shop.s0 + 0.2, shop.s1 - 0.2, 0.15, front_top - 0.1, (75, 70, 62))
         for k in np.arange(shop.s0 + 0.2, shop.s1 - 0.2, 1.2):
             f.fill(k, k + 0.06, 0.15, front_top - 0.1, (160, 160, 160))
         f.fill(shop.s0 + 0.5, shop.s0 + 0.9, 0.4, front_top - 0.4, (140, 140, 135))
@@ -501,7 +527,7 @@ def _glyph_sign(data: np.ndarray, r: tuple[int, int, int, int], color, rng: np.r
     x = r[2] + (avail - n * cell - (n - 1) * gap) // 2
     y = r[0] + (h - cell) // 2
     thick = max(1, cell // 9)
-    col = (*[int(c) for c in color], 255)
+    col = (*[int(c) for c in color], EMISSIVE)
     for _ in range(n):
         m = max(1, cell // 8)
         x0, y0, x1, y1 = x + m, y + m, x + cell - m, y + cell - m
@@ -645,6 +671,7 @@ class Renderer:
         self.ids = np.zeros((h, w), np.uint16)
         self.drawn: dict[int, DrawnObject] = {}
         self.ds, self.dt, self.dz = cam.ray_directions()
+        self.dim = 1.0 - 0.7 * look.night  # surfaces not lit by anything of their own
 
     # -- background layers
     def sky(self) -> None:
@@ -668,13 +695,14 @@ class Renderer:
         view_lo = cam.s - 5
         # far side: one coarse canvas
         far = FacadePainter(st.far_facade_t, view_lo, cam.s + 260, 32, 4, right_side=False)
+        far.night = self.look.night > 0.5
         for b in st.far_buildings:
             if b.s1 > far.s0 and b.s0 < far.s1:
                 place_building(far, b, [st.seed, 11, int(b.s0 * 10) + 1_000_000], detail=False)
-        _warp_into(self.img, self.proj, far.canvas(), (self.dt < -1e-6).astype(np.uint8) * 255)
+        _warp_into(self.img, self.proj, far.canvas(), (self.dt < -1e-6).astype(np.uint8) * 255, self.dim)
         # right side: interiors first, then the facade over them
         P = st.pave_w
-        light = 0.75 if self.look.dusk < 0.3 else 1.1
+        light = 0.75 if (self.look.dusk < 0.3 and self.look.night < 0.5) else 1.1
         for b in st.buildings:
             if b.s1 < cam.s - 2 or b.s0 > cam.s + 45:
                 continue
@@ -686,14 +714,15 @@ class Renderer:
         valid = (self.dt > 1e-6).astype(np.uint8) * 255
         mid = FacadePainter(P, cam.s - 2, cam.s + 220, 32, 4, right_side=True)
         near = FacadePainter(P, cam.s - 2, cam.s + 40, 12.5, 1, right_side=True)
+        mid.night = near.night = self.look.night > 0.5
         for b in st.buildings:
             if b.s1 > mid.s0 and b.s0 < mid.s1:
                 place_building(mid, b, [st.seed, 12, int(b.s0 * 10) + 1_000_000], detail=False)
             if self.detail and b.s1 > near.s0 and b.s0 < near.s1:
                 place_building(near, b, [st.seed, 12, int(b.s0 * 10) + 1_000_000], detail=True)
-        _warp_into(self.img, self.proj, mid.canvas(), valid)
+        _warp_into(self.img, self.proj, mid.canvas(), valid, self.dim)
         if self.detail:
-            _warp_into(self.img, self.proj, near.canvas(), valid)
+            _warp_into(self.img, self.proj, near.canvas(), valid, self.dim)
 
     def ground(self) -> None:
         st, cam = self.st, self.cam
@@ -708,10 +737,10 @@ class Renderer:
         ):
             road = GroundPainter(st, s0, s1, t_lo, 0.0, 0.0, factor)
             paint_road(road, st)
-            _warp_into(self.img, self.proj, road.canvas(), below)
+            _warp_into(self.img, self.proj, road.canvas(), below, self.dim)
             pave = GroundPainter(st, s0, s1, 0.0, st.pave_w, st.kerb_h, factor)
             paint_pavement(pave, st, patches)
-            _warp_into(self.img, self.proj, pave.canvas(), below)
+            _warp_into(self.img, self.proj, pave.canvas(), below, self.dim)
         # kerb faces (vertical) on both sides
         kerb_col = _shade((150, 152, 155), self.look.ambient + 0.3 * self.look.diffuse)
         s0, s1 = cam.s - 1, cam.s + 300
@@ -894,8 +923,8 @@ class Renderer:
                 ay = f * p.blob[1] / z
                 if ax > 4000 or ay > 4000:
                     continue
-                lit = shade and p.shade
-                k = amb + dif * 0.55 if lit else 1.0
+                lit = shade and p.shade and not p.emissive
+                k = amb + dif * 0.55 if lit else (self.dim if (shade and not p.emissive) else 1.0)
                 if p.jitter is not None:
                     base = np.stack([u + ax * p.jitter * _COS16, v + ay * p.jitter * _SIN16], axis=1)
                     q = _fix(base)
@@ -986,7 +1015,9 @@ class Renderer:
             np.clip(uv, -1e5, 1e5, out=uv)
             q = _fix(uv)
             color = p.color
-            if shade and p.shade:
+            if shade and not p.shade and not p.emissive:
+                color = _shade(color, self.dim)
+            if shade and p.shade and not p.emissive:
                 if p.normal is not None:
                     nn = p.normal
                     sun = self.sun

@@ -24,6 +24,7 @@ class Part:
     shade: bool = True
     glossy: bool = False  # glass: add a sky reflection band (blobs: a specular spot)
     jitter: np.ndarray | None = None  # blobs: radial factors of a lumpy outline (16 values), None = ellipse
+    emissive: bool = False  # lights: drawn at full colour whatever the lighting
 
 
 @dataclass
