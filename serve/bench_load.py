@@ -19,6 +19,7 @@ and (b) in the service, frames / seconds spent inside detector calls (from /metr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -114,6 +115,30 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[k] * 1000, 1)
 
 
+class Pacer:
+    """A vehicle's sending pace: at most 2x its frame rate (to catch up), slowed to the `max_fps` the
+    service names when it refuses a frame, and sped up again a little after every accepted one."""
+
+    def __init__(self, fps: float) -> None:
+        self.fastest = 1.0 / (2.0 * fps)
+        self.interval = self.fastest
+        self.next_slot = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self.next_slot)
+        self.next_slot = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def refused(self, max_fps: float | None) -> None:
+        if max_fps and max_fps > 0:
+            self.interval = max(self.interval, 1.0 / max_fps)
+
+    def accepted(self) -> None:
+        self.interval = max(self.fastest, self.interval * 0.9)
+
+
 async def _vehicle(
     client: Any,
     vehicle_id: str,
@@ -128,6 +153,7 @@ async def _vehicle(
     vehicle, as a real uploader buffers); refused frames are resent after the Retry-After they got."""
     count = int(seconds * fps)
     window = asyncio.Semaphore(IN_FLIGHT)
+    pacer = Pacer(fps)
     tasks = []
     for i in range(count):
         due = t0 + i / fps
@@ -135,7 +161,7 @@ async def _vehicle(
         if delay > 0:
             await asyncio.sleep(delay)
         task = asyncio.create_task(
-            _send(client, window, vehicle_id, key, i, jpegs[i % len(jpegs)], due, stats)
+            _send(client, window, pacer, vehicle_id, key, i, jpegs[i % len(jpegs)], due, stats)
         )
         tasks.append(task)
     await asyncio.gather(*tasks)
@@ -144,6 +170,7 @@ async def _vehicle(
 async def _send(
     client: Any,
     window: asyncio.Semaphore,
+    pacer: Pacer,
     vehicle_id: str,
     key: str,
     index: int,
@@ -172,6 +199,7 @@ async def _send(
     outcome = "lost"
     while time.monotonic() < stats["deadline"]:
         async with window:
+            await pacer.wait()
             started = time.monotonic()
             try:
                 response = await client.post(
@@ -192,16 +220,15 @@ async def _send(
             stats["request"].append(now - started)
             stats["last_ok"] = max(stats["last_ok"], now)
             stats["duplicates"] += bool(response.json().get("duplicate"))
+            pacer.accepted()
             return
         if response.status_code in (429, 503) and "retry-after" in response.headers:
             code = str(response.status_code)
             stats["refusals"][code] = stats["refusals"].get(code, 0) + 1
             outcome = "refused"
-            try:
-                wait = float(response.json().get("retry_after_s") or response.headers["retry-after"])
-            except ValueError:
-                wait = float(response.headers["retry-after"])
-            await asyncio.sleep(max(0.05, wait))
+            with contextlib.suppress(ValueError):
+                pacer.refused(float(response.json().get("max_fps") or 0))
+            await asyncio.sleep(max(0.05, float(response.headers["retry-after"])))
             continue
         stats["failed"][str(response.status_code)] = stats["failed"].get(str(response.status_code), 0) + 1
         stats["last_error"] = response.text[:200]

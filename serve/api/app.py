@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from detector.errors import ConfigError, InputError, ModelError, StreetWatchError
-from serve.api.inference import AdmissionMiddleware, MicroBatcher, Overloaded
+from serve.api.inference import AdmissionMiddleware, MicroBatcher, Overloaded, overload_answer
 from serve.api.limits import ApiError, BodyLimitMiddleware, BodyTooLarge, RateLimiter
 from serve.api.metrics import ServiceMetrics
 from serve.api.state import ServiceState
@@ -51,17 +51,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(Overloaded)
-    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
-        retry = max(1, round(exc.retry_after + 0.49))
-        return JSONResponse(
-            {
-                "detail": f"detector busy; retry in {retry} s",
-                "retry_after_s": round(exc.retry_after, 3),
-                "max_fps": round(exc.max_fps, 2),
-            },
-            status_code=503,
-            headers={"Retry-After": str(retry)},
-        )
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        body, headers = overload_answer(exc, request.app.state.sw.active_vehicle_count())
+        return JSONResponse(body, status_code=503, headers=headers)
 
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
@@ -195,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         AdmissionMiddleware,
         get_batcher=lambda: state.batcher,
+        active_vehicles=state.active_vehicle_count,
         on_refuse=lambda: state.metrics.frames.labels("http", "refused_503").inc(),
     )
 

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -197,6 +198,19 @@ class MicroBatcher:
                 item.future.set_result(detections)
 
 
+def overload_answer(exc: Overloaded, vehicles: int = 1) -> tuple[dict[str, Any], dict[str, str]]:
+    """The 503 body and headers for a refused frame: when to retry, and the rate a vehicle may send at
+    (`max_fps`: the detector's measured capacity shared among the vehicles sending now)."""
+    retry = max(1, math.ceil(exc.retry_after))
+    body = {
+        "detail": f"detector busy; retry in {retry} s",
+        "retry_after_s": round(exc.retry_after, 3),
+        "max_fps": round(exc.max_fps / max(1, vehicles), 2),
+        "detector_fps": round(exc.max_fps, 2),
+    }
+    return body, {"Retry-After": str(retry)}
+
+
 class AdmissionMiddleware:
     """Refuses live frames with 503 + Retry-After *before* their body is read when the detector is
     saturated: under overload a refused frame then costs the service almost nothing."""
@@ -205,11 +219,13 @@ class AdmissionMiddleware:
         self,
         app: Any,
         get_batcher: Callable[[], MicroBatcher | None],
+        active_vehicles: Callable[[], int] = lambda: 1,
         path: str = "/v1/frames",
         on_refuse: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.get_batcher = get_batcher
+        self.active_vehicles = active_vehicles
         self.path = path
         self.on_refuse = on_refuse
 
@@ -221,24 +237,10 @@ class AdmissionMiddleware:
             except Overloaded as exc:
                 if self.on_refuse is not None:
                     self.on_refuse()
-                retry = max(1, round(exc.retry_after + 0.49))
-                body = json.dumps(
-                    {
-                        "detail": f"detector busy; retry in {retry} s",
-                        "retry_after_s": round(exc.retry_after, 3),
-                        "max_fps": round(exc.max_fps, 2),
-                    }
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 503,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"retry-after", str(retry).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body.encode()})
+                body, headers = overload_answer(exc, self.active_vehicles())
+                raw_headers = [(b"content-type", b"application/json")]
+                raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+                await send({"type": "http.response.start", "status": 503, "headers": raw_headers})
+                await send({"type": "http.response.body", "body": json.dumps(body).encode()})
                 return
         await self.app(scope, receive, send)

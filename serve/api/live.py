@@ -54,7 +54,7 @@ class LiveService:
         self.pipeline_lock = threading.Lock()
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
         self.idle_flush_s = idle_flush_s
-        self._last_arrival: dict[str, float] = {}  # vehicle -> monotonic time of its last processed frame
+        self.last_arrival: dict[str, float] = {}  # vehicle -> monotonic time of its last processed frame
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_idle, name="live-flush", daemon=True)
         self._flusher.start()
@@ -68,13 +68,13 @@ class LiveService:
             if self.pipeline is None:
                 continue
             now = time.monotonic()
-            idle = [vid for vid, at in list(self._last_arrival.items()) if now - at >= self.idle_flush_s]
+            idle = [vid for vid, at in list(self.last_arrival.items()) if now - at >= self.idle_flush_s]
             for vehicle_id in idle:
                 try:
                     with self.pipeline_lock:
-                        if now - self._last_arrival.get(vehicle_id, now) >= self.idle_flush_s:
+                        if now - self.last_arrival.get(vehicle_id, now) >= self.idle_flush_s:
                             self.pipeline.flush(vehicle_id=vehicle_id)
-                            self._last_arrival.pop(vehicle_id, None)
+                            self.last_arrival.pop(vehicle_id, None)
                 except Exception:  # noqa: BLE001 - keep flushing later
                     log.exception("idle flush of %s failed", vehicle_id)
 
@@ -137,7 +137,7 @@ class LiveService:
         cases: list[dict[str, Any]] = []
         with self.pipeline_lock:
             if self.pipeline is not None:
-                self._last_arrival[meta.vehicle_id] = time.monotonic()
+                self.last_arrival[meta.vehicle_id] = time.monotonic()
                 results = self.pipeline.process_detections(image, frame_meta, detections)
                 cases = [_case_summary(r) for r in results or []]
         answer = {

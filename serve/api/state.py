@@ -44,6 +44,16 @@ class ServiceState:
             return None
         return Principal(id=f"user:{user.id}", name=user.username, role=Role(user.role), kind="user")
 
+    def active_vehicle_count(self, window_s: float = 10.0) -> int:
+        """Vehicles that had a frame processed in the last `window_s` seconds or hold a stream open (>= 1)."""
+        import time
+
+        now = time.monotonic()
+        recent = set(self.active_streams)
+        if self.live is not None:
+            recent |= {vid for vid, at in list(self.live.last_arrival.items()) if now - at < window_s}
+        return max(1, len(recent))
+
     @property
     def zones_dir(self) -> Path:
         return Path(self.settings.zones_dir)

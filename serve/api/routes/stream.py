@@ -69,7 +69,7 @@ async def vehicle_stream(websocket: WebSocket, vehicle_id: str) -> None:
 
     def fair_rate() -> float:
         """The frames per second this vehicle can expect: measured detector rate shared by the streams."""
-        return round(state.batcher.rate() / max(1, len(state.active_streams)), 2)
+        return round(state.batcher.rate() / state.active_vehicle_count(), 2)
 
     async def slow_down(frame_id: str, retry_after: float) -> None:
         metrics.frames.labels("ws", "refused_slow_down").inc()
