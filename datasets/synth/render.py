@@ -258,6 +258,14 @@ class GroundPainter:
 
 def paint_road(g: GroundPainter, st: Street) -> None:
     g.fill_tex(g.rect(g.s0, g.s1, max(g.t0, -st.road_w), g.t1), st.road_tex, st.road_tint, rect=True)
+    # darker, polished tyre tracks in every lane
+    lanes = st.lane_centres()
+    if st.two_way:
+        lanes = lanes + [-st.road_w - c for c in lanes]
+    for c in lanes:
+        for off in (-0.85, 0.85):
+            if g.t0 < c + off < g.t1:
+                g.fill_color(g.rect(g.s0, g.s1, c + off - 0.3, c + off + 0.3), (62, 63, 66), 0.18)
     # far pavement (drawn flat) and its kerb
     if g.t0 < -st.road_w:
         g.fill_tex(g.rect(g.s0, g.s1, g.t0, -st.road_w), "paving_sq", (0.95, 0.95, 0.95), rect=True)
@@ -318,6 +326,17 @@ def paint_road(g: GroundPainter, st: Street) -> None:
 
 def paint_pavement(g: GroundPainter, st: Street, patches) -> None:
     g.fill_tex(g.rect(g.s0, g.s1, g.t0, g.t1), st.pave_tex, st.pave_tint, rect=True)
+    # dirt and water stains at world-anchored pseudo-random spots
+    for k in range(int(g.s0 // 6), int(g.s1 // 6) + 1):
+        r = np.random.default_rng([st.seed, 9, k + 1_000_000])
+        for _ in range(int(r.integers(0, 3))):
+            cs, ct = k * 6 + r.uniform(0, 6), r.uniform(0.3, max(0.4, st.pave_w - 0.3))
+            rad = r.uniform(0.25, 1.1)
+            ang = np.linspace(0, 2 * math.pi, 12, endpoint=False)
+            rr = rad * (1 + r.uniform(-0.35, 0.35, 12))
+            blot = np.stack([cs + rr * np.cos(ang), ct + 0.7 * rr * np.sin(ang)], axis=1)
+            tone = tuple(float(v) * r.uniform(0.45, 0.7) for v in (150, 150, 150))
+            g.fill_color(blot, tone, float(r.uniform(0.12, 0.3)))
     g.fill_tex(g.rect(g.s0, g.s1, 0.0, 0.2), "granite", (1.0, 1.0, 1.0), rect=True)
     for s0, s1 in st.yellow_kerb:
         if g.visible(s0, s1):
