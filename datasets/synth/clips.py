@@ -26,6 +26,7 @@ import numpy as np
 from datasets.synth import effects as fxm
 from datasets.synth import objects as ob
 from datasets.synth.camera import Camera
+from datasets.synth.frames import generator_fingerprint
 from datasets.synth.geo import StreetGeo
 from datasets.synth.labels import box_of, keep, visibility
 from datasets.synth.look import Look, random_look
@@ -462,6 +463,7 @@ def generate_clips(
                 )
             gt = {
                 "street_seed": seed,
+                "generator_fingerprint": generator_fingerprint(),
                 "origin": {"lat": ORIGIN[0], "lon": ORIGIN[1]},
                 "street_heading_deg": STREET_HEADING_DEG,
                 "start_time": _iso(plan.start_time),

@@ -30,6 +30,17 @@ SCENE_STEP_M = 11.0
 WIDTH, HEIGHT = 1280, 720
 
 
+def generator_fingerprint() -> str:
+    """sha256 (first 16 hex) of the generator's source: same fingerprint + same seed = same frames."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def class_names() -> list[str]:
     from datasets.taxonomy import default_taxonomy
 
@@ -202,6 +213,23 @@ def generate_images(
     results.sort(key=lambda r: r.name)
     (out / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
     write_groups(out)
+    import json
+
+    (out / "generator.json").write_text(
+        json.dumps(
+            {
+                "generator": "streetwatch synth",
+                "fingerprint": generator_fingerprint(),
+                "seed": seed,
+                "first_index": start,
+                "images": n,
+                "note": "frames are comparable only between runs with the same fingerprint",
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     write_data_yaml(out, names)
     counts = Counter(names[c] for r in results for c, *_ in r.labels)
     images_with = Counter(names[c] for r in results for c in {lab[0] for lab in r.labels})
