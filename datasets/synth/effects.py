@@ -146,9 +146,9 @@ def distortion_maps(w: int, h: int, k1: float) -> tuple[np.ndarray, np.ndarray]:
     xs = (np.arange(sw, dtype=np.float32) * 8 - cx) / norm
     ys = (np.arange(sh, dtype=np.float32) * 8 - cy) / norm
     xd, yd = np.meshgrid(xs, ys)
-    scale = 1.0 - k1 * (
-        xd * xd + yd * yd
-    )  # a distorted pixel samples the undistorted image at r_u ~ r_d (1 - k1 r_d^2)
+    # a distorted pixel samples the undistorted image at r_u ~ r_d (1 - k1 r_d^2); barrel distortion is
+    # zoomed by 1/(1 - k1) so that the corners never sample outside the frame
+    scale = (1.0 - k1 * (xd * xd + yd * yd)) / (1.0 - min(k1, 0.0))
     mx = xd * scale * norm + cx
     my = yd * scale * norm + cy
     big = (sw * 8, sh * 8)
