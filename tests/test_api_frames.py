@@ -49,7 +49,7 @@ def test_frame_returns_detections_and_a_retry_is_answered_from_the_store(svc, bu
 
 
 def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, bus_jpeg):
-    svc = make_service(live_idle_flush_s=1.0)
+    svc = make_service(live_idle_flush_s=2.0)
     headers = svc.auth("vehicle", "V7")
     image = cv2.imdecode(np.frombuffer(bus_jpeg, np.uint8), cv2.IMREAD_COLOR)
     answers = []
@@ -59,11 +59,13 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
         assert response.status_code == 200, response.text
         answers.append(response.json())
     deadline = time.monotonic() + 30  # the vehicle stopped sending: its tracks end and become cases
+    cases, previous = [], None
     while time.monotonic() < deadline:
         cases = svc.client.get("/v1/cases", headers=svc.auth()).json()["items"]
-        if cases:
+        if cases and cases == previous:  # settled: the idle flush has run
             break
-        time.sleep(0.25)
+        previous = cases
+        time.sleep(2.5)
     assert {c["class_name"] for c in cases} >= {"bus"}
     observations = sum(c["observation_count"] for c in cases)
     for i in range(3):  # resend frames that were already answered
