@@ -176,6 +176,7 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         from serve.case_benchmark import run_speed_benchmark
 
         result = run_speed_benchmark(video, gps, model, fps, seconds, threads, work)
+        (work / "result.json").write_text(json.dumps(result, indent=2))
         typer.echo(json.dumps(result, indent=2))
 
     @bench.command("cases")
