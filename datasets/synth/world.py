@@ -651,6 +651,9 @@ class Placer:
                 cast_shadow=mound,
                 kind=kind if label else "soil_netted",
             )
-            if kind == "soil_cleared" and rng.random() < 0.3:
-                obj.parts = ob.barrier(rng, s - rs, s + rs, t + rt + 0.2, kh) + obj.parts
+            if (
+                kind == "soil_cleared" and rng.random() < 0.3
+            ):  # hoarding behind it: its own, unlabelled object
+                fence = ob.barrier(rng, s - rs, s + rs, t + rt + 0.2, kh)
+                self.add(SceneObject(0, None, (s, t + rt + 0.2, kh), fence, kind="hoarding"))
             self.add(obj)
