@@ -850,17 +850,13 @@ class Renderer:
                 self._fill_ground_shadow(contact, hull, z0)
             if not (sunny and o.cast_shadow):
                 continue
-            if poly_pts:
-                pts = np.concatenate(poly_pts)
-                proj = pts[:, :2] - sun[:2][None, :] * ((pts[:, 2] - z0) * k)[:, None]
-                hull = cv2.convexHull(proj.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-                self._fill_ground_shadow(mask, hull, z0)
+            blob_pts = []
             for p in o.parts:
                 if p.blob is None:
                     continue
                 c = p.pts[0]
                 r, rz = p.blob
-                pts = np.array(
+                ring = np.array(
                     [
                         c + [r, 0, 0],
                         c - [r, 0, 0],
@@ -870,9 +866,15 @@ class Renderer:
                         c - [0, 0, min(rz, c[2] - z0)],
                     ]
                 )
-                proj = pts[:, :2] - sun[:2][None, :] * ((pts[:, 2] - z0) * k)[:, None]
-                hull = cv2.convexHull(proj.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-                self._fill_ground_shadow(mask, hull, z0)
+                if o.kind == "tree":  # dappled crown shadow: one patch per leaf clump
+                    self._fill_ground_shadow(mask, _sun_hull(ring, sun, k, z0), z0)
+                else:
+                    blob_pts.append(ring)
+            groups = poly_pts + blob_pts
+            if o.kind == "tree":
+                groups = poly_pts
+            if groups:  # small objects: one hull for the whole object
+                self._fill_ground_shadow(mask, _sun_hull(np.concatenate(groups), sun, k, z0), z0)
         contact = cv2.GaussianBlur(contact, (9, 9), 0)
         total = cv2.convertScaleAbs(contact, alpha=0.35)
         if sunny:
@@ -1092,6 +1094,12 @@ class Renderer:
         self.grime(int(self.cam.s * 1000) % 100_000 + self.st.seed % 1000)
         depth = self.haze_depth() if self.look.haze > 0.002 else None
         return RenderResult(self.img, self.ids, self.drawn, depth)
+
+
+def _sun_hull(pts: np.ndarray, sun: np.ndarray, k: float, z0: float) -> np.ndarray:
+    """Convex hull of 3D points projected along the sun direction onto the plane z = z0."""
+    proj = pts[:, :2] - sun[:2][None, :] * ((pts[:, 2] - z0) * k)[:, None]
+    return cv2.convexHull(proj.astype(np.float32)).reshape(-1, 2).astype(np.float64)
 
 
 def _roof_height(buildings: list[Building], s: np.ndarray) -> np.ndarray:
