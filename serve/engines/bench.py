@@ -25,6 +25,30 @@ def _clips(work: Path, clips: int, seconds: float) -> list[Path]:
     return ensure_synth_clips(work / f"clips-{clips}x{seconds:g}s", 301, clips, seconds)
 
 
+def _ray_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of this process's descendants (a local Ray instance: daemons and workers)."""
+    import psutil
+
+    out: dict[int, tuple[str, float]] = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmd = " ".join(proc.cmdline())
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        agents = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+        kind = "ray_task_workers" if cmd.startswith("ray::") and not cmd.startswith(agents) else "ray_daemons"
+        out[proc.pid] = (kind, times.user + times.system)
+    return out
+
+
+def _cpu_delta(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    parts: dict[str, float] = {}
+    for pid, (kind, cpu) in after.items():
+        parts[kind] = parts.get(kind, 0.0) + cpu - before.get(pid, (kind, 0.0))[1]
+    return parts
+
+
 def _streets_apart(dirs: list[Path], out: Path) -> list[Path]:
     """Copies of the clips' track.csv moved 0.01° (~1.1 km) north per clip: one street each."""
     import csv
@@ -59,29 +83,33 @@ def _signature(db_url: str, evidence: str) -> list[tuple]:
 
 
 def _stage_costs(plan, cfg, sample: int = 12) -> dict[str, float]:
-    """Milliseconds per sampled frame: decode + sampling alone, inference alone (1 thread)."""
+    """CPU milliseconds per sampled frame (process time: robust to a busy machine): decode + sampling
+    alone, inference alone with one onnxruntime thread."""
     from detector.sources import VideoFileSource
     from serve.engines.inprocess import open_detector
 
     fps = plan.fps or cfg.sample_fps
     frames = 0
     images = []
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for job in plan.jobs:
         with VideoFileSource(job.video, fps=fps) as src:
             for frame in src:
                 frames += 1
                 if len(images) < sample:
                     images.append(frame.image)
-    decode_ms = (time.perf_counter() - t0) * 1000 / max(frames, 1)
+    decode_ms = (time.process_time() - t0) * 1000 / max(frames, 1)
     detector = open_detector(plan, cfg, threads=1)
     detector.detect_batch(images[:1])  # warm-up
     batch = max(1, cfg.detector.batch)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for i in range(0, len(images), batch):
         detector.detect_batch(images[i : i + batch])
-    infer_ms = (time.perf_counter() - t0) * 1000 / max(len(images), 1)
-    return {"decode_ms_per_frame": round(decode_ms, 1), "inference_ms_per_frame_1_thread": round(infer_ms, 1)}
+    infer_ms = (time.process_time() - t0) * 1000 / max(len(images), 1)
+    return {
+        "decode_cpu_ms_per_frame": round(decode_ms, 1),
+        "inference_cpu_ms_per_frame_1_thread": round(infer_ms, 1),
+    }
 
 
 def run_ray_benchmark(
@@ -145,6 +173,9 @@ def run_ray_benchmark(
 
     def record(name: str, plan: ProcessPlan, result: Any, extra: dict[str, Any]) -> None:
         report = result.to_dict()
+        cpu = sum(result.cpu_seconds.values())
+        report["cpu_seconds_total"] = round(cpu, 2)
+        report["frames_per_cpu_second"] = round(result.frames / cpu, 2) if cpu > 0 else None
         runs.append({"run": name, **extra, **report})
         signatures[name] = _signature(plan.db_url, plan.evidence)
 
@@ -171,7 +202,10 @@ def run_ray_benchmark(
         for n in worker_counts:
             name = f"ray-{n}"
             plan = plan_for(name)
-            record(name, plan, RayEngine(workers=n).run(plan), {"onnx_threads": 1})
+            before = _ray_cpu()
+            result = RayEngine(workers=n).run(plan)
+            result.cpu_seconds.update(_cpu_delta(before, _ray_cpu()))  # actors were killed: counted above
+            record(name, plan, result, {"onnx_threads": 1})
     finally:
         if started:
             ray.shutdown()
@@ -216,6 +250,9 @@ def run_ray_benchmark(
                     "steady_frames_per_second",
                     "speedup_vs_ray_1",
                     "steady_speedup_vs_ray_1",
+                    "cpu_seconds",
+                    "cpu_seconds_total",
+                    "frames_per_cpu_second",
                 )
                 if k in r
             }

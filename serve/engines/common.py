@@ -68,6 +68,7 @@ class EngineResult:
     videos: list[dict[str, Any]] = field(default_factory=list)  # ProcessSummary.to_dict() + video
     wall_seconds: float = 0.0
     startup_seconds: float = 0.0  # input checks, model loading, actors ready: before the first frame
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU time by part (what was measured)
 
     def total(self, name: str) -> float:
         return sum(v.get(name, 0) for v in self.videos)
@@ -99,6 +100,7 @@ class EngineResult:
             "startup_seconds": round(self.startup_seconds, 2),
             "frames_per_second": round(self.frames_per_second, 2),
             "steady_frames_per_second": round(self.steady_frames_per_second, 2),
+            "cpu_seconds": {k: round(v, 2) for k, v in self.cpu_seconds.items()},
             "per_video": self.videos,
         }
 

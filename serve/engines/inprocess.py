@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from serve.engines.common import EngineResult, ProcessPlan, Stopwatch, check_jobs
@@ -23,6 +24,7 @@ class InProcessEngine:
         from serve.store import CaseStore
 
         clock = Stopwatch()
+        cpu0 = time.process_time()
         cfg = plan.config()
         checked = check_jobs(plan)  # every input read before the store is touched
         total = sum(c.frames_hint or 0 for c in checked) or None
@@ -57,4 +59,5 @@ class InProcessEngine:
         finally:
             store.close()
         result.wall_seconds = clock.seconds
+        result.cpu_seconds = {"process": time.process_time() - cpu0}
         return result

@@ -24,6 +24,7 @@ the video, GPS, model, taxonomy and zone paths at the same place (a shared or sy
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from typing import Any
@@ -95,6 +96,12 @@ class InferenceWorker:
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         self.frames += len(images)
         return self.detector.detect_batch(images)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of this actor's process so far (model loading included)."""
+        import time
+
+        return time.process_time()
 
 
 @ray.remote(num_cpus=0)
@@ -228,9 +235,12 @@ class RayEngine:
         return True
 
     def run(self, plan: ProcessPlan, progress: Any = None) -> EngineResult:
+        import time
+
         from serve.engines.inprocess import open_detector
 
         clock = Stopwatch()
+        cpu0 = time.process_time()
         cfg = plan.config()
         checked = check_jobs(plan)  # every input read before anything is written
         open_detector(plan, cfg, threads=1)  # a bad model fails here, with its one-line error
@@ -252,6 +262,11 @@ class RayEngine:
                 raise ModelError(f"inference workers failed to start: {str(exc).splitlines()[0]}") from None
             result = EngineResult(self.name, workers, startup_seconds=clock.seconds)
             result.videos = self._schedule(plan, cfg, checked, deps, actors, progress, total)
+            with contextlib.suppress(ray.exceptions.RayError):
+                result.cpu_seconds["inference_actors"] = sum(
+                    ray.get([a.cpu_seconds.remote() for a in actors])
+                )
+            result.cpu_seconds["driver"] = time.process_time() - cpu0
         except ray.exceptions.RayTaskError as exc:
             raise _unwrap(exc) from None
         finally:
