@@ -127,6 +127,17 @@ def test_folder_in_process_opens_cases_and_rerun_adds_nothing(
     assert _signature(inprocess_run) == cases
 
 
+def test_videos_are_processed_in_recording_order_whatever_the_order_given(
+    inprocess_run: Path, archive, coco_onnx_path: Path, tmp_path: Path
+) -> None:
+    """The second pass named first on the command line is still judged as the later pass."""
+    folder, config = archive
+    videos = [str(folder / name / "clip.mp4") for name in reversed(PLACES)]
+    args = _run_args(archive, coco_onnx_path, tmp_path)
+    _process([*videos, *args[1:]])
+    assert _signature(tmp_path / "cases.db") == _signature(inprocess_run)
+
+
 def test_bad_inputs_are_refused_before_anything_is_written(archive, tmp_path: Path) -> None:
     from detector.errors import InputError
     from serve.engines.common import build_jobs

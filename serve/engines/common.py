@@ -239,6 +239,7 @@ class CheckedJob:
     frames_hint: int | None
     bbox: tuple[float, float, float, float]  # min lat, min lon, max lat, max lon
     cells: frozenset[tuple[int, int]] | None = None  # route_cells(): where the route passes
+    start: float = 0.0  # Unix seconds of the first frame (GPS time, else the video's creation time)
 
 
 def _cell_deg(margin_m: float) -> float:
@@ -279,9 +280,14 @@ def _cells_meet(a: frozenset, b: frozenset, lat_deg: float) -> bool:
 
 
 def check_jobs(plan: ProcessPlan) -> list[CheckedJob]:
-    """Open every video and parse every GPS track, camera and the zones before anything is written."""
+    """Open every video and parse every GPS track, camera and the zones before anything is written.
+
+    The jobs come back in recording order (first GPS fix; the video's creation time for tracks with
+    relative times; ties keep the given order): "seen again on a later pass" must mean later in time,
+    whatever the files are called. Every engine processes them in this order.
+    """
     from detector.sources import VideoFileSource
-    from serve.processing import prepare_inputs
+    from serve.processing import prepare_inputs, video_start_time
 
     cfg = plan.config()
     checked = []
@@ -293,13 +299,14 @@ def check_jobs(plan: ProcessPlan) -> list[CheckedJob]:
     for job in plan.jobs:
         with VideoFileSource(job.video, fps=plan.fps or cfg.sample_fps) as src:
             native, total = src.native_fps, src.estimated_frames
-        prepared = prepare_inputs(job.gps, cfg, job.camera or plan.camera, zones, fps_hint=native)
+            prepared = prepare_inputs(job.gps, cfg, job.camera or plan.camera, zones, fps_hint=native)
+            start = video_start_time(src) if prepared.gps.relative else prepared.gps.times[0]
         lats = [f.lat for f in prepared.gps.fixes]
         lons = [f.lon for f in prepared.gps.fixes]
         hint = int(total) if total is not None and not math.isnan(total) else None
         cells = route_cells(list(zip(lats, lons, strict=True)))
-        checked.append(CheckedJob(job, hint, (min(lats), min(lons), max(lats), max(lons)), cells))
-    return checked
+        checked.append(CheckedJob(job, hint, (min(lats), min(lons), max(lats), max(lons)), cells, start))
+    return sorted(checked, key=lambda c: c.start)  # stable: equal times keep the given order
 
 
 def _boxes_meet(
