@@ -66,7 +66,7 @@ class ReferencePredictor:
         """The model's GFLOPs at input 640 (ultralytics' own count on the fused model, as predict runs it)."""
         from ultralytics.utils.torch_utils import get_flops
 
-        self.model.fuse()  # predict fuses Conv+BN too; the unfused count is ~3% higher
+        self.model.fuse(verbose=False)  # predict fuses Conv+BN too; the unfused count is ~3% higher
         return float(get_flops(self.model.model, imgsz=640))
 
 
