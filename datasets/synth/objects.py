@@ -130,10 +130,7 @@ def vehicle(
     for sa in (0.33, -0.33) if kind != "truck" else (0.38, -0.15, -0.36):
         for sb in (1, -1):
             p = centre + sa * length * a + sb * (width / 2 - 0.12) * b + np.array([0, 0, wheel_r])
-            # tyre block (seen from behind/in front), then the tyre disc and the rim (seen from the side)
-            wheels += box(
-                p[0], p[1], z, wheel_r * 1.5, 0.22, wheel_r * 1.4, yaw, TYRE, skip=("bottom", "top")
-            )
+            # tyres seen from behind/in front: one dark block per axle (below)
             for radius, col_w in ((wheel_r, TYRE), (wheel_r * 0.55, (140, 142, 145))):
                 face = p + sb * (0.115 + (0.005 if col_w != TYRE else 0.0)) * b
                 ring = [
@@ -141,6 +138,12 @@ def vehicle(
                     for k in np.linspace(0, 2 * math.pi, 12, endpoint=False)
                 ]
                 wheels.append(Part(np.array(ring), col_w, sb * b, shade=False))
+    for sa in (0.33, -0.33) if kind != "truck" else (0.38, -0.36):
+        p = centre + sa * length * a
+        wheels = (
+            box(p[0], p[1], z, wheel_r * 1.5, width - 0.04, wheel_r * 1.4, yaw, TYRE, skip=("bottom", "top"))
+            + wheels
+        )
     parts = wheels + parts
     lower = {"default": col}
     if kind == "truck":
@@ -361,7 +364,7 @@ def garbage_pile(rng: np.random.Generator, s: float, t: float, z: float) -> tupl
             col = jitter_color(
                 rng, _pick(rng, [(220, 220, 220), (95, 140, 180), (60, 160, 200), (200, 200, 230)])
             )
-            parts += box(ps, pt, z, L, L * 0.7, 0.03, yaw, col, skip=("bottom",))
+            parts.append(flat_piece(ps, pt, z + 0.015, L, L * 0.7, yaw, col))
     if rng.random() < 0.6:  # a heap: more bags on top of the first layer
         for _ in range(int(rng.integers(1, 4))):
             ang = rng.uniform(0, 2 * math.pi)
@@ -378,8 +381,20 @@ def garbage_pile(rng: np.random.Generator, s: float, t: float, z: float) -> tupl
         ang = rng.uniform(0, 2 * math.pi)
         d = radius * rng.uniform(0.8, 1.4)
         col = jitter_color(rng, _pick(rng, [(230, 230, 230), (60, 60, 200), (40, 160, 220), (120, 160, 200)]))
-        parts += box(s + d * math.cos(ang), t + d * math.sin(ang), z, 0.15, 0.1, 0.05, rng.uniform(0, 3), col)
+        parts.append(
+            flat_piece(
+                s + d * math.cos(ang), t + d * math.sin(ang), z + 0.01, 0.15, 0.1, rng.uniform(0, 3), col
+            )
+        )
     return parts, radius + 0.4
+
+
+def flat_piece(s: float, t: float, z: float, length: float, width: float, yaw: float, color: Color) -> Part:
+    """A flat rectangle lying on the ground (paper, flattened cardboard, litter): one upward polygon."""
+    a = np.array([math.cos(yaw), math.sin(yaw), 0.0]) * length / 2
+    b = np.array([-math.sin(yaw), math.cos(yaw), 0.0]) * width / 2
+    c = np.array([s, t, z])
+    return Part(np.array([c + a + b, c - a + b, c - a - b, c + a - b]), color, np.array([0, 0, 1.0]))
 
 
 def goods_items(

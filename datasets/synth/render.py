@@ -326,8 +326,8 @@ def paint_road(g: GroundPainter, st: Street) -> None:
 
 def paint_pavement(g: GroundPainter, st: Street, patches) -> None:
     g.fill_tex(g.rect(g.s0, g.s1, g.t0, g.t1), st.pave_tex, st.pave_tint, rect=True)
-    # dirt and water stains at world-anchored pseudo-random spots
-    for k in range(int(g.s0 // 6), int(g.s1 // 6) + 1):
+    # dirt and water stains at world-anchored pseudo-random spots (near canvas only: invisible far away)
+    for k in range(int(g.s0 // 6), int(g.s1 // 6) + 1) if g.factor == 1 else ():
         r = np.random.default_rng([st.seed, 9, k + 1_000_000])
         for _ in range(int(r.integers(0, 3))):
             cs, ct = k * 6 + r.uniform(0, 6), r.uniform(0.3, max(0.4, st.pave_w - 0.3))
