@@ -333,6 +333,11 @@ def bag(
     return parts
 
 
+def leafy_outline(rng: np.random.Generator) -> np.ndarray:
+    """A ragged leafy silhouette: 16 radial factors with sharp dents."""
+    return 1.0 + rng.uniform(-0.28, 0.12, 16)
+
+
 def lumpy_outline(rng: np.random.Generator, amount: float = 0.13) -> np.ndarray:
     """16 smooth radial factors around 1 (a wrinkled, not elliptic, silhouette)."""
     raw = 1.0 + rng.uniform(-amount, amount, 16)
@@ -607,7 +612,9 @@ def tree(rng: np.random.Generator, s: float, t: float, z: float) -> list[Part]:
         r = rng.uniform(0.55, 0.95)
         light = 0.6 + 0.6 * (zz - z - h) / (crown_r * 1.6) + rng.uniform(-0.1, 0.1)
         col = tuple(float(c) for c in np.clip(green * light * rng.uniform(0.9, 1.1, 3), 0, 255))
-        parts.append(blob(cs, ct, zz, r, r * 0.8, col, shade=False))
+        clump = blob(cs, ct, zz, r, r * 0.8, col, shade=False)
+        clump.jitter = leafy_outline(rng)
+        parts.append(clump)
     return parts
 
 
@@ -617,9 +624,9 @@ def shrub_row(rng: np.random.Generator, s0: float, s1: float, t: float, z: float
     s = s0
     while s < s1:
         r = rng.uniform(0.3, 0.55)
-        parts.append(
-            blob(s, t + rng.uniform(-0.15, 0.15), z + r * 0.6, r, r * 0.7, jitter_color(rng, green, 0.2))
-        )
+        bush = blob(s, t + rng.uniform(-0.15, 0.15), z + r * 0.6, r, r * 0.7, jitter_color(rng, green, 0.2))
+        bush.jitter = leafy_outline(rng)
+        parts.append(bush)
         s += r * 1.2
     return parts
 
