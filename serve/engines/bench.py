@@ -26,7 +26,8 @@ def _clips(work: Path, clips: int, seconds: float) -> list[Path]:
 
 
 def _ray_cpu() -> dict[int, tuple[str, float]]:
-    """CPU seconds of this process's descendants (a local Ray instance: daemons and workers)."""
+    """CPU seconds of this process's descendants that are Ray's own daemons (raylet, GCS, agents,
+    monitors) of a local instance; workers are counted by the tasks and actors themselves."""
     import psutil
 
     out: dict[int, tuple[str, float]] = {}
@@ -37,8 +38,9 @@ def _ray_cpu() -> dict[int, tuple[str, float]]:
         except psutil.Error:
             continue
         agents = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
-        kind = "ray_task_workers" if cmd.startswith("ray::") and not cmd.startswith(agents) else "ray_daemons"
-        out[proc.pid] = (kind, times.user + times.system)
+        if cmd.startswith("ray::") and not cmd.startswith(agents):
+            continue  # task/actor workers: the tasks and actors report their own CPU time
+        out[proc.pid] = ("ray_daemons", times.user + times.system)
     return out
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections import deque
 from typing import Any
 
@@ -99,22 +100,21 @@ class InferenceWorker:
 
     def cpu_seconds(self) -> float:
         """CPU time of this actor's process so far (model loading included)."""
-        import time
-
         return time.process_time()
 
 
 @ray.remote(num_cpus=0)
 def detect_video(
     job: VideoJob, fps: float, batch: int, actors: list[Any], first_actor: int
-) -> dict[int, list[Detection]]:
-    """Decode and sample one video; detections of every sampled frame by frame index.
+) -> dict[str, Any]:
+    """Decode and sample one video: {"detections": {frame index: detections}, "cpu": seconds}.
 
     At most one batch per actor is in flight from one video, so memory stays bounded while every
     actor has work queued.
     """
     from detector.sources import VideoFileSource
 
+    cpu0 = time.process_time()
     out: dict[int, list[Detection]] = {}
     pending: deque[tuple[list[int], Any]] = deque()
     turn = first_actor
@@ -142,7 +142,7 @@ def detect_video(
     if frames:
         submit(frames)
     drain(0)
-    return out
+    return {"detections": out, "cpu": time.process_time() - cpu0}
 
 
 @ray.remote(num_cpus=0)
@@ -150,22 +150,26 @@ def assemble_video(
     job: VideoJob,
     plan: ProcessPlan,
     cfg: Any,
-    detections: dict[int, list[Detection]] | None,
+    detected: dict[str, Any] | None,
     actors: list[Any],
     first_actor: int,
     *after: Any,
 ) -> dict[str, Any]:
     """Tracker → events → rules → cases for one video, into the shared store (after `after` finished).
 
-    With `detections` (from `detect_video`) the video is decoded a second time and the model is not
+    With `detected` (from `detect_video`) the video is decoded a second time and the model is not
     run; without, this is the one-pass path: decode once, batches to the actors as they come.
+    The result carries the CPU seconds of this task and of its decode task (`cpu_tasks`).
     """
+    cpu0 = time.process_time()
     from detector.zones import load_zones
     from serve.processing import process_video
     from serve.store import CaseStore
 
     detector: Any = (
-        PrecomputedDetections(detections) if detections is not None else ActorDetector(actors, first_actor)
+        PrecomputedDetections(detected["detections"])
+        if detected is not None
+        else ActorDetector(actors, first_actor)
     )
     zones = load_zones(plan.zones) if plan.zones is not None else None
     store = CaseStore.open(plan.db_url, plan.evidence)
@@ -186,7 +190,11 @@ def assemble_video(
     return {
         "video": str(job.video),
         **summary.to_dict(),
-        "path": "one-pass" if detections is None else "two-stage",
+        "path": "one-pass" if detected is None else "two-stage",
+        "cpu_tasks": {
+            "decode_tasks": detected["cpu"] if detected is not None else 0.0,
+            "assembly_tasks": time.process_time() - cpu0,
+        },
     }
 
 
@@ -235,8 +243,6 @@ class RayEngine:
         return True
 
     def run(self, plan: ProcessPlan, progress: Any = None) -> EngineResult:
-        import time
-
         from serve.engines.inprocess import open_detector
 
         clock = Stopwatch()
@@ -267,6 +273,9 @@ class RayEngine:
                     ray.get([a.cpu_seconds.remote() for a in actors])
                 )
             result.cpu_seconds["driver"] = time.process_time() - cpu0
+            for video in result.videos:
+                for part, seconds in video.pop("cpu_tasks", {}).items():
+                    result.cpu_seconds[part] = result.cpu_seconds.get(part, 0.0) + seconds
         except ray.exceptions.RayTaskError as exc:
             raise _unwrap(exc) from None
         finally:
