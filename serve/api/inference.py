@@ -78,7 +78,16 @@ class MicroBatcher:
         self.on_batch: Callable[[int, float], None] | None = None  # (frames, seconds) after each call
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def start(self) -> MicroBatcher:
+    def start(self, warm_up: tuple[int, int] | None = (720, 1280)) -> MicroBatcher:
+        """Start the workers. `warm_up` (h, w): first run one full batch of blank frames of that size, so
+        ONNX Runtime's first-call cost is paid now and the capacity estimate (hence admission and
+        Retry-After) is known before the first vehicle arrives."""
+        if warm_up is not None:
+            blank = np.full((*warm_up, 3), 114, np.uint8)
+            started = time.monotonic()
+            self.detector.detect_batch([blank] * self.max_batch)
+            with self._lock:  # a first call is slower than the rest: a cautious first estimate
+                self._done.append((time.monotonic() - started, self.max_batch))
         for thread in self._threads:
             thread.start()
         return self
