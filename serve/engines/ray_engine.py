@@ -2,21 +2,25 @@
 
 Three stages, each where Ray runs it best:
 
-1. **decode + sample** (`detect_video`, one Ray task per video): PyAV decodes the video, keeps the
-   frames at the sampling rate and sends them in batches to the inference pool;
+1. **decode + sample**: PyAV decodes a video and keeps the frames at the sampling rate;
 2. **inference** (`InferenceWorker`, a pool of Ray actors, one per worker): each actor holds one
    onnxruntime session with one intra-op thread and reserves one CPU; batches from all videos are
    spread round-robin over the actors;
 3. **tracker → events → rules → cases** (`assemble_video`, one Ray task per video): the same
-   `serve.processing.process_video` as in-process, decoding the video again but taking the
-   detections from stage 2 instead of running the model, and writing to the shared case store
-   (the store URL is passed to the workers: a SQLite file on one machine, PostgreSQL on a cluster;
-   evidence in a folder all workers see, or S3).
+   `serve.processing.process_video` as in-process, writing to the shared case store (the store URL
+   is passed to the workers: a SQLite file on one machine, PostgreSQL on a cluster; evidence in a
+   folder all workers see, or S3).
 
-Stage 3 of a video waits for stage 3 of every earlier video (plan order) whose route comes within
-`INTERACTION_MARGIN_M` of its own (`route_dependencies`): that is where the order can change the
-outcome (a parked car needs its earlier pass recorded first; an event joins the nearest case), so the
-cases are the same as the in-process run's. Videos of other streets run fully in parallel.
+Stage 3 of a video waits for stage 3 of every earlier video (recording order) whose route comes
+within `INTERACTION_MARGIN_M` of its own (`route_dependencies`): that is where the order can change
+the outcome (a parked car needs its earlier pass recorded first; an event joins the nearest case),
+so the cases are the same as the in-process run's. Videos of other streets run fully in parallel.
+
+A video with nothing to wait for takes the one-pass path: `assemble_video` decodes it once and its
+`process_video` sends batches to the actors as it goes (`ActorDetector`). A video that must wait
+takes the two-stage path: `detect_video` (a Ray task) decodes it and runs inference right away, in
+parallel with the videos it waits for; `assemble_video` then decodes it again and takes the
+detections from there (`PrecomputedDetections`) instead of running the model.
 
 Workers import this package: on a cluster every node needs the same StreetWatch install and sees
 the video, GPS, model, taxonomy and zone paths at the same place (a shared or synced folder).
