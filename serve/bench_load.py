@@ -245,7 +245,9 @@ async def _send(
     stats[outcome] += 1
 
 
-async def _drive(url: str, keys: dict[str, str], jpegs: list[bytes], fps: float, seconds: float) -> dict:
+async def _drive(
+    url: str, keys: dict[str, str], jpegs: list[bytes], fps: float, seconds: float, drain: float
+) -> dict:
     import httpx
 
     stats: dict[str, Any] = {
@@ -270,7 +272,7 @@ async def _drive(url: str, keys: dict[str, str], jpegs: list[bytes], fps: float,
     ) as client:
         before = (await client.get("/metrics")).text
         t0 = time.monotonic() + 0.5
-        stats["deadline"] = t0 + seconds + DRAIN_SECONDS
+        stats["deadline"] = t0 + seconds + drain
         await asyncio.gather(
             *(_vehicle(client, vid, key, jpegs, fps, seconds, t0, stats) for vid, key in keys.items())
         )
@@ -290,6 +292,7 @@ def run_load_test(
     max_batch: int | None = None,
     threads: int | None = None,
     standalone_seconds: float = 8.0,
+    drain_seconds: float = DRAIN_SECONDS,
 ) -> dict[str, Any]:
     """Run the load test; returns the report (see the module docstring)."""
     import httpx
@@ -335,7 +338,7 @@ def run_load_test(
                 response.raise_for_status()
                 keys[vid] = response.json()["key"]
             wall_start = time.monotonic()
-            stats = asyncio.run(_drive(service.url, keys, jpegs, fps, seconds))
+            stats = asyncio.run(_drive(service.url, keys, jpegs, fps, seconds, drain_seconds))
             wall = time.monotonic() - wall_start
             after_load = detector_throughput(
                 Path(settings.model_path), jpegs, batch, ort_threads, standalone_seconds

@@ -1,0 +1,32 @@
+"""The load script runs end to end (small here; the 8 x 5 fps x 60 s run is `streetwatch bench load`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from serve.bench_load import run_load_test
+
+
+@pytest.mark.slow  # a service process, two detector measurements and the drain: ~30 s on 2 busy cores
+def test_load_script_accounts_for_every_frame(service_model):
+    report = run_load_test(
+        vehicles=2,
+        fps=2,
+        seconds=3,
+        width=320,
+        height=240,
+        model=service_model,
+        standalone_seconds=1,
+        drain_seconds=5,
+    )
+    assert report["frames_sent"] == 12
+    assert report["frames_lost"] == 0
+    accounted = (
+        report["frames_processed"]
+        + report["frames_refused_at_end"]
+        + report["frames_held_by_vehicles_at_end"]
+    )
+    assert accounted == report["frames_sent"]
+    assert report["frames_processed"] > 0
+    assert report["served_fps"] > 0 and report["detector_in_service"]["frames"] >= report["frames_processed"]
+    assert report["latency_ms_accepted_request"]["p50"] is not None
