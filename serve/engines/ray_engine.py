@@ -48,6 +48,8 @@ from serve.engines.common import (
     route_dependencies,
 )
 
+_PASSED_ENV = ("AWS_", "STREETWATCH_", "YOLO_")
+
 
 class PrecomputedDetections:
     """A 'detector' that answers with detections computed earlier (by the actor pool), by frame index."""
@@ -235,6 +237,11 @@ class RayEngine:
         if ray.is_initialized():
             return False
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        # Workers need the same credentials and settings as this process (S3 keys for the evidence,
+        # STREETWATCH_* paths): passed through Ray's runtime environment.
+        passed = {k: v for k, v in os.environ.items() if k.startswith(_PASSED_ENV)}
+        if passed:
+            kwargs["runtime_env"] = {"env_vars": passed}
         if self.address:
             kwargs["address"] = self.address
         else:
