@@ -58,7 +58,11 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         db: str = typer.Option(
             "sqlite:///data/streetwatch.db", "--db", help="Case store URL (SQLite or PostgreSQL)."
         ),
-        evidence: Path = typer.Option(Path("data/evidence"), "--evidence", help="Evidence image folder."),
+        evidence: Path = typer.Option(
+            Path("data/evidence"),
+            "--evidence",
+            help="Evidence image folder, or s3://BUCKET/PREFIX?endpoint_url=...",
+        ),
         model: Path | None = typer.Option(
             None, "--model", help="ONNX detector (default: the bundled model)."
         ),
@@ -88,7 +92,7 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             None, "--address", help="Ray cluster address (default: start a local Ray instance)."
         ),
         workers: int | None = typer.Option(
-            None, "--workers", help="Ray inference actors, one CPU each (default: the cluster's CPUs)."
+            None, "--workers", help="Ray inference actors, one CPU each (default: 2/3 of the cluster's CPUs)."
         ),
     ) -> None:
         """Detect, track, geolocate and judge videos; open or update cases in the store."""

@@ -267,7 +267,8 @@ class RayEngine:
         actors: list[Any] = []
         try:
             cpus = int(ray.cluster_resources().get("CPU", 1))
-            workers = self.workers or max(1, cpus)
+            # Default: two cores in three run inference, the rest decode and assemble (docs/scaling.md).
+            workers = self.workers or max(1, cpus - cpus // 3)
             if workers > cpus:
                 raise InputError(
                     f"--workers {workers} needs {workers} CPUs but the Ray cluster has {cpus} (one per actor)"
