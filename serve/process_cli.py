@@ -210,5 +210,6 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         from serve.case_benchmark import parse_seeds, run_case_benchmark
 
         report = run_case_benchmark(parse_seeds(seeds), passes, seconds, model, oracle, fps, work, match_m)
-        typer.echo(json.dumps(report["totals"], indent=2))
+        typer.echo("all labelled violations (>= 3 frames): " + json.dumps(report["totals"], indent=2))
+        typer.echo("clearly visible violations: " + json.dumps(report["totals_clearly_visible"], indent=2))
         typer.echo(f"report: {work / ('report-oracle.json' if oracle else 'report.json')}")
