@@ -24,6 +24,11 @@ class DetectorSettings(BaseModel):
     iou: float = Field(default=0.5, ge=0, le=1, description="IoU threshold of non-maximum suppression.")
     threads: int = Field(default=2, ge=1, description="ONNX Runtime intra-op threads.")
     batch: int = Field(default=4, ge=1, description="Frames per inference batch in batch processing.")
+    spin: bool | None = Field(
+        default=False,
+        description="onnxruntime's idle threads busy-wait for work: faster alone on a machine, wasteful "
+        "where processes share the cores (batch processing, CI). None = onnxruntime's default (on).",
+    )
     imgsz: list[int] | None = Field(
         default=[384, 640],
         description="Input (height, width) for models exported with a dynamic input size: 384x640 holds a "

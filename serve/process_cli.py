@@ -25,6 +25,7 @@ def _open_detector(model: Path | None, conf: float | None, threads: int | None, 
         "conf": conf if conf is not None else config.detector.conf,
         "iou": config.detector.iou,
         "threads": threads or config.detector.threads,
+        "spin": config.detector.spin,
     }
     if config.detector.imgsz:
         try:
