@@ -29,11 +29,12 @@ class DetectorSettings(BaseModel):
         description="onnxruntime's idle threads busy-wait for work: faster alone on a machine, wasteful "
         "where processes share the cores (batch processing, CI). None = onnxruntime's default (on).",
     )
-    imgsz: list[int] | None = Field(
-        default=[384, 640],
-        description="Input (height, width) for models exported with a dynamic input size: 384x640 holds a "
-        "16:9 frame letterboxed to 640 wide without the grey bands a 640x640 input wastes time on. "
-        "Models with a fixed input size use their own; null = the model's metadata size.",
+    imgsz: list[int] | str | None = Field(
+        default="auto",
+        description="Input (height, width) for models exported with a dynamic input size. 'auto': a "
+        "16:9 rectangle at the model's own scale (a 640 model runs 384x640, a 320 model 192x320): a "
+        "patrol frame letterboxed without the grey bands a square input wastes time on. Models with a "
+        "fixed input size use their own; null = the model's square metadata size.",
     )
 
 

@@ -7,6 +7,7 @@ recall / duplicates / false cases on synthetic drive-by clips).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -27,13 +28,19 @@ def _open_detector(model: Path | None, conf: float | None, threads: int | None, 
         "threads": threads or config.detector.threads,
         "spin": config.detector.spin,
     }
-    if config.detector.imgsz:
+    detector = Detector(path, **kwargs)
+    wanted = config.detector.imgsz
+    if wanted == "auto":
+        _h, w = detector.imgsz
+        stride = detector.stride
+        wanted = [int(math.ceil(w * 9 / 16 / stride) * stride), w]  # 16:9 at the model's own scale
+    if wanted and tuple(wanted) != tuple(detector.imgsz):
         try:
-            return Detector(path, imgsz=tuple(config.detector.imgsz), **kwargs)
+            return Detector(path, imgsz=tuple(int(v) for v in wanted), **kwargs)
         except ModelError as exc:
             if "fixed" not in str(exc):
-                raise  # only a fixed-size model falls back to its own input size
-    return Detector(path, **kwargs)
+                raise  # only a fixed-size model keeps its own input size
+    return detector
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
