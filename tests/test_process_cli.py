@@ -315,3 +315,13 @@ def test_case_matching_counts_clusters_duplicates_false_and_tolerated() -> None:
     assert m["gt_found"] == 3 and m["missed"] == ["s1:exposed_soil"]
     assert m["duplicate_cases"] == 1 and m["duplicate_detail"][0].endswith("~b1")
     assert m["false_cases"] == 1 and m["tolerated_cases"] == 1  # soil 20 m off; the barely visible garbage
+
+
+def test_detector_input_is_a_16_9_rectangle_at_the_model_scale(coco_onnx_path: Path) -> None:
+    from detector.pipeline_config import load_pipeline_config
+    from serve.process_cli import _open_detector
+
+    config = load_pipeline_config()
+    assert _open_detector(coco_onnx_path, None, None, config).imgsz == (384, 640)
+    square = load_pipeline_config(overrides={"detector": {"imgsz": None}})
+    assert _open_detector(coco_onnx_path, None, None, square).imgsz == (640, 640)
