@@ -5,6 +5,7 @@ Real service processes (`streetwatch serve` on a free loopback port), real model
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -106,4 +107,30 @@ def test_sigkill_mid_job_then_restart_gives_the_same_cases(
         summary = finished["params"]["summary"]
         assert summary["inferred_frames"] < FRAMES  # the frames done before the kill came from the cache
         got = case_signature(all_cases(restarted, headers))
+        stream_ack_over_real_server(restarted, headers)
     assert got == expected
+
+
+def stream_ack_over_real_server(svc: ServiceProcess, admin: dict) -> None:
+    """The real server (uvicorn) speaks the WebSocket protocol (needs a WebSocket library installed)."""
+    import asyncio
+
+    import websockets
+    from api_support import bus_image, frame_metadata, jpeg_bytes
+
+    key = httpx.post(
+        f"{svc.url}/v1/admin/keys",
+        headers=admin,
+        json={"name": "ws", "role": "vehicle", "vehicle_id": "WS1"},
+        timeout=10,
+    ).json()["key"]
+
+    async def one_frame() -> dict:
+        url = svc.url.replace("http://", "ws://") + "/v1/vehicles/WS1/stream"
+        async with websockets.connect(url, additional_headers={"X-API-Key": key}) as ws:
+            await ws.send(frame_metadata("WS1", "ws-1"))
+            await ws.send(jpeg_bytes(bus_image()))
+            return json.loads(await asyncio.wait_for(ws.recv(), 60))
+
+    answer = asyncio.run(one_frame())
+    assert answer["type"] == "ack" and answer["frame_id"] == "ws-1"
