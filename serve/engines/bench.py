@@ -3,8 +3,10 @@
 Reports frames/s (sampled frames through the whole path: decode, inference, tracker, events, store),
 the speed-up over Ray with 1 worker, whether every run left the same cases, and the parts of one
 frame's cost measured alone (decode + sampling, inference with one onnxruntime thread) that explain
-the speed-up. Ray's start-up is measured once and kept out of the per-run times (a cluster is
-started once for a whole archive).
+the speed-up. Ray's start-up is measured and kept out of the per-run times (a cluster is started
+once for a whole archive). By default each Ray run gets a fresh local instance confined to as many
+cores as it has workers (`--pin`), so the runs show how throughput scales with cores; `--no-pin`
+runs every worker count on all cores.
 """
 
 from __future__ import annotations
@@ -125,9 +127,13 @@ def run_ray_benchmark(
     work: Path,
     threads: int | None = None,
     layout: str = "streets",
+    pin: bool = True,
 ) -> dict[str, Any]:
     """layout: `passes` = the clips are passes of one street (their cases interact: assembly in order,
-    two-stage path); `streets` = each clip's GPS track moved ~1.1 km apart (independent: one pass)."""
+    two-stage path); `streets` = each clip's GPS track moved ~1.1 km apart (independent: one pass).
+    pin: each Ray run gets a fresh local instance confined to as many cores as workers (scaling with
+    cores); False: one instance on all cores for every run (what more actors give on the same cores).
+    """
     import ray
 
     from serve.engines.common import ProcessPlan, build_jobs
@@ -187,30 +193,52 @@ def run_ray_benchmark(
         "inprocess",
         plan,
         InProcessEngine().run(plan),
-        {"onnx_threads": threads or cfg.detector.threads},
+        {"onnx_threads": threads or cfg.detector.threads, "cores": len(os.sched_getaffinity(0))},
     )
-    t0 = time.perf_counter()
-    started = False
-    if not ray.is_initialized():
+    ray_starts: list[float] = []
+
+    def start_ray(cores: int | None) -> bool:
+        if ray.is_initialized():
+            return False
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
             kwargs["address"] = address
         else:
-            kwargs["num_cpus"] = os.cpu_count() or 1
+            kwargs["num_cpus"] = cores or os.cpu_count() or 1
+        t0 = time.perf_counter()
         ray.init(**kwargs)
-        started = True
-    ray_start = time.perf_counter() - t0
+        ray_starts.append(time.perf_counter() - t0)
+        return True
+
+    all_cores = os.sched_getaffinity(0)
+    pinning = pin and address is None
+    started = False
     try:
+        if not pinning:
+            started = start_ray(None)
         for n in worker_counts:
+            if pinning:
+                # A fresh local instance confined to n cores (affinity is inherited by Ray's daemons
+                # and workers): n workers on n cores, decoding and Ray's overhead included.
+                if n > len(all_cores):
+                    raise InputError(f"--workers {n}: this machine has {len(all_cores)} cores")
+                os.sched_setaffinity(0, sorted(all_cores)[:n])
+                started = start_ray(n)
             name = f"ray-{n}"
             plan = plan_for(name)
             before = _ray_cpu()
             result = RayEngine(workers=n).run(plan)
             result.cpu_seconds.update(_cpu_delta(before, _ray_cpu()))  # actors were killed: counted above
-            record(name, plan, result, {"onnx_threads": 1})
+            record(name, plan, result, {"onnx_threads": 1, "cores": n if pinning else len(all_cores)})
+            if pinning and started:
+                ray.shutdown()
+                started = False
+                os.sched_setaffinity(0, all_cores)
     finally:
         if started:
             ray.shutdown()
+        os.sched_setaffinity(0, all_cores)
+    ray_start = sum(ray_starts) / len(ray_starts) if ray_starts else 0.0
     by_name = {r["run"]: r for r in runs}
     one = by_name.get("ray-1")
     for r in runs:
@@ -227,6 +255,7 @@ def run_ray_benchmark(
     }
     report = {
         "layout": layout,
+        "pinned": pin and address is None,
         "assembly_paths": paths,
         "clips": len(jobs),
         "clip_seconds": seconds,
@@ -245,6 +274,7 @@ def run_ray_benchmark(
                 k: r[k]
                 for k in (
                     "workers",
+                    "cores",
                     "onnx_threads",
                     "wall_seconds",
                     "startup_seconds",
@@ -262,5 +292,7 @@ def run_ray_benchmark(
         },
         "runs": [{k: v for k, v in r.items() if k != "per_video"} for r in runs],
     }
-    (work / f"report-{layout}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    name = f"report-{layout}{'' if report['pinned'] else '-unpinned'}.json"
+    report["report"] = str(work / name)
+    (work / name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

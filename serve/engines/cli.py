@@ -95,6 +95,11 @@ def bench_ray_command(
     threads: int | None = typer.Option(
         None, "--threads", help="ONNX Runtime threads of the in-process run (default: the config's)."
     ),
+    pin: bool = typer.Option(
+        True,
+        "--pin/--no-pin",
+        help="Confine each Ray run to as many cores as workers (scaling with cores); --no-pin: all cores.",
+    ),
     layout: str = typer.Option(
         "streets",
         "--layout",
@@ -105,9 +110,11 @@ def bench_ray_command(
     from serve.engines.bench import run_ray_benchmark
 
     counts = [int(w) for w in workers.split(",") if w.strip()]
-    report = run_ray_benchmark(clips, seconds, fps, counts, model, config, address, work, threads, layout)
-    typer.echo(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))
-    typer.echo(f"report: {work / f'report-{layout}.json'}")
+    report = run_ray_benchmark(
+        clips, seconds, fps, counts, model, config, address, work, threads, layout, pin
+    )
+    typer.echo(json.dumps({k: v for k, v in report.items() if k not in ("runs", "report")}, indent=2))
+    typer.echo(f"report: {report['report']}")
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:

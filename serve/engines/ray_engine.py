@@ -277,7 +277,9 @@ class RayEngine:
             try:
                 ray.get([a.ready.remote() for a in actors])
             except ray.exceptions.RayActorError as exc:
-                raise ModelError(f"inference workers failed to start: {str(exc).splitlines()[0]}") from None
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                cause = lines[-1] if lines else type(exc).__name__  # the error raised in the actor
+                raise ModelError(f"inference workers failed to start: {cause}") from None
             result = EngineResult(self.name, workers, startup_seconds=clock.seconds)
             result.videos = self._schedule(plan, cfg, checked, deps, actors, progress, total)
             with contextlib.suppress(ray.exceptions.RayError):

@@ -67,6 +67,11 @@ def serve_workers(settings: Any, workers: int, log_level: str = "info", config: 
     os.environ["STREETWATCH_BOOTSTRAP"] = "false"  # done above, once
     if config is not None:
         os.environ["STREETWATCH_CONFIG"] = str(Path(config).resolve())
+    print(
+        f"streetwatch: serving on http://{settings.host}:{settings.port} with {workers} worker processes "
+        f"(data: {Path(settings.data_dir).resolve()}, store: {settings.db_url.split('@')[-1]})",
+        flush=True,
+    )
     uvicorn.run(
         "serve.engines.service_workers:app_for_worker",
         factory=True,
