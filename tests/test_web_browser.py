@@ -44,39 +44,43 @@ def _free_port() -> int:
 
 
 BUNDLED_MODEL = REPO_ROOT / "models" / "streetwatch-yolo11n.onnx"
-CLIP_CACHE = Path(tempfile.gettempdir()) / "streetwatch-test-cache" / "web-clip-s5-6s"
+CLIP_CACHE = Path(tempfile.gettempdir()) / "streetwatch-test-cache" / "web-clip-s5-8s-2p"
 MIN_PENDING = 4  # the review test decides on three cases and corrects a fourth
+MIN_CASES = 10  # ... and the seed walks four more along the lifecycle
 
 
 def _streetwatch(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "YOLO_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "streetwatch", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=240, check=True)
+                          capture_output=True, text=True, timeout=300, check=True)
 
 
 def _clip() -> Path:
-    """A 6 s synthetic drive-by clip (`streetwatch synth --clip`), rendered once and cached."""
-    if not (CLIP_CACHE / "pass_00" / "clip.mp4").exists():
+    """Two 8 s passes of a synthetic drive-by clip (`streetwatch synth --clip`), rendered once, cached."""
+    if not (CLIP_CACHE / "pass_01" / "clip.mp4").exists():
         work = CLIP_CACHE.with_name(f"{CLIP_CACHE.name}.{os.getpid()}")
         shutil.rmtree(work, ignore_errors=True)
-        _streetwatch("synth", "--out", str(work), "--clip", "6", "--passes", "1", "--seed", "5", "--quiet")
+        _streetwatch("synth", "--out", str(work), "--clip", "8", "--passes", "2", "--seed", "5", "--quiet")
         shutil.rmtree(CLIP_CACHE, ignore_errors=True)
         os.replace(work, CLIP_CACHE)
     return CLIP_CACHE
 
 
 def _seed_from_clip(data: Path, db: str) -> str | None:
-    """Fill the store with `streetwatch process` on a synthetic drive-by clip; None when it cannot
-    (no trained taxonomy model yet)."""
+    """Fill the store with `streetwatch process` on both passes of a synthetic drive-by clip (the second
+    pass re-observes the first one's violations: cases with observations from two vehicles). None when
+    it cannot: no trained taxonomy model yet."""
     if not BUNDLED_MODEL.exists():
         return None
     clip = _clip()
     shutil.copytree(clip / "zones", data / "zones")
-    run = clip / "pass_00"
-    _streetwatch("process", str(run / "clip.mp4"), "--gps", str(run / "track.csv"),
-                 "--camera", str(run / "camera.yaml"), "--zones", str(data / "zones"), "--db", db,
-                 "--evidence", str(data / "evidence"), "--vehicle", "PATROL-84-00", "--threads", "2")
-    return f"streetwatch process on a synthetic drive-by clip ({run / 'clip.mp4'})"
+    for run in sorted(clip.glob("pass_*")):
+        vehicle = json.loads((run / "ground_truth.json").read_text())["vehicle_id"]
+        _streetwatch("process", str(run / "clip.mp4"), "--gps", str(run / "track.csv"),
+                     "--camera", str(run / "camera.yaml"), "--zones", str(data / "zones"), "--db", db,
+                     "--evidence", str(data / "evidence"), "--vehicle", vehicle, "--threads", "2",
+                     "--fps", "10")
+    return f"streetwatch process on a synthetic drive-by clip, 2 passes ({clip})"
 
 
 def _seed(data: Path) -> dict:
@@ -100,10 +104,11 @@ def _seed(data: Path) -> dict:
     store = CaseStore.open(db, str(data / "evidence"))
     try:
         from_clip = len(store.review_queue(limit=100).items)
-        if from_clip < MIN_PENDING + 4:
-            seed_store(store, zones, MIN_PENDING + 10 - from_clip, seed=11)
+        if from_clip < MIN_CASES:
+            seed_store(store, zones, (MIN_CASES + 4) - from_clip, seed=11)
             if from_clip:
-                how += f"; {from_clip} cases from the clip, topped up with demo-seed events"
+                how += (f"; {from_clip} cases from the clip, topped up with {(MIN_CASES + 4) - from_clip} "
+                        "demo-seed places (serve.web.demo_seed) on the clip's zones")
         store.create_user(INSPECTOR, PASSWORD, "inspector")
         _, admin_key = store.create_api_key("test-admin", "admin")
         queue = [c.id for c in store.review_queue(limit=100).items]
