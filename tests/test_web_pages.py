@@ -263,3 +263,17 @@ def test_password_guessing_is_slowed_down(service):
     time.sleep(1.2)  # the budget refills (5 tokens/s)
     with _login(service) as client:
         assert client.get("/").status_code == 200
+
+
+def test_map_layers_survive_bad_files(tmp_path):
+    """A broken or missing layer file gives an empty layer (the map still draws the cases)."""
+    from serve.web.layers import road_segment_layer, road_segment_options, zone_polygon_layer
+
+    assert road_segment_layer(tmp_path / "missing")["features"] == []
+    assert zone_polygon_layer(tmp_path / "missing")["features"] == []
+    (tmp_path / "road_segments.geojson").write_text("{not json", encoding="utf-8")
+    (tmp_path / "no_parking.geojson").write_text('{"type": "FeatureCollection", "features": [{"x": 1}]}')
+    assert road_segment_layer(tmp_path)["features"] == [] and road_segment_options(tmp_path) == []
+    assert zone_polygon_layer(tmp_path)["features"] == []
+    write_demo_zones(tmp_path)  # fixed: the next request sees the new file (cache keyed on mtime)
+    assert len(road_segment_layer(tmp_path)["features"]) == 4
