@@ -213,11 +213,14 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         match_m: float = typer.Option(
             10.0, "--match-m", help="A case matches a ground-truth object within this."
         ),
+        config: Path | None = typer.Option(None, "--config", help="Pipeline configuration YAML to measure."),
     ) -> None:
         """Case-level recall, duplicate and false cases on synthetic drive-by clips (issue 4 acceptance)."""
         from serve.case_benchmark import parse_seeds, run_case_benchmark
 
-        report = run_case_benchmark(parse_seeds(seeds), passes, seconds, model, oracle, fps, work, match_m)
+        report = run_case_benchmark(
+            parse_seeds(seeds), passes, seconds, model, oracle, fps, work, match_m, config_path=config
+        )
         typer.echo("all labelled violations (>= 3 frames): " + json.dumps(report["totals"], indent=2))
         typer.echo("clearly visible violations: " + json.dumps(report["totals_clearly_visible"], indent=2))
         typer.echo(f"report: {work / ('report-oracle.json' if oracle else 'report.json')}")
