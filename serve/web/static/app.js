@@ -152,6 +152,12 @@ function drawBox(svg, img, box, color) {
   svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
   svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
   const [x1, y1, x2, y2] = box;
+  // keep the crop inset away from the box: bottom-left when the box is on the right half
+  const inset = svg.parentElement.querySelector(".crop-inset");
+  if (inset) {
+    inset.classList.toggle("left", (x1 + x2) / 2 > img.naturalWidth * 0.55);
+    inset.classList.toggle("big-box", x2 - x1 > img.naturalWidth * 0.4); // large objects need no inset
+  }
   const w = Math.max(2, img.naturalWidth / 400);
   const gap = 3 * w;
   svg.append(s("rect", {
@@ -169,6 +175,7 @@ function showEvidence(stage, obj, klass) {
   const label = `${(CLASS_BY_NAME[klass] || {}).zh || klass} ${obj.score ? obj.score.toFixed(2) : ""}`;
   const box = obj.best_box || obj.box;
   svg.replaceChildren();
+  showCrop(stage, obj);
   $(".empty-img", stage)?.classList.toggle("hidden", !!url);
   img.classList.toggle("hidden", !url);
   if (!url) return;
@@ -176,6 +183,21 @@ function showEvidence(stage, obj, klass) {
   if (img.getAttribute("src") !== url) img.src = url;
   else if (img.complete) drawBox(svg, img, box, color);
   img.alt = label;
+}
+
+/** Inset of the detection's raw crop (no box drawn over it), so small objects can be judged without
+ * zooming; hidden when the observation has no crop. */
+function showCrop(stage, obj) {
+  let inset = $(".crop-inset", stage);
+  const url = obj.crop_key ? `/v1/evidence/${obj.crop_key}` : obj.crop_url || null;
+  if (!url) { inset?.classList.add("hidden"); return; }
+  if (!inset) {
+    inset = h("figure", { class: "crop-inset" }, h("img", { alt: "crop" }), h("figcaption", {}, "放大 · crop"));
+    stage.append(inset);
+  }
+  inset.classList.remove("hidden");
+  const img = $("img", inset);
+  if (img.getAttribute("src") !== url) img.src = url;
 }
 
 function thumbs(container, detail, onPick) {
@@ -260,6 +282,7 @@ class ReviewQueue {
       const p = api(`/v1/cases/${id}`).then((c) => {
         const url = evidenceUrl(c);
         if (url) { const img = new Image(); img.src = url; c._img = img; } // preload the evidence
+        if (c.crop_key) { const crop = new Image(); crop.src = `/v1/evidence/${c.crop_key}`; c._crop = crop; }
         return c;
       });
       p.catch(() => this.cache.delete(id));
