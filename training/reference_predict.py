@@ -32,13 +32,19 @@ class ReferencePredictor:
         import torch
         from ultralytics import YOLO
 
-        if threads is not None:
-            torch.set_num_threads(int(threads))
+        self._torch = torch
+        self.threads = int(threads) if threads is not None else None
         self.model = YOLO(str(weights))
         self.imgsz, self.conf, self.iou, self.max_det = imgsz, conf, iou, max_det
         self.names = [self.model.names[i] for i in sorted(self.model.names)]
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        # ultralytics' select_device() resets torch to min(8, cores - 1) threads when its predictor is
+        # set up (first call): 1 thread on a 2-core machine. Set ours before every call, and again after
+        # the first one, so timed calls run with the thread count asked for.
+        first = self.model.predictor is None
+        if self.threads is not None:
+            self._torch.set_num_threads(self.threads)
         results = self.model.predict(
             list(images),
             imgsz=self.imgsz,
@@ -48,6 +54,8 @@ class ReferencePredictor:
             device="cpu",
             verbose=False,
         )
+        if first and self.threads is not None:
+            self._torch.set_num_threads(self.threads)
         out = []
         for r in results:
             boxes = r.boxes
