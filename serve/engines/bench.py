@@ -27,6 +27,32 @@ def _clips(work: Path, clips: int, seconds: float) -> list[Path]:
     return ensure_synth_clips(work / f"clips-{clips}x{seconds:g}s", 301, clips, seconds)
 
 
+def _config_for_model(model: Path, config: Path | None, work: Path) -> tuple[Path | None, bool]:
+    """The pipeline config to use: the given one; else, for a model whose classes are not the
+    StreetWatch taxonomy (e.g. a COCO export), one whose taxonomy is the model's own classes, each a
+    violation, so the clips produce events and cases to compare. Returns (config, generated)."""
+    import yaml
+
+    from datasets.taxonomy import default_taxonomy
+    from detector.model import Detector
+
+    if config is not None:
+        return config, False
+    names = Detector(model, threads=1).names
+    if [n.replace(" ", "_") for n in names] == list(default_taxonomy().names):
+        return None, False
+    classes = [
+        {"name": n.replace(" ", "_"), "id": i, "zh": n, "en": n, "matter_code": f"B{i:03d}",
+         "violation": True, "severity": 1, "default_deadline_hours": 24}
+        for i, n in enumerate(names)
+    ]  # fmt: skip
+    taxonomy = work / "model-taxonomy.yaml"
+    taxonomy.write_text(yaml.safe_dump({"version": "bench", "classes": classes}), encoding="utf-8")
+    generated = work / "model-pipeline.yaml"
+    generated.write_text(yaml.safe_dump({"taxonomy": str(taxonomy)}), encoding="utf-8")
+    return generated, True
+
+
 def _ray_cpu() -> dict[int, tuple[str, float]]:
     """CPU seconds of this process's descendants that are Ray's own daemons (raylet, GCS, agents,
     monitors) of a local instance; workers are counted by the tasks and actors themselves."""
@@ -148,6 +174,7 @@ def run_ray_benchmark(
             raise ModelError("no model: pass --model PATH.onnx (the bundled model is missing)")
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    config, generated_config = _config_for_model(model.resolve(), config, work)
     dirs = _clips(work, clips, seconds)
     zones = dirs[0].parent / "zones"
     if layout == "streets":
@@ -269,6 +296,8 @@ def run_ray_benchmark(
     }
     report = {
         "layout": layout,
+        "config": str(config) if config else None,
+        "taxonomy_from_model": generated_config,
         "pinned": pin and address is None,
         "assembly_paths": paths,
         "clips": len(jobs),
