@@ -281,7 +281,7 @@ def run_ray_benchmark(
     for r in runs:
         if one and one["frames_per_second"]:
             r["speedup_vs_ray_1"] = round(r["frames_per_second"] / one["frames_per_second"], 2)
-        if one and one.get("frames_per_second_if_cores_free"):
+        if one and one.get("frames_per_second_if_cores_free") and r.get("frames_per_second_if_cores_free"):
             r["speedup_if_cores_free_vs_ray_1"] = round(
                 r["frames_per_second_if_cores_free"] / one["frames_per_second_if_cores_free"], 2
             )
