@@ -177,3 +177,9 @@ def test_unusable_output_paths_are_one_line_errors(coco_onnx_path, street_video,
     nowhere = tmp_path / "missing-dir" / "out.jsonl"
     result = run_cli("detect", str(street_video), "--model", str(coco_onnx_path), "--out", str(nowhere))
     _assert_one_line_error(result, str(nowhere), "cannot write output")
+
+
+def test_default_model_that_does_not_exist_is_one_line_error(street_video, tmp_path):
+    missing = tmp_path / "gone.onnx"
+    result = run_cli("detect", str(street_video), env={"STREETWATCH_MODEL": str(missing)})
+    _assert_one_line_error(result, str(missing), "model file not found")
