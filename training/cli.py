@@ -86,6 +86,7 @@ def evaluate_command(
     iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold (the runtime's)."),
     conf: float = typer.Option(0.25, "--conf", help="Operating threshold for precision/recall."),
     speed_runs: int = typer.Option(0, "--speed-runs", help="Also time N detector calls (0: skip)."),
+    imgsz: int | None = typer.Option(None, "--imgsz", help="Run at this input size (default: the model's)."),
 ) -> None:
     """Evaluate an ONNX model with StreetWatch's own detector: AP50, AP50-95, P/R, confusion matrix."""
     from training.evaluate import evaluate
@@ -93,7 +94,7 @@ def evaluate_command(
 
     out = out or Path("runs/evaluate") / f"{model.stem}-{split}"
     metrics = evaluate(model, data, split=split, out=out, threads=threads, iou=iou, conf=conf,
-                       speed_runs=speed_runs)
+                       speed_runs=speed_runs, imgsz=imgsz)
     typer.echo(metrics_table(metrics))
     if "latency" in metrics:
         typer.echo(json.dumps(metrics["latency"]))

@@ -263,6 +263,7 @@ def evaluate(
     conf: float = OPERATING_CONF,
     speed_runs: int = 0,
     progress: bool = True,
+    imgsz: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate an ONNX model on a split; writes metrics.json, report.md and PNGs to `out` if given."""
     from detector.model import Detector
@@ -272,7 +273,7 @@ def evaluate(
     images = split_images(data_cfg, split)
     if not images:
         raise InputError(f"{data}: split '{split}' has no images")
-    detector = Detector(model, conf=AP_CONF, iou=iou, threads=threads)
+    detector = Detector(model, conf=AP_CONF, iou=iou, threads=threads, imgsz=imgsz)
     names = detector.names
     data_names = class_names(data_cfg)
     if data_names != names:
@@ -311,7 +312,7 @@ def evaluate(
         "eval_seconds_per_image": round(elapsed / len(images), 4),
     }
     if speed_runs:
-        timing = Detector(model, conf=conf, iou=iou, threads=threads)
+        timing = Detector(model, conf=conf, iou=iou, threads=threads, imgsz=imgsz)
         metrics["latency"] = measure_latency(timing, images, runs=speed_runs)
     if out is not None:
         from training.report import write_report
