@@ -2,7 +2,8 @@
 # Reproduce the bundled default model models/streetwatch-yolo11n.onnx from scratch:
 # synthetic data (three seeds = three disjoint splits) -> train -> export -> evaluate -> model card.
 # CPU-only takes hours on 2 cores; a GPU is used automatically when present.
-# Tunables (env): DATA_DIR IMGSZ EPOCHS TIME_HOURS FREEZE BATCH NAME VERSION TRAIN_IMAGES VAL_IMAGES
+# Tunables (env): DATA_DIR IMGSZ EPOCHS TIME_HOURS STAGE2_IMGSZ STAGE2_EPOCHS STAGE2_TIME_HOURS FREEZE
+#                 BATCH NAME VERSION TRAIN_IMAGES VAL_IMAGES
 #                 TEST_IMAGES VAL_EVERY_EPOCH_IMAGES
 # TIME_HOURS set: ultralytics time mode (epochs re-estimated after the first to fit the budget).
 # Steps can be skipped: SKIP_SYNTH=1 (data already there), SKIP_TRAIN=1 (run folder already trained).
@@ -19,8 +20,11 @@ DATA_DIR="${DATA_DIR:-data/synth-default}"
 TRAIN_IMAGES="${TRAIN_IMAGES:-3000}"
 VAL_IMAGES="${VAL_IMAGES:-400}"
 TEST_IMAGES="${TEST_IMAGES:-400}"
-IMGSZ="${IMGSZ:-416}"
-EPOCHS="${EPOCHS:-10}"
+IMGSZ="${IMGSZ:-320}"
+EPOCHS="${EPOCHS:-5}"
+STAGE2_IMGSZ="${STAGE2_IMGSZ-416}"   # empty: one stage only
+STAGE2_EPOCHS="${STAGE2_EPOCHS:-4}"
+STAGE2_TIME_HOURS="${STAGE2_TIME_HOURS:-}"
 TIME_HOURS="${TIME_HOURS:-}"
 VAL_EVERY_EPOCH_IMAGES="${VAL_EVERY_EPOCH_IMAGES:-200}"  # per-epoch validation on a subset (CPU time)
 FREEZE="${FREEZE:-10}"
@@ -54,15 +58,29 @@ print(root / "data.yaml")
 PYEOF
 
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
+  # stage 1: small input, many images per CPU second
   "$SW" train --data "$DATA_DIR/data.yaml" --weights "$SHARED/weights/yolo11n-coco.pt" \
     --imgsz "$IMGSZ" --epochs "$EPOCHS" ${TIME_HOURS:+--time "$TIME_HOURS"} --freeze "$FREEZE" \
     --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0.5 --close-mosaic 2 \
     --project runs/train --name "$NAME" --exist-ok
+  if [[ -n "$STAGE2_IMGSZ" ]]; then
+    # stage 2: continue at a larger input (small, distant objects need the pixels)
+    "$SW" train --data "$DATA_DIR/data.yaml" --weights "runs/train/$NAME/weights/last.pt" \
+      --imgsz "$STAGE2_IMGSZ" --epochs "$STAGE2_EPOCHS" ${STAGE2_TIME_HOURS:+--time "$STAGE2_TIME_HOURS"} \
+      --freeze "$FREEZE" --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
+      --project runs/train --name "$NAME-$STAGE2_IMGSZ" --exist-ok
+  fi
+fi
+FINAL_RUN="runs/train/$NAME"
+FINAL_IMGSZ="$IMGSZ"
+if [[ -n "$STAGE2_IMGSZ" ]]; then
+  FINAL_RUN="runs/train/$NAME-$STAGE2_IMGSZ"
+  FINAL_IMGSZ="$STAGE2_IMGSZ"
 fi
 
-"$SW" export --weights "runs/train/$NAME/weights/best.pt" --out "$MODEL" --imgsz "$IMGSZ" \
+"$SW" export --weights "$FINAL_RUN/weights/best.pt" --out "$MODEL" --imgsz "$FINAL_IMGSZ" \
   --version "$VERSION" --data "$DATA_DIR/data.yaml"
 "$SW" evaluate --model "$MODEL" --data "$DATA_DIR/data.yaml" --split test --out models/eval-test \
   --threads 2 --speed-runs 50
 "$PY" -m training.model_card --metrics models/eval-test/metrics.json --model "$MODEL" \
-  --run "runs/train/$NAME" --out models/MODEL_CARD.md
+  --run "$FINAL_RUN" --out models/MODEL_CARD.md
