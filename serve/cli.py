@@ -40,6 +40,9 @@ def serve_command(
     data_dir: Path = DataDirOpt,
     config: Path = ConfigOpt,
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Service processes sharing the port (uvicorn workers)."
+    ),
 ) -> None:
     """Start the service: live frames, footage jobs, cases, review page (all state under the data dir)."""
     import logging
@@ -50,6 +53,10 @@ def serve_command(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(config, data_dir, host=host, port=port)
+    if workers > 1:  # N processes, one port; store/evidence shared (docs/deployment.md)
+        from serve.engines.service_workers import serve_workers
+
+        return serve_workers(settings, workers, log_level, config)
     app = create_app(settings)
     typer.echo(
         f"streetwatch: serving on http://{settings.host}:{settings.port} "

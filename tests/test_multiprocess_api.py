@@ -20,8 +20,6 @@ import pytest
 from api_support import LAT0, LON0, bus_image, jpeg_bytes, pan_frames
 from s3_support import s3_spec
 
-pytestmark = pytest.mark.postgres
-
 FRAMES = 6
 
 
@@ -98,6 +96,7 @@ def _drive_by(url: str, vehicle: str, key: str, frames: list[bytes], t0: datetim
     return answers
 
 
+@pytest.mark.postgres
 def test_two_processes_two_vehicles_same_violation_one_case(two_services) -> None:
     url_a, url_b, keys, inspector, evidence = two_services
     image = bus_image()
@@ -149,3 +148,83 @@ def test_two_processes_two_vehicles_same_violation_one_case(two_services) -> Non
             from serve.store.storage import open_storage
 
             assert open_storage(evidence).get(key) == got.content  # it lives in the bucket
+
+
+def test_serve_workers_share_one_port_and_prepare_once(
+    service_model: Path, service_taxonomy: Path, bus_jpeg: bytes, tmp_path: Path
+) -> None:
+    """`streetwatch serve --workers 2`: two worker processes behind one port, one SQLite store, the
+    first-start credentials written once, footage jobs claimed by exactly one worker."""
+    import fcntl
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+    from api_support import frame_metadata
+
+    from serve.api.server_process import REPO_ROOT, free_port
+
+    port, data = free_port(), tmp_path / "data"
+    env = {
+        **os.environ,
+        "STREETWATCH_MODEL_PATH": str(service_model),
+        "STREETWATCH_TAXONOMY": str(service_taxonomy),
+        "STREETWATCH_IMGSZ": "320",
+        "STREETWATCH_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [sys.executable, "-m", "streetwatch", "serve", "--workers", "2", "--host", "127.0.0.1",
+           "--port", str(port), "--data-dir", str(data), "--log-level", "warning"]  # fmt: skip
+    data.mkdir()
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        ready = 0
+        while ready < 4:  # several answers in a row: both workers are up
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "service not ready in 120 s"
+            try:
+                ok = httpx.get(url + "/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            ready = ready + 1 if ok else 0
+            time.sleep(0.3)
+        workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        lines = (data / "credentials.txt").read_text().splitlines()
+        admin = [line.split("=", 1)[1] for line in lines if line.startswith("admin_api_key=")]
+        assert len(admin) == 1
+        headers = {"Authorization": f"Bearer {admin[0]}"}
+        key = httpx.post(f"{url}/v1/admin/keys", json={"name": "v", "role": "vehicle", "vehicle_id": "V1"},
+                         headers=headers, timeout=30)  # fmt: skip
+        assert key.status_code in (200, 201), key.text
+        vehicle = {"Authorization": f"Bearer {key.json()['key']}"}
+        for i in range(4):  # any worker answers with the same store behind it
+            response = httpx.post(
+                f"{url}/v1/frames",
+                files={"image": ("f.jpg", bus_jpeg, "image/jpeg")},
+                data={"metadata": frame_metadata("V1", f"f{i}")},
+                headers=vehicle,
+                timeout=60,
+            )
+            assert response.status_code == 200, response.text
+            assert json.loads(response.text)["detections"]
+        with (data / "jobs.lock").open("a+") as fh:  # one worker holds the job lock
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = False
+            except OSError:
+                held = True
+        assert held, "no worker runs footage jobs"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
