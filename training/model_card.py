@@ -66,10 +66,20 @@ def _training_section(run_dir: Path | None) -> str:
     if rec_path.exists():
         records = json.loads(rec_path.read_text())
     epoch_s = [s for r in records for s in r.get("epoch_seconds", [])]
-    keys = ("epochs", "imgsz", "batch", "freeze", "optimizer", "lr0", "mosaic", "close_mosaic", "cache",
-            "workers", "device", "seed")
+    keys = ("imgsz", "batch", "nbs", "freeze", "optimizer", "warmup_epochs", "mosaic", "close_mosaic",
+            "cache", "workers", "device", "seed")
+    results = run_dir / "results.csv"
+    epochs_run = max(0, len(results.read_text().strip().splitlines()) - 1) if results.exists() else None
     lines = ["| argument | value |", "|---|---|"]
+    if args.get("time"):
+        lines.append(f"| time budget | {args['time']} h (epochs re-estimated to fit; {epochs_run} run) |")
+    else:
+        lines.append(f"| epochs | {args.get('epochs')} ({epochs_run} run) |")
     lines += [f"| {k} | {args.get(k)} |" for k in keys if k in args]
+    if args.get("optimizer") == "auto":
+        lines.append("| learning rate | ultralytics `auto`: AdamW, 0.002·5/(4+classes) for short runs |")
+    elif "lr0" in args:
+        lines.append(f"| lr0 | {args['lr0']} |")
     text = "\n".join(lines)
     if epoch_s:
         text += (
