@@ -45,10 +45,12 @@ class Detection:
     def bottom_center(self) -> tuple[float, float]:
         return ((self.x1 + self.x2) / 2.0, self.y2)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, exact: bool = False) -> dict[str, Any]:
+        """JSON-ready form; rounded for people and APIs, `exact=True` for caches that must replay
+        bit-identical numbers (a resumed job must reach the same tracks and cases)."""
         return {
-            "box": [round(v, 2) for v in self.box],
-            "score": round(self.score, 4),
+            "box": list(self.box) if exact else [round(v, 2) for v in self.box],
+            "score": self.score if exact else round(self.score, 4),
             "class_id": self.class_id,
             "class_name": self.class_name,
         }

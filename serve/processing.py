@@ -295,9 +295,8 @@ class DetectionsCache:
         with tmp.open("w", encoding="utf-8") as fh:
             fh.write(json.dumps({"header": self.header}) + "\n")
             for index in sorted(self.frames):
-                fh.write(
-                    json.dumps({"frame": index, "dets": [d.to_dict() for d in self.frames[index]]}) + "\n"
-                )
+                dets = [d.to_dict(exact=True) for d in self.frames[index]]
+                fh.write(json.dumps({"frame": index, "dets": dets}) + "\n")
         tmp.replace(self.path)
 
     def get(self, index: int) -> list[Detection] | None:
@@ -311,7 +310,7 @@ class DetectionsCache:
             if new:
                 self._fh.write(json.dumps({"header": self.header}) + "\n")
         self.frames[index] = dets
-        self._fh.write(json.dumps({"frame": index, "dets": [d.to_dict() for d in dets]}) + "\n")
+        self._fh.write(json.dumps({"frame": index, "dets": [d.to_dict(exact=True) for d in dets]}) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
