@@ -53,7 +53,7 @@ def serve_command(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(config, data_dir, host=host, port=port)
-    if workers > 1:  # N processes, one port; store/evidence shared (docs/deployment.md)
+    if workers > 1:  # N processes, one port; store/evidence shared (README.md#deployment)
         from serve.engines.service_workers import serve_workers
 
         return serve_workers(settings, workers, log_level, config)
