@@ -882,9 +882,13 @@ class CaseStore:
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[SegmentStats]:
         """Per road segment, for cases created in [since, until): opened, closed, open, overdue,
-        median hours to close; worst first (most overdue, then most opened)."""
+        median hours to close; worst first (most overdue, then most opened).
+
+        Rejected and voided cases are left out: a detection an inspector threw out is not an
+        issue on the road chief's segment, and must not count against it in the red/black flags."""
         now = self._now()
-        query = sa.select(CaseRow)
+        excluded = (CaseStatus.rejected.value, CaseStatus.voided.value)
+        query = sa.select(CaseRow).where(CaseRow.status.not_in(excluded))
         if since:
             query = query.where(CaseRow.created_at >= _utc(since))
         if until:
