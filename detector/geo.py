@@ -14,10 +14,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from detector.errors import ConfigError, InputError
+from detector.yaml_io import read_yaml_mapping
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -52,12 +52,7 @@ def load_camera_mount(path: str | Path) -> CameraMount:
     file = Path(path)
     if not file.is_file():
         raise InputError("camera mount file not found", file)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML ({exc.__class__.__name__})", file) from exc
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping of camera fields", file)
+    data = read_yaml_mapping(file, "a mapping of camera fields")
     try:
         return CameraMount.model_validate(data)
     except ValidationError as exc:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from detector.errors import ConfigError
 from detector.geo import CameraMount
+from detector.yaml_io import read_yaml_mapping
 
 DEFAULT_PIPELINE_CONFIG = Path(__file__).with_name("pipeline_defaults.yaml")
 
@@ -221,13 +221,7 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _read_yaml(file: Path) -> dict[str, Any]:
     if not file.is_file():
         raise ConfigError("configuration file not found", file)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML ({exc.__class__.__name__})", file) from exc
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping at the top level", file)
-    return data
+    return read_yaml_mapping(file)
 
 
 def load_pipeline_config(
