@@ -50,6 +50,17 @@ class Limits(BaseModel):
     burst_per_key: int = Field(
         default=100, gt=0, description="Requests a key may send at once before the rate applies."
     )
+    login_attempts_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        description="Sustained login attempts per minute per client address, API and web form together "
+        "(429 above): slows password guessing.",
+    )
+    login_burst: int = Field(
+        default=5,
+        gt=0,
+        description="Login attempts a client address may make at once before the rate applies.",
+    )
     queue_depth: int = Field(
         default=32,
         gt=0,

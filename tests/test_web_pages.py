@@ -44,9 +44,9 @@ def service(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("web-pages")
     zones = write_demo_zones(data / "zones")
-    # a slow refill (5 tokens/s, a login costs 5) keeps the rate-limit test deterministic
+    # logins refill at 5 a second here (default: 10 a minute) so the rate-limit test needs no long wait
     settings = load_settings(data_dir=data, bootstrap=False, job_workers=0, model_path=data / "no-model.onnx",
-                             limits={"rate_per_key": 5.0, "burst_per_key": 100})
+                             limits={"login_attempts_per_minute": 300.0, "login_burst": 5})
     app = create_app(settings)
     store = app.state.sw.store
     case_ids = seed_store(store, zones, 6, seed=3)
@@ -252,8 +252,8 @@ def test_every_asset_is_served_by_the_service(service):
 def test_password_guessing_is_slowed_down(service):
     """The form login spends the same per-client budget as the JSON login (/v1/auth/login): once a
     client has used it up, the form answers 429 with Retry-After instead of checking the password."""
-    limiter = service["app"].state.sw.rate_limiter
-    while limiter.acquire("login:127.0.0.1", cost=5) == 0:  # a burst of guesses uses the budget up
+    limiter = service["app"].state.sw.login_limiter
+    while limiter.acquire("login:127.0.0.1") == 0:  # a burst of guesses uses the budget up
         pass
     with _client(service) as client:
         resp = client.post("/login", data={"username": "wang.inspector", "password": PASSWORD, "next": "/"})

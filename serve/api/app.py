@@ -123,6 +123,8 @@ def build_state(settings: Settings) -> ServiceState:
     store = CaseStore.open(settings.db_url, str(settings.evidence_dir), taxonomy=taxonomy)
     state = ServiceState(settings=settings, store=store, taxonomy=taxonomy)
     state.rate_limiter = RateLimiter(settings.limits.rate_per_key, settings.limits.burst_per_key)
+    limits = settings.limits
+    state.login_limiter = RateLimiter(limits.login_attempts_per_minute / 60.0, limits.login_burst)
     state.session_secret = _session_secret(settings)
     if settings.bootstrap:
         bootstrap(store, settings)

@@ -27,6 +27,7 @@ class ServiceState:
     jobs: Any = None  # serve.api.jobs.JobRunner
     metrics: ServiceMetrics | None = None
     rate_limiter: RateLimiter | None = None
+    login_limiter: RateLimiter | None = None  # per client address, far stricter than per key
     session_secret: bytes = b""
     model_error: str | None = None
     taxonomy: Any = None  # datasets.taxonomy.Taxonomy used by the store, the pipeline and the API

@@ -79,10 +79,10 @@ def login_wait(request: Request) -> float:
 
     Shares the bucket of the JSON login (`/v1/auth/login`): guessing passwords through either form
     costs the same."""
-    limiter = getattr(_state(request), "rate_limiter", None)
+    limiter = getattr(_state(request), "login_limiter", None)
     if limiter is None or not hasattr(limiter, "acquire"):
         return 0.0
-    return float(limiter.acquire(f"login:{request.client.host if request.client else '-'}", cost=5))
+    return float(limiter.acquire(f"login:{request.client.host if request.client else '-'}"))
 
 
 def check_password(request: Request, username: str, password: str) -> Any:

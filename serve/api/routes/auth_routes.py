@@ -39,7 +39,7 @@ def set_session_cookie(request: Request, response: Response, principal: Principa
 @router.post("/login", response_model=Principal, summary="Log in (sets the session cookie)")
 async def login(request: Request, body: LoginRequest, response: Response) -> Principal:
     state = request.app.state.sw
-    wait = state.rate_limiter.acquire(f"login:{request.client.host if request.client else '-'}", cost=5)
+    wait = state.login_limiter.acquire(f"login:{request.client.host if request.client else '-'}")
     if wait > 0:
         raise ApiError(429, "too many login attempts; retry later", {"Retry-After": str(max(1, round(wait)))})
     principal = await run_in_threadpool(state.store.check_password, body.username, body.password)
