@@ -9,6 +9,8 @@ PostgreSQL: psycopg 3, pool_pre_ping so a restarted server does not break the ne
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -54,6 +56,24 @@ def create_store_engine(url: str) -> Engine:
     raise ConfigError(f"unsupported database {backend!r} in {url!r}: use sqlite:/// or postgresql+psycopg://")
 
 
+def _enable_wal(cursor) -> None:
+    """Switch the database to WAL, waiting while another connection holds it.
+
+    Changing the journal mode needs the database to itself, and SQLite answers "database is locked"
+    at once instead of calling the busy handler; several processes opening a new store together
+    (API workers, Ray workers) would fail. Retry for up to the busy timeout instead.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_engine(parsed) -> Engine:
     database = parsed.database
     memory = not database or database == ":memory:" or parsed.query.get("mode") == "memory"
@@ -69,7 +89,7 @@ def _sqlite_engine(parsed) -> Engine:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         cursor = dbapi_connection.cursor()
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
