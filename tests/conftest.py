@@ -136,3 +136,18 @@ def postgres_url(postgres_server_url: str):
     yield f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
     with psycopg.connect(postgres_server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    """A fresh case store on each backend: SQLite, and PostgreSQL (own database) where one is found.
+    Test modules that need another store define their own `store` fixture, which takes precedence."""
+    from serve.store import CaseStore
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cases.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    s = CaseStore.open(url, tmp_path / "evidence")
+    yield s
+    s.close()

@@ -11,17 +11,6 @@ from serve.store import CaseStatus, CaseStore, LocalEvidenceStorage
 from serve.store.geo import haversine_m
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cases.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    s = CaseStore.open(url, tmp_path / "evidence")
-    yield s
-    s.close()
-
-
 def test_same_code_within_15_m_joins_one_case(store: CaseStore) -> None:
     first = store.ingest_event(make_event("pass1:track3", vehicle_id="veh-1"))
     assert first.created and first.observation_added

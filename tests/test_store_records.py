@@ -14,17 +14,6 @@ from serve.store import CaseFilter, CaseNotFound, CaseStatus, CaseStore, JobStat
 from serve.store.db import normalize_url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cases.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    s = CaseStore.open(url, tmp_path / "evidence")
-    yield s
-    s.close()
-
-
 def _spread(store: CaseStore, n: int, **fields) -> list[int]:
     """n cases 100 m apart along a street."""
     return [store.ingest_event(make_event(f"e{i}", east_m=100 * i, **fields)).case.id for i in range(n)]
