@@ -3,7 +3,7 @@
 # synthetic data (three seeds = three disjoint splits) -> train -> export -> evaluate -> model card.
 # CPU-only takes hours on 2 cores; a GPU is used automatically when present.
 # Tunables (env): DATA_DIR IMGSZ EPOCHS TIME_HOURS STAGE2_IMGSZ STAGE2_EPOCHS STAGE2_TIME_HOURS FREEZE
-#                 BATCH NAME VERSION TRAIN_IMAGES VAL_IMAGES
+#                 STAGE3_EPOCHS STAGE3_TIME_HOURS BATCH NAME VERSION TRAIN_IMAGES VAL_IMAGES
 #                 TEST_IMAGES VAL_EVERY_EPOCH_IMAGES
 # TIME_HOURS set: ultralytics time mode (epochs re-estimated after the first to fit the budget).
 # Steps can be skipped: SKIP_SYNTH=1 (data already there), SKIP_TRAIN=1 (run folder already trained).
@@ -25,6 +25,8 @@ EPOCHS="${EPOCHS:-5}"
 STAGE2_IMGSZ="${STAGE2_IMGSZ-416}"   # empty: one stage only
 STAGE2_EPOCHS="${STAGE2_EPOCHS:-4}"
 STAGE2_TIME_HOURS="${STAGE2_TIME_HOURS:-}"
+STAGE3_EPOCHS="${STAGE3_EPOCHS:-12}"       # 0: no stage 3
+STAGE3_TIME_HOURS="${STAGE3_TIME_HOURS:-}"
 TIME_HOURS="${TIME_HOURS:-}"
 VAL_EVERY_EPOCH_IMAGES="${VAL_EVERY_EPOCH_IMAGES:-200}"  # per-epoch validation on a subset (CPU time)
 FREEZE="${FREEZE:-10}"
@@ -76,6 +78,17 @@ FINAL_IMGSZ="$IMGSZ"
 if [[ -n "$STAGE2_IMGSZ" ]]; then
   FINAL_RUN="runs/train/$NAME-$STAGE2_IMGSZ"
   FINAL_IMGSZ="$STAGE2_IMGSZ"
+fi
+if [[ "$STAGE3_EPOCHS" != 0 ]]; then
+  # stage 3: unfreeze the backbone and continue at the final input size; the frozen stages get the
+  # head to a usable point cheaply, the whole network then adapts to the rendered domain.
+  if [[ -z "${SKIP_TRAIN:-}" ]]; then
+    "$SW" train --data "$DATA_DIR/data.yaml" --weights "$FINAL_RUN/weights/last.pt" \
+      --imgsz "$FINAL_IMGSZ" --epochs "$STAGE3_EPOCHS" ${STAGE3_TIME_HOURS:+--time "$STAGE3_TIME_HOURS"} \
+      --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0.5 --close-mosaic 2 \
+      --project runs/train --name "$NAME-unfrozen" --exist-ok
+  fi
+  FINAL_RUN="runs/train/$NAME-unfrozen"
 fi
 
 "$SW" export --weights "$FINAL_RUN/weights/best.pt" --out "$MODEL" --imgsz "$FINAL_IMGSZ" \

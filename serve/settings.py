@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         description="Model input size for dynamic-size models (default: the model's).",
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: all cores).")
+    spin: bool = Field(
+        default=False,
+        description="Let ONNX Runtime threads busy-wait between calls. Off: the cores they would spin on "
+        "decode, parse and store the next frames instead (see docs/api.md, load test).",
+    )
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")
     taxonomy: Path | None = Field(

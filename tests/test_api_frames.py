@@ -46,6 +46,7 @@ def test_frame_returns_detections_and_a_retry_is_answered_from_the_store(svc, bu
     assert 'streetwatch_frames_total{outcome="duplicate",transport="http"} 1.0' in metrics
     assert 'streetwatch_frames_total{outcome="processed",transport="http"} 1.0' in metrics
     assert "streetwatch_frame_latency_seconds_bucket" in metrics
+    assert "process_cpu_seconds_total" in metrics  # the service process itself: CPU, memory, open files
 
 
 def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, bus_jpeg):

@@ -30,3 +30,6 @@ def test_load_script_accounts_for_every_frame(service_model):
     assert report["frames_processed"] > 0
     assert report["served_fps"] > 0 and report["detector_in_service"]["frames"] >= report["frames_processed"]
     assert report["latency_ms_accepted_request"]["p50"] is not None
+    cpu = report["cpu_seconds"]
+    assert cpu["service"] > 0 and cpu["load_client"] > 0  # where the shared cores went
+    assert set(report["detector_standalone"]["fps_by_spin"]) == {"true", "false"}

@@ -93,6 +93,7 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
             iou=settings.iou,
             threads=settings.threads or None,
             imgsz=settings.imgsz,
+            spin=settings.spin,
         )
     except StreetWatchError as exc:
         state.model_error = str(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -37,6 +37,7 @@ class ServiceMetrics:
 
     def __init__(self, queue_depth: Callable[[], float], case_counts: Callable[[], dict[str, int]]) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, resident memory, open fds
         self.frames = Counter(
             "streetwatch_frames",
             "Live frames received, by transport and outcome (processed, duplicate, refused_*, error_*).",
