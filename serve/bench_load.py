@@ -436,7 +436,9 @@ def run_load_test(
         },
         "saturated": bool(stats["refusals"]) or served_fps < 0.95 * vehicles * fps,
         "ratio_served_to_standalone": round(served_fps / standalone["fps"], 3) if standalone["fps"] else None,
-        "ratio_offered_to_standalone": round(vehicles * fps / standalone["fps"], 3) if standalone["fps"] else None,
+        "ratio_offered_to_standalone": (
+            round(vehicles * fps / standalone["fps"], 3) if standalone["fps"] else None
+        ),
         "ratio_served_to_in_service": round(served_fps / in_service_fps, 3) if in_service_fps else None,
         "last_error": stats.get("last_error"),
     }
