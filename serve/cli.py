@@ -160,6 +160,7 @@ def bench_load_command(
     out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
     max_batch: int = typer.Option(None, "--max-batch", help="Micro-batcher max batch."),
     threads: int = typer.Option(None, "--threads", help="ONNX Runtime threads."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Detector worker threads in the service."),
 ) -> None:
     """Load test on loopback: N vehicles x F fps of JPEG frames over HTTP for S seconds."""
     import json
@@ -175,6 +176,7 @@ def bench_load_command(
         model=model,
         max_batch=max_batch,
         threads=threads,
+        workers=workers,
     )
     text = json.dumps(report, indent=2)
     typer.echo(text)

@@ -32,4 +32,4 @@ def test_load_script_accounts_for_every_frame(service_model):
     assert report["latency_ms_accepted_request"]["p50"] is not None
     cpu = report["cpu_seconds"]
     assert cpu["service"] > 0 and cpu["load_client"] > 0  # where the shared cores went
-    assert set(report["detector_standalone"]["fps_by_spin"]) == {"true", "false"}
+    assert len(report["detector_standalone"]["fps_by_config"]) >= 2  # spinning on and off at least

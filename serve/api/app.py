@@ -91,7 +91,7 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
             settings.model_path,
             conf=settings.conf,
             iou=settings.iou,
-            threads=settings.threads or None,
+            threads=settings.detector_threads(),
             imgsz=settings.imgsz,
             spin=settings.spin,
         )
