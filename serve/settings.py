@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A vehicle that sent no frame for this long has its open tracks ended (cases are made).",
     )
+    frame_answers_keep_hours: float = Field(
+        default=48.0,
+        gt=0,
+        description="How long the answer to a live frame is kept, so a vehicle's retry of that frame is "
+        "answered without a second observation; older answers are purged hourly.",
+    )
     job_workers: int = Field(default=1, ge=0, description="Batch-footage jobs processed at once (0: none).")
     public_url: str | None = Field(
         default=None,

@@ -120,6 +120,18 @@ def test_frame_results_are_stored_once_per_vehicle_and_frame(store: CaseStore) -
         assert conn.execute(sa.text("SELECT count(*) FROM frame_results")).scalar() == 2
 
 
+def test_old_frame_answers_are_purged_and_recent_ones_kept(store: CaseStore) -> None:
+    real = store.clock
+    store.clock = lambda: real() - timedelta(hours=50)
+    store.save_frame_result("veh-1", "old", {"cases": []})
+    store.clock = real
+    store.save_frame_result("veh-1", "new", {"cases": []})
+    assert store.purge_frame_results(timedelta(hours=48)) == 1
+    assert store.get_frame_result("veh-1", "old") is None  # a retry this late is processed again
+    assert store.get_frame_result("veh-1", "new") == {"cases": []}
+    assert store.purge_frame_results(timedelta(hours=48)) == 0
+
+
 def test_jobs_persist_progress(store: CaseStore) -> None:
     job = store.create_job("/footage/a.mp4", "/footage/a.gpx", "veh-1", params={"sample_fps": 5})
     assert job.status is JobStatus.queued and job.frames_done == 0

@@ -141,6 +141,7 @@ def build_state(settings: Settings) -> ServiceState:
             state.batcher,
             build_live_pipeline(settings, store, state.detector),
             idle_flush_s=settings.live_idle_flush_s,
+            keep_answers_s=settings.frame_answers_keep_hours * 3600.0,
         )
     state.jobs = JobRunner(state)
     state.jobs.start()

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,15 @@ def _case_summary(result: Any) -> dict[str, Any]:
 class LiveService:
     """Processes live frames for every vehicle; safe to call from many requests at once."""
 
+    PURGE_EVERY_S = 3600.0  # how often answers older than keep_answers_s are deleted
+
     def __init__(
-        self, store: Any, batcher: MicroBatcher, pipeline: Any | None, idle_flush_s: float = 10.0
+        self,
+        store: Any,
+        batcher: MicroBatcher,
+        pipeline: Any | None,
+        idle_flush_s: float = 10.0,
+        keep_answers_s: float | None = 48 * 3600.0,
     ) -> None:
         self.store = store
         self.batcher = batcher
@@ -54,6 +62,8 @@ class LiveService:
         self.pipeline_lock = threading.Lock()
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
         self.idle_flush_s = idle_flush_s
+        self.keep_answers_s = keep_answers_s
+        self._next_purge = time.monotonic()  # the first purge right after start-up
         self.last_arrival: dict[str, float] = {}  # vehicle -> monotonic time of its last processed frame
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_idle, name="live-flush", daemon=True)
@@ -65,6 +75,7 @@ class LiveService:
         Idle is measured by this server's clock (when frames arrived), not by the vehicles' capture
         times, so a vehicle with a skewed clock is not flushed while it is still sending."""
         while not self._stop.wait(min(2.0, self.idle_flush_s)):
+            self._purge_old_answers()
             if self.pipeline is None:
                 continue
             now = time.monotonic()
@@ -77,6 +88,18 @@ class LiveService:
                             self.last_arrival.pop(vehicle_id, None)
                 except Exception:  # noqa: BLE001 - keep flushing later
                     log.exception("idle flush of %s failed", vehicle_id)
+
+    def _purge_old_answers(self) -> None:
+        if self.keep_answers_s is None or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.PURGE_EVERY_S
+        try:
+            purged = self.store.purge_frame_results(timedelta(seconds=self.keep_answers_s))
+        except Exception:  # noqa: BLE001 - the store may be down for a moment; try again next time
+            log.exception("purging old frame answers failed")
+            return
+        if purged:
+            log.info("purged %d frame answers older than %.0f h", purged, self.keep_answers_s / 3600)
 
     def replace_pipeline(self, pipeline: Any) -> None:
         """Swap in a pipeline (new zone layers): current tracks are ended under the old one first."""

@@ -125,7 +125,10 @@ class FrameResultRow(Base):
     result: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
 
-    __table_args__ = (sa.UniqueConstraint("vehicle_id", "frame_id", name="uq_frame_results_vehicle_frame"),)
+    __table_args__ = (
+        sa.UniqueConstraint("vehicle_id", "frame_id", name="uq_frame_results_vehicle_frame"),
+        sa.Index("ix_frame_results_created_at", "created_at"),  # the retention purge (0003)
+    )
 
 
 class JobRow(Base):

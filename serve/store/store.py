@@ -973,6 +973,17 @@ class CaseStore:
                 raise
             return stored
 
+    def purge_frame_results(self, older_than: timedelta) -> int:
+        """Forget the answers to frames processed more than `older_than` ago; returns how many.
+
+        They exist so that a vehicle's retry is answered without a second observation; a vehicle
+        resends within minutes, so keeping them for days only grows the table. A frame retried after
+        its answer was purged is processed again."""
+        cutoff = self._now() - older_than
+        with self._write() as s:
+            result = s.execute(sa.delete(FrameResultRow).where(FrameResultRow.created_at < cutoff))
+            return int(result.rowcount or 0)
+
     # ---- sightings (rules that need a later pass, e.g. parking) ---------------------------------
     def record_sighting(
         self,
