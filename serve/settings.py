@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         "answered without a second observation; older answers are purged hourly.",
     )
     job_workers: int = Field(default=1, ge=0, description="Batch-footage jobs processed at once (0: none).")
+    job_lease_s: float = Field(
+        default=60.0,
+        ge=1,
+        description="An instance renews its claim on a running job every few seconds; when it stops "
+        "renewing (killed) for this long, another instance sharing the store resumes the job.",
+    )
     public_url: str | None = Field(
         default=None,
         description="Base URL used in exported media links (Open311 media_url). Default: request's.",

@@ -4,6 +4,7 @@ jobs, API keys (hashed), web users (scrypt), sightings."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 
 import pytest
@@ -153,6 +154,57 @@ def test_jobs_persist_progress(store: CaseStore) -> None:
         store.get_job("nope")
     with pytest.raises(Exception, match="unknown job fields"):
         store.update_job(job.id, colour="red")
+
+
+def test_job_claims_hand_each_job_to_one_instance(store: CaseStore) -> None:
+    lease = timedelta(seconds=60)
+    first, second = store.create_job("/f/1.mp4"), store.create_job("/f/2.mp4")
+    job, resumed = store.claim_job("instance-a", lease)
+    assert (job.id, resumed, job.status, job.owner) == (first.id, False, JobStatus.running, "instance-a")
+    job, resumed = store.claim_job("instance-b", lease)
+    assert (job.id, resumed) == (second.id, False)  # a's running job is not b's to take
+    assert store.claim_job("instance-b", lease, exclude=[second.id]) is None  # nothing else for b
+    # a restarted (same data directory, same name) resumes its own job at once
+    assert store.claim_job("instance-a", lease) == (store.get_job(first.id), True)
+    assert store.claim_job("instance-a", lease, exclude=[first.id]) is None  # running it now
+    assert store.renew_job_lease(first.id, "instance-a", lease)
+
+
+def test_a_dead_instances_job_is_taken_over_when_its_lease_ends(store: CaseStore) -> None:
+    lease = timedelta(seconds=60)
+    job = store.create_job("/f/1.mp4")
+    store.claim_job("instance-a", lease)
+    real = store.clock
+    store.clock = lambda: real() + timedelta(seconds=61)  # a stopped renewing (killed)
+    taken, resumed = store.claim_job("instance-b", lease)
+    assert (taken.id, resumed, taken.owner) == (job.id, True, "instance-b")
+    assert not store.renew_job_lease(job.id, "instance-a", lease)  # a learns it lost the job
+    store.release_job(job.id, "instance-b")  # b stops gracefully: free for anyone at once
+    store.clock = real
+    assert store.claim_job("instance-c", lease)[0].id == job.id
+
+
+def test_concurrent_claims_never_share_a_job(store: CaseStore) -> None:
+    jobs = {store.create_job(f"/f/{i}.mp4").id for i in range(6)}
+    got: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        mine: list[str] = []  # what this instance runs now (it would resume these after a restart)
+        try:
+            while (claimed := store.claim_job(name, timedelta(seconds=60), exclude=mine)) is not None:
+                mine.append(claimed[0].id)
+                got.append(claimed[0].id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"instance-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert sorted(got) == sorted(jobs)  # every job once, none twice
 
 
 def test_api_keys_are_stored_hashed_and_can_be_revoked(store: CaseStore) -> None:

@@ -13,8 +13,11 @@ CPU with live vehicles instead of competing with them; job frames wait (they are
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from serve.store.types import JobStatus
 log = logging.getLogger("streetwatch.jobs")
 
 PROGRESS_EVERY_S = 0.5
+RENEW_SHARE = 0.2  # renew the job's lease when a fifth of it has passed
 
 
 class JobCancelled(Exception):
@@ -77,6 +81,23 @@ class _CountingSink:
         return result
 
 
+def instance_id(data_dir: Path) -> str:
+    """This service instance's name in job claims: made once and kept in its data directory, so a
+    restarted instance resumes its own interrupted jobs at once (others wait for their lease to end)."""
+    path = data_dir / "instance-id"
+    try:
+        return path.read_text(encoding="utf-8").strip() or _new_instance_id(path)
+    except FileNotFoundError:
+        return _new_instance_id(path)
+
+
+def _new_instance_id(path: Path) -> str:
+    name = f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:12]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(name + "\n", encoding="utf-8")
+    return name
+
+
 class JobRunner:
     """Background threads that take queued (and interrupted) jobs from the store, oldest first."""
 
@@ -88,6 +109,8 @@ class JobRunner:
         self._stop = threading.Event()
         self._cancelled: set[str] = set()
         self._claimed: set[str] = set()
+        self.owner = instance_id(Path(self.settings.data_dir))
+        self.lease = timedelta(seconds=self.settings.job_lease_s)
         self._lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._loop, name=f"jobs-{i}", daemon=True)
@@ -118,13 +141,12 @@ class JobRunner:
     def job_dir(self, job_id: str) -> Path:
         return Path(self.settings.data_dir) / "jobs" / job_id
 
-    def _next_job(self) -> Any | None:
+    def _next_job(self) -> tuple[Any, bool] | None:
         with self._lock:
-            for job in self.store.list_jobs([JobStatus.running, JobStatus.queued]):
-                if job.id not in self._claimed:
-                    self._claimed.add(job.id)
-                    return job
-        return None
+            claimed = self.store.claim_job(self.owner, self.lease, exclude=sorted(self._claimed))
+            if claimed is not None:
+                self._claimed.add(claimed[0].id)
+            return claimed
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -138,21 +160,21 @@ class JobRunner:
                 self._wake.clear()
                 continue
             try:
-                self._run(job)
+                self._run(*job)
             finally:
                 with self._lock:
-                    self._claimed.discard(job.id)
+                    self._claimed.discard(job[0].id)
 
-    def _run(self, job: Any) -> None:
+    def _run(self, job: Any, resumed: bool) -> None:
         from serve.api.pipeline import camera_for, pipeline_config, zones_for
         from serve.processing import process_video
 
         store = self.store
         sink = _CountingSink(store)
         last_update = [0.0]
-        resumed = job.status == JobStatus.running
+        last_renewal = [time.monotonic()]
         log.info("job %s %s: %s", job.id, "resuming" if resumed else "starting", job.source_path)
-        store.update_job(job.id, status=JobStatus.running, error=None)
+        store.update_job(job.id, error=None)
 
         def progress(done: int, total: int | None) -> None:
             if self._stop.is_set():
@@ -160,6 +182,10 @@ class JobRunner:
             if job.id in self._cancelled:
                 raise JobCancelled("cancelled")
             now = time.monotonic()
+            if now - last_renewal[0] >= RENEW_SHARE * self.lease.total_seconds():
+                last_renewal[0] = now
+                if not store.renew_job_lease(job.id, self.owner, self.lease):
+                    raise JobCancelled("taken over")
             if now - last_update[0] >= PROGRESS_EVERY_S:
                 last_update[0] = now
                 store.update_job(
@@ -191,7 +217,10 @@ class JobRunner:
             if str(exc) == "cancelled":
                 store.update_job(job.id, status=JobStatus.cancelled)
                 self.state.metrics.jobs.labels("cancelled").inc()
-            # service stopping: the job stays `running` and resumes on the next start
+            elif str(exc) == "taken over":
+                log.warning("job %s: its lease ran out and another instance took it over", job.id)
+            else:  # service stopping: the job stays `running`; this or another instance resumes it
+                store.release_job(job.id, self.owner)
             return
         except StreetWatchError as exc:
             log.warning("job %s failed: %s", job.id, exc)

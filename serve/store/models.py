@@ -148,6 +148,8 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(sa.String(64))  # the instance that claimed it (0004)
+    lease_until: Mapped[datetime | None]  # its claim holds until then unless renewed
 
 
 class ApiKeyRow(Base):

@@ -1111,6 +1111,59 @@ class CaseStore:
             row.updated_at = self._now()
             return _job(row)
 
+    def claim_job(
+        self, owner: str, lease: timedelta, exclude: Sequence[str] = ()
+    ) -> tuple[Job, bool] | None:
+        """Atomically take the oldest job this instance may run: a queued one, one of its own still
+        marked running (it was restarted), or a running one whose lease ran out (its instance died).
+        Returns (job, resumed) or None; `exclude`: jobs this instance is running now. Two instances never
+        get the same job: on SQLite the write lock is taken first, on PostgreSQL the row is locked (SKIP
+        LOCKED: others move on to the next)."""
+        now = self._now()
+        claimable = sa.or_(
+            JobRow.status == JobStatus.queued.value,
+            sa.and_(
+                JobRow.status == JobStatus.running.value,
+                sa.or_(JobRow.owner.is_(None), JobRow.owner == owner, JobRow.lease_until < now),
+            ),
+        )
+        query = sa.select(JobRow).where(claimable).order_by(JobRow.created_at, JobRow.id).limit(1)
+        if exclude:
+            query = query.where(JobRow.id.not_in(list(exclude)))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self._write() as s:
+            row = s.scalar(query)
+            if row is None:
+                return None
+            resumed = row.status == JobStatus.running.value
+            row.status = JobStatus.running.value
+            row.owner = owner
+            row.lease_until = now + lease
+            row.updated_at = now
+            s.flush()
+            return _job(row), resumed
+
+    def renew_job_lease(self, job_id: str, owner: str, lease: timedelta) -> bool:
+        """Extend this instance's claim; False when another instance has taken the job over."""
+        now = self._now()
+        with self._write() as s:
+            result = s.execute(
+                sa.update(JobRow)
+                .where(JobRow.id == str(job_id), JobRow.owner == owner)
+                .values(lease_until=now + lease)
+            )
+            return bool(result.rowcount)
+
+    def release_job(self, job_id: str, owner: str) -> None:
+        """End this instance's claim now (it is stopping): another instance may resume the job at once."""
+        with self._write() as s:
+            s.execute(
+                sa.update(JobRow)
+                .where(JobRow.id == str(job_id), JobRow.owner == owner)
+                .values(owner=None, lease_until=None)
+            )
+
     def list_jobs(self, statuses: Sequence[JobStatus | str] | None = None) -> list[Job]:
         """Jobs, oldest first (resume order after a restart)."""
         query = sa.select(JobRow).order_by(JobRow.created_at, JobRow.id)
@@ -1276,6 +1329,8 @@ def _job(row: JobRow) -> Job:
         error=row.error,
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
+        owner=row.owner,
+        lease_until=_utc(row.lease_until) if row.lease_until else None,
     )
 
 

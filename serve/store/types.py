@@ -207,6 +207,10 @@ class Job(_Model):
     error: str | None = None
     created_at: datetime
     updated_at: datetime
+    owner: str | None = Field(default=None, description="The service instance that runs (or ran) it.")
+    lease_until: datetime | None = Field(
+        default=None, description="Until when that instance's claim holds unless it renews it."
+    )
 
 
 class ApiKey(_Model):
