@@ -2,8 +2,9 @@
 
 The service runs as its own process (`streetwatch serve` on a free 127.0.0.1 port, throwaway data
 dir). Each simulated vehicle makes `fps` frames per second (on schedule, whether or not earlier
-frames were answered) and POSTs them to /v1/frames as generated street-like JPEGs, with at most
-`IN_FLIGHT` requests open (the others wait on the vehicle, as a real uploader buffers). A frame
+frames were answered) and POSTs them to /v1/frames as JPEGs of street scenes rendered by the synthetic
+generator, with at most `IN_FLIGHT` requests open (the others wait on the vehicle, as a real uploader
+buffers). A frame
 refused with 429/503 + Retry-After is resent after that delay. At the end (the sending time plus
 `DRAIN_SECONDS`) every frame is *processed* (a 200), *refused* (every answer it got was an explicit
 429/503: the vehicle still holds it and knows when to resend), *held* (not sent yet: the vehicle
@@ -44,32 +45,20 @@ REQUEST_TIMEOUT = 30.0
 MULTIPART_BOUNDARY = "streetwatch-load-7d3f"
 
 
-def synthetic_frames(count: int, width: int, height: int, seed: int = 7) -> list[np.ndarray]:
-    """Street-like BGR frames: sky, facades, road, lane marks, and coloured boxes (cars, stalls, bins)."""
-    rng = np.random.default_rng(seed)
+def street_frames(count: int, width: int, height: int, seed: int = 7) -> list[np.ndarray]:
+    """Patrol-camera frames from the synthetic street generator (`streetwatch synth`), at width x height:
+    real street content, so the detector finds objects and the service's tracking, evidence and case
+    path carries its real share of the load (and the JPEGs have a realistic size)."""
+    import cv2
+
+    from datasets.synth.frames import render_training_frame
+
     frames = []
-    horizon = int(height * 0.45)
-    for _ in range(count):
-        img = np.empty((height, width, 3), np.uint8)
-        img[:horizon] = rng.integers(150, 220, 3, dtype=np.uint8)
-        img[horizon:] = rng.integers(60, 110, 3, dtype=np.uint8)
-        noise = rng.normal(0, 12, (height, width, 1))
-        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
-        x = 0
-        while x < width:  # facades
-            w = int(rng.integers(width // 12, width // 5))
-            top = int(rng.integers(height // 10, horizon))
-            img[top:horizon, x : x + w] = rng.integers(40, 200, 3, dtype=np.uint8)
-            x += w
-        for lane in range(0, width, width // 8):  # lane marks
-            img[int(height * 0.8) : int(height * 0.82), lane : lane + width // 20] = 235
-        for _ in range(int(rng.integers(3, 8))):  # objects on the road side
-            w = int(rng.integers(width // 16, width // 5))
-            h = int(rng.integers(height // 12, height // 3))
-            x0 = int(rng.integers(0, width - w))
-            y1 = int(rng.integers(horizon + h // 2, height))
-            img[max(0, y1 - h) : y1, x0 : x0 + w] = rng.integers(0, 255, 3, dtype=np.uint8)
-        frames.append(img)
+    for index in range(count):
+        image = render_training_frame(seed, index)[0]
+        if image.shape[:2] != (height, width):
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        frames.append(image)
     return frames
 
 
@@ -372,7 +361,7 @@ def run_load_test(
     settings = load_settings(model_path=model, batching=batching or None, threads=threads)
     if not Path(settings.model_path).is_file():
         raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
-    jpegs = encode_jpegs(synthetic_frames(16, width, height))
+    jpegs = encode_jpegs(street_frames(16, width, height))
     batch = settings.batching.max_batch
     ort_threads = settings.threads or None
     with tempfile.TemporaryDirectory(prefix="streetwatch-load-") as tmp:
