@@ -150,9 +150,9 @@ def multipart_body(meta: str, jpeg: bytes, boundary: str = MULTIPART_BOUNDARY) -
     the load client shares the machine's cores with the service, and every CPU millisecond it spends
     per request is one the service does not get (this is one join instead of httpx's stream pieces)."""
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n'
         f"Content-Type: application/json\r\n\r\n{meta}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"frame.jpg\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="frame.jpg"\r\n'
         "Content-Type: image/jpeg\r\n\r\n"
     )
     return b"".join((head.encode(), jpeg, f"\r\n--{boundary}--\r\n".encode()))

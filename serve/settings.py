@@ -131,6 +131,7 @@ class Settings(BaseSettings):
         import os
 
         return self.threads or max(1, (os.cpu_count() or 1) // self.batching.workers)
+
     spin: bool = Field(
         default=False,
         description="Let ONNX Runtime threads busy-wait between calls. Off: the cores they would spin on "

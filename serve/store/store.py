@@ -1111,9 +1111,7 @@ class CaseStore:
             row.updated_at = self._now()
             return _job(row)
 
-    def claim_job(
-        self, owner: str, lease: timedelta, exclude: Sequence[str] = ()
-    ) -> tuple[Job, bool] | None:
+    def claim_job(self, owner: str, lease: timedelta, exclude: Sequence[str] = ()) -> tuple[Job, bool] | None:
         """Atomically take the oldest job this instance may run: a queued one, one of its own still
         marked running (it was restarted), or a running one whose lease ran out (its instance died).
         Returns (job, resumed) or None; `exclude`: jobs this instance is running now. Two instances never
