@@ -41,5 +41,9 @@ def prepare_ultralytics(config_dir: str | Path | None = None):
             shutil.copyfile(font, cfg / name)
     ensure_torchvision_ops()
     import ultralytics
+    import ultralytics.utils.torch_utils as torch_utils
 
+    # select_device() sets torch to NUM_THREADS = min(8, cores - 1) threads on CPU: ONE thread on a
+    # 2-core machine, half of it idle while training. Use every core (1.6x faster epochs measured here).
+    torch_utils.NUM_THREADS = max(1, min(8, os.cpu_count() or 1))
     return ultralytics
