@@ -39,6 +39,10 @@ def train_command(
     nbs: int = typer.Option(64, "--nbs", help="Images per optimizer step (= --batch for short runs)."),
     warmup_epochs: float = typer.Option(3.0, "--warmup-epochs", help="LR warm-up epochs (1 for short runs)."),
     patience: int = typer.Option(100, "--patience", help="Early-stop patience (epochs)."),
+    optimizer: str = typer.Option(
+        "auto", "--optimizer", help="auto, SGD, AdamW, ... (SGD to continue a trained model unfrozen)."
+    ),
+    lr0: float = typer.Option(None, "--lr0", help="Initial learning rate (default: the optimizer's)."),
     exist_ok: bool = typer.Option(False, "--exist-ok", help="Reuse the run folder if it exists."),
 ) -> None:
     """Fine-tune YOLO on a dataset (offline; writes <project>/<name>/weights/best.pt)."""
@@ -48,7 +52,7 @@ def train_command(
         data=data, weights=weights or _default_weights(), imgsz=imgsz, epochs=epochs, time_hours=time_hours,
         batch=batch, freeze=freeze, workers=workers, project=project, name=name, device=device,
         cache=False if cache == "none" else cache, close_mosaic=close_mosaic, patience=patience,
-        warmup_epochs=warmup_epochs, nbs=nbs,
+        warmup_epochs=warmup_epochs, nbs=nbs, optimizer=optimizer, lr0=lr0,
         exist_ok=exist_ok,
     )
     run_dir = train(opts, resume=resume)
