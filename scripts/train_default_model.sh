@@ -98,4 +98,4 @@ fi
 "$SW" evaluate --model "$MODEL" --data "$DATA_DIR/data.yaml" --split test --out models/eval-test \
   --threads 2 --speed-runs 50
 "$PY" -m training.model_card --metrics models/eval-test/metrics.json --model "$MODEL" \
-  --run "$FINAL_RUN" --out models/MODEL_CARD.md
+  --run "$FINAL_RUN" --out models/MODEL_CARD.md --notes "$(cat models/model_card_notes.md 2>/dev/null || true)"
