@@ -87,7 +87,7 @@ class Batching(BaseModel):
         default=2,
         gt=0,
         description="Detector worker threads, each running whole batches on its own share of the cores "
-        "(`threads`). Two single-threaded workers on 2 cores served 1.3x the frames of one two-threaded "
+        "(`threads`). Two single-threaded workers on 2 cores served 1.2x the frames of one two-threaded "
         "worker (docs/api.md, load test): no thread waits on a straggler while decoding shares the cores.",
     )
 
