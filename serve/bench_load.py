@@ -74,9 +74,15 @@ def encode_jpegs(frames: list[np.ndarray], quality: int = 85) -> list[bytes]:
     return out
 
 
+def decode_jpegs(jpegs: list[bytes]) -> list[np.ndarray]:
+    import cv2
+
+    return [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
+
+
 def detector_throughput(
     model: Path,
-    jpegs: list[bytes],
+    images: list[np.ndarray],
     batch: int,
     threads: int | None,
     seconds: float,
@@ -87,11 +93,8 @@ def detector_throughput(
     detectors of `threads` onnxruntime threads each, side by side in threads, for `seconds` of wall time."""
     import threading
 
-    import cv2
-
     from detector.model import Detector
 
-    images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
     detectors = [Detector(model, threads=threads, spin=spin) for _ in range(sessions)]
     for detector in detectors:
         detector.detect_batch(images[:batch])  # warm-up
@@ -124,7 +127,7 @@ def detector_throughput(
 
 
 def best_detector_throughput(
-    model: Path, jpegs: list[bytes], batch: int, threads: int | None, seconds: float
+    model: Path, images: list[np.ndarray], batch: int, threads: int | None, seconds: float
 ) -> dict:
     """The detector at its best on this machine, whatever the service is set to: one session on all
     cores with and without onnxruntime thread spinning, and one single-threaded session per core."""
@@ -133,7 +136,7 @@ def best_detector_throughput(
     if cores > 1:
         configs.append((1, False, cores))
     runs = [
-        detector_throughput(model, jpegs, batch, t, seconds / len(configs), spin, sessions)
+        detector_throughput(model, images, batch, t, seconds / len(configs), spin, sessions)
         for t, spin, sessions in configs
     ]
     best = max(runs, key=lambda m: m["fps"])
@@ -362,6 +365,7 @@ def run_load_test(
     if not Path(settings.model_path).is_file():
         raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
     jpegs = encode_jpegs(street_frames(16, width, height))
+    images = decode_jpegs(jpegs)  # what the standalone reference runs on (decoding is not timed)
     batch = settings.batching.max_batch
     ort_threads = settings.threads or None
     with tempfile.TemporaryDirectory(prefix="streetwatch-load-") as tmp:
@@ -379,7 +383,7 @@ def run_load_test(
             os.environ.pop(name, None)
         with ServiceProcess(Path(tmp) / "data", env=env) as service:
             before_load = best_detector_throughput(
-                Path(settings.model_path), jpegs, batch, ort_threads, standalone_seconds
+                Path(settings.model_path), images, batch, ort_threads, standalone_seconds
             )
             admin = read_credentials(service.data_dir / "credentials.txt")["admin_api_key"]
             keys = {}
@@ -397,7 +401,7 @@ def run_load_test(
             stats = asyncio.run(_drive(service.url, keys, jpegs, fps, seconds, drain_seconds))
             wall = time.monotonic() - wall_start
             after_load = best_detector_throughput(
-                Path(settings.model_path), jpegs, batch, ort_threads, standalone_seconds
+                Path(settings.model_path), images, batch, ort_threads, standalone_seconds
             )
     # The machine may be busier before or after: the faster of the two measurements is the reference.
     standalone = max(before_load, after_load, key=lambda m: m["fps"])

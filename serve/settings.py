@@ -128,8 +128,6 @@ class Settings(BaseSettings):
 
     def detector_threads(self) -> int:
         """Intra-op threads each detector worker's calls run on."""
-        import os
-
         return self.threads or max(1, (os.cpu_count() or 1) // self.batching.workers)
 
     spin: bool = Field(

@@ -174,7 +174,6 @@ class JobRunner:
         last_update = [0.0]
         last_renewal = [time.monotonic()]
         log.info("job %s %s: %s", job.id, "resuming" if resumed else "starting", job.source_path)
-        store.update_job(job.id, error=None)
 
         def progress(done: int, total: int | None) -> None:
             if self._stop.is_set():

@@ -1138,6 +1138,7 @@ class CaseStore:
             row.status = JobStatus.running.value
             row.owner = owner
             row.lease_until = now + lease
+            row.error = None
             row.updated_at = now
             s.flush()
             return _job(row), resumed
