@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from detector.pipeline_config import TrackerSettings
-from detector.types import Detection, FrameMeta
+from detector.types import Detection, Frame, FrameMeta
 
 # Reference frame rate at which ByteTrack's buffer is expressed (trackers scales frame_rate/30).
 _BYTETRACK_REFERENCE_FPS = 30.0
@@ -54,9 +54,7 @@ class Track:
     class_name: str
     observations: list[TrackObservation] = field(default_factory=list)
     best_quality: float = -1.0
-    best_image: np.ndarray | None = (
-        None  # the frame of the best evidence (not copied: frames are not mutated)
-    )
+    best_frame: Frame | None = None  # the frame of the best evidence (not copied: frames are not mutated)
     best_observation: TrackObservation | None = None
 
     @property
@@ -79,11 +77,14 @@ class Track:
     def median_score(self) -> float:
         return float(np.median([o.detection.score for o in self.observations]))
 
-    def offer_evidence(self, quality: float, image: np.ndarray, obs: TrackObservation) -> bool:
-        """Keep `image` as evidence when it beats the current best; returns whether it did."""
+    def offer_evidence(self, quality: float, frame: Frame, obs: TrackObservation) -> bool:
+        """Keep `frame` as evidence when it beats the current best; returns whether it did.
+
+        The frame is kept as it came (a live frame: the reduced image plus its JPEG, decoded in full
+        only if this track becomes a case)."""
         if quality > self.best_quality:
             self.best_quality = quality
-            self.best_image = image
+            self.best_frame = frame
             self.best_observation = obs
             return True
         return False

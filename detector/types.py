@@ -55,6 +55,20 @@ class Detection:
             "class_name": self.class_name,
         }
 
+    def scaled(self, factor: float) -> Detection:
+        """The same detection with its box multiplied by `factor` (reduced-image pixels -> original)."""
+        if factor == 1:
+            return self
+        return Detection(
+            self.x1 * factor,
+            self.y1 * factor,
+            self.x2 * factor,
+            self.y2 * factor,
+            self.score,
+            self.class_id,
+            self.class_name,
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Detection:
         x1, y1, x2, y2 = (float(v) for v in data["box"])
@@ -75,21 +89,37 @@ class FrameMeta:
 
 @dataclass(slots=True)
 class Frame:
-    """One decoded image (BGR, HxWx3 uint8) with its position in the source."""
+    """One decoded image (BGR, HxWx3 uint8) with its position in the source.
+
+    A live JPEG may be decoded at a reduced size (`scale` original pixels per `image` pixel, see
+    detector.decode): the detector needs no more pixels than its input holds. Detections, tracks and
+    `width`/`height` are always in original pixels; `encoded` keeps the original file so that the
+    evidence of a case is cut from the full-resolution image (`full_image`).
+    """
 
     image: np.ndarray
     index: int  # index of the frame in its source (before sampling)
     timestamp: float  # seconds: video PTS from the start, or Unix wall-clock time for live sources
     source: str  # path or URL it came from
     meta: FrameMeta | None = None
+    scale: int = 1  # original pixels per `image` pixel (1: full resolution)
+    encoded: bytes | None = None  # the original JPEG/PNG when `image` is reduced
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        return int(self.image.shape[0]) * self.scale
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return int(self.image.shape[1]) * self.scale
+
+    def full_image(self) -> np.ndarray:
+        """The image at full resolution: `image` itself, or `encoded` decoded in full."""
+        if self.scale == 1 or self.encoded is None:
+            return self.image
+        from detector.decode import decode_full
+
+        return decode_full(self.encoded)
 
 
 @dataclass(slots=True)

@@ -20,6 +20,9 @@ and one single-threaded session per core side by side; the fastest is the refere
 service, frames / seconds spent inside detector calls (from /metrics). Also reported: the CPU seconds
 the service and the load client used (they share the cores), and whether the service was saturated
 (when it keeps up, served = offered, and the ratio is bounded by offered / standalone).
+The standalone reference runs on the frames decoded in full (what a batch caller hands the detector);
+the service decodes each JPEG at the reduced size its model needs (`service_decode`; detector.decode),
+or in full with `--full-decode`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from detector.decode import reduction_for
 from detector.errors import InputError
 
 DRAIN_SECONDS = 30.0  # after the last scheduled frame, how long refused frames are still resent
@@ -146,6 +150,13 @@ def best_detector_throughput(
             f"{m['sessions']}x{m['threads']}t spin={str(m['spin']).lower()}": m["fps"] for m in runs
         },
     }
+
+
+def model_input_shape(model: Path) -> tuple[int, int]:
+    """The model's input (h, w), as the service reads it."""
+    from detector.model import Detector
+
+    return Detector(model, threads=1).imgsz
 
 
 def multipart_body(meta: str, jpeg: bytes, boundary: str = MULTIPART_BOUNDARY) -> bytes:
@@ -352,6 +363,7 @@ def run_load_test(
     workers: int | None = None,
     standalone_seconds: float = 8.0,
     drain_seconds: float = DRAIN_SECONDS,
+    reduced_decode: bool = True,
 ) -> dict[str, Any]:
     """Run the load test; returns the report (see the module docstring)."""
     import httpx
@@ -364,6 +376,8 @@ def run_load_test(
     settings = load_settings(model_path=model, batching=batching or None, threads=threads)
     if not Path(settings.model_path).is_file():
         raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
+    model_shape = model_input_shape(Path(settings.model_path))
+    decode_factor = reduction_for(width, height, model_shape) if reduced_decode else 1
     jpegs = encode_jpegs(street_frames(16, width, height))
     images = decode_jpegs(jpegs)  # what the standalone reference runs on (decoding is not timed)
     batch = settings.batching.max_batch
@@ -376,6 +390,7 @@ def run_load_test(
             "STREETWATCH_LIMITS__RATE_PER_KEY": str(max(10.0, fps * 4)),
             "STREETWATCH_LIMITS__BURST_PER_KEY": str(int(max(20, fps * 8))),
             "STREETWATCH_JOB_WORKERS": "0",
+            "STREETWATCH_REDUCED_DECODE": "true" if reduced_decode else "false",
         }
         if settings.threads:
             env["STREETWATCH_THREADS"] = str(settings.threads)
@@ -425,6 +440,11 @@ def run_load_test(
         "command": f"streetwatch bench load --vehicles {vehicles} --fps {fps:g} --seconds {seconds:g}",
         "model": str(settings.model_path),
         "frame_size": f"{width}x{height}",
+        "service_decode": (
+            f"1/{decode_factor} size (the model's input {model_shape[1]}x{model_shape[0]} needs no more)"
+            if decode_factor > 1
+            else "full size"
+        ),
         "jpeg_bytes_mean": int(statistics.mean(len(j) for j in jpegs)),
         "vehicles": vehicles,
         "fps_per_vehicle": fps,

@@ -161,6 +161,9 @@ def bench_load_command(
     max_batch: int = typer.Option(None, "--max-batch", help="Micro-batcher max batch."),
     threads: int = typer.Option(None, "--threads", help="ONNX Runtime threads."),
     workers: int = typer.Option(None, "--workers", min=1, help="Detector worker threads in the service."),
+    full_decode: bool = typer.Option(
+        False, "--full-decode", help="Service decodes every JPEG in full (reduced_decode off), to compare."
+    ),
 ) -> None:
     """Load test on loopback: N vehicles x F fps of JPEG frames over HTTP for S seconds."""
     import json
@@ -177,6 +180,7 @@ def bench_load_command(
         max_batch=max_batch,
         threads=threads,
         workers=workers,
+        reduced_decode=not full_decode,
     )
     text = json.dumps(report, indent=2)
     typer.echo(text)

@@ -13,6 +13,7 @@ everything after the detector is recomputed from the same detections, so the res
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from datasets.taxonomy import Taxonomy, default_taxonomy, load_taxonomy
+from detector.decode import DecodedImage
 from detector.errors import InputError, StreetWatchError
 from detector.events import (
     encode_evidence,
@@ -145,7 +147,9 @@ class EventAssembler:
                 obs.position = self._locate(obs.detection, frame.width, frame.height, meta)
             if self.config.rule_for(track.class_name).min_area_m2 > 0:
                 obs.area_m2 = ground_area_m2(obs.detection.box, frame.width, frame.height, self.camera)
-            track.offer_evidence(evidence_quality(frame.image, obs.detection), frame.image, obs)
+            # Quality is measured on the pixels at hand (a reduced live frame: the box scaled down).
+            quality = evidence_quality(frame.image, obs.detection.scaled(1.0 / frame.scale))
+            track.offer_evidence(quality, frame, obs)
             # The spawn observation handed back by the tracker has no position yet.
             for early in track.observations:
                 if early.position is None and early.meta is not None and early.meta.lat is not None:
@@ -215,7 +219,8 @@ class EventAssembler:
             return None, decision.reason
         placement = self.rules.place(decision.class_name, position.lat, position.lon, first_seen)
         seg = placement.segment
-        image = track.best_image if track.best_image is not None else np.zeros((8, 8, 3), np.uint8)
+        frame = track.best_frame
+        image = frame.full_image() if frame is not None else np.zeros((8, 8, 3), np.uint8)
         evidence_jpeg, crop_jpeg = encode_evidence(image, best.detection, self.config.evidence)
         event = ViolationEvent(
             event_key=key,
@@ -584,7 +589,7 @@ class PatrolVerifier:
             if prev is None or d < prev[0]:
                 self.best[int(case.id)] = (
                     d,
-                    Frame(frame.image.copy(), frame.index, frame.timestamp, frame.source, meta),
+                    dataclasses.replace(frame, image=frame.image.copy(), meta=meta),
                     meta,
                 )
 
@@ -609,7 +614,7 @@ class PatrolVerifier:
                 continue
             _, frame, meta = entry
             ok, jpeg = cv2.imencode(
-                ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, config.evidence.jpeg_quality]
+                ".jpg", frame.full_image(), [cv2.IMWRITE_JPEG_QUALITY, config.evidence.jpeg_quality]
             )
             try:
                 store.attach_verification(
@@ -721,9 +726,12 @@ class LivePipeline:
         return detections, self.process_detections(image, meta, detections)
 
     def process_detections(
-        self, image: np.ndarray, meta: FrameMeta, detections: list[Detection]
+        self, image: np.ndarray | DecodedImage, meta: FrameMeta, detections: list[Detection]
     ) -> list[Any]:
-        """The part after the detector (for callers that ran the model themselves)."""
+        """The part after the detector (for callers that ran the model themselves).
+
+        `detections` are in original pixels; `image` may be a reduced decode (detector.decode)."""
+        decoded = DecodedImage.of(image)
         vid = meta.vehicle_id
         t = meta.captured_at.timestamp()
         results: list[Any] = []
@@ -736,7 +744,15 @@ class LivePipeline:
         self._counter[vid] = index + 1
         self._last_time[vid] = t
         self._arrived[vid] = time.time()
-        frame = Frame(image=image, index=index, timestamp=t, source=f"live:{vid}", meta=meta)
+        frame = Frame(
+            image=decoded.pixels,
+            index=index,
+            timestamp=t,
+            source=f"live:{vid}",
+            meta=meta,
+            scale=decoded.scale,
+            encoded=decoded.encoded,
+        )
         ended = asm.observe(frame, detections)
         results += _ingest(self.store, asm.finish(ended), summary)
         return results

@@ -68,6 +68,12 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
         previous = cases
         time.sleep(2.5)
     assert {c["class_name"] for c in cases} >= {"bus"}
+    # the detector saw the frames at half size (a 320 model), the evidence is the full 810x1080 frame
+    bus_case = next(c for c in cases if c["class_name"] == "bus")
+    evidence = svc.client.get(bus_case["evidence_url"], headers=svc.auth())
+    assert evidence.status_code == 200
+    shown = cv2.imdecode(np.frombuffer(evidence.content, np.uint8), cv2.IMREAD_COLOR)
+    assert shown.shape[:2] == image.shape[:2]
     observations = sum(c["observation_count"] for c in cases)
     for i in range(3):  # resend frames that were already answered
         again = post(svc, jpeg_bytes(np.roll(image, 2 * i, axis=1)), frame_metadata("V7", f"f{i}"), headers)
@@ -75,6 +81,32 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
     after = svc.client.get("/v1/cases", headers=svc.auth()).json()["items"]
     assert sum(c["observation_count"] for c in after) == observations
     assert len(after) == len(cases)
+
+
+def test_reduced_decode_answers_in_original_pixels_like_a_full_decode(make_service, bus_jpeg):
+    """A 320-input model needs only half of the 810x1080 bus photo: the JPEG is decoded at half size,
+    and the answer (size, boxes) is in the photo's own pixels, as with a full decode."""
+    answers = {}
+    for reduced in (True, False):
+        svc = make_service(reduced_decode=reduced)
+        assert svc.app.state.sw.live.input_shape == ((320, 320) if reduced else None)
+        response = post(svc, bus_jpeg, frame_metadata("V9", "r1"), svc.auth("vehicle", "V9"))
+        assert response.status_code == 200, response.text
+        answers[reduced] = response.json()
+    assert (answers[True]["width"], answers[True]["height"]) == (810, 1080)
+    strong = [d for d in answers[False]["detections"] if d["score"] >= 0.5]
+    assert len(strong) >= 3  # the bus and the people
+    for full in strong:
+        same_class = [d for d in answers[True]["detections"] if d["class_name"] == full["class_name"]]
+        best = max(_iou(full["box"], d["box"]) for d in same_class)
+        assert best >= 0.85, (full, same_class)
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from detector.events import encode_evidence, event_key, evidence_quality, sharpness, track_passes
 from detector.pipeline_config import ClassRule, EvidenceSettings, load_pipeline_config
 from detector.track import Track, TrackObservation
-from detector.types import Detection
+from detector.types import Detection, Frame
 
 
 def _track(
@@ -72,10 +72,11 @@ def test_sharper_larger_higher_scoring_frame_wins() -> None:
     # the track keeps the best one it was offered
     track = _track([0.8])
     obs = track.observations[0]
-    assert track.offer_evidence(evidence_quality(blurred, det), blurred, obs)
-    assert track.offer_evidence(evidence_quality(img, det), img, obs)
-    assert not track.offer_evidence(evidence_quality(blurred, det), blurred, obs)
-    assert track.best_image is img
+    sharp_frame, blurred_frame = (Frame(i, 0, 0.0, "test") for i in (img, blurred))
+    assert track.offer_evidence(evidence_quality(blurred, det), blurred_frame, obs)
+    assert track.offer_evidence(evidence_quality(img, det), sharp_frame, obs)
+    assert not track.offer_evidence(evidence_quality(blurred, det), blurred_frame, obs)
+    assert track.best_frame is sharp_frame
 
 
 def test_evidence_jpegs_frame_with_box_and_raw_crop() -> None:

@@ -142,6 +142,7 @@ def build_state(settings: Settings) -> ServiceState:
             build_live_pipeline(settings, store, state.detector),
             idle_flush_s=settings.live_idle_flush_s,
             keep_answers_s=settings.frame_answers_keep_hours * 3600.0,
+            input_shape=tuple(state.detector.imgsz) if settings.reduced_decode else None,
         )
     state.jobs = JobRunner(state)
     state.jobs.start()

@@ -19,9 +19,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from detector.decode import DecodedImage, decode_for_detection
 from serve.settings import Limits
 
 ALLOWED_IMAGE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPEG", "image/png": "PNG"}
@@ -112,13 +112,18 @@ def check_upload_size(size: int, limits: Limits) -> None:
         raise ApiError(400, "image: empty upload")
 
 
-def decode_image(data: bytes, expected_format: str | None, limits: Limits) -> np.ndarray:
+def decode_image(
+    data: bytes,
+    expected_format: str | None,
+    limits: Limits,
+    input_shape: tuple[int, int] | None = None,
+) -> DecodedImage:
     """Check the header (format, dimensions) before decoding, then decode to BGR.
 
     The header is read with Pillow (no pixel decode), so a small file that claims to be huge
-    (a decompression bomb) is refused with 413 before any memory is spent on it.
+    (a decompression bomb) is refused with 413 before any memory is spent on it. With the model's
+    `input_shape` (h, w), a JPEG is decoded only as large as the model needs (detector.decode).
     """
-    import cv2
     from PIL import Image, UnidentifiedImageError
 
     check_upload_size(len(data), limits)
@@ -142,10 +147,10 @@ def decode_image(data: bytes, expected_format: str | None, limits: Limits) -> np
         raise ApiError(422, f"image: {width}x{height} is smaller than {limits.min_image_side} px per side")
     if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:
         raise ApiError(400, "image: JPEG is truncated (no end-of-image marker)")
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.shape[0] != height or image.shape[1] != width:
+    decoded = decode_for_detection(data, width, height, fmt == "JPEG", input_shape)
+    if decoded is None:
         raise ApiError(400, "image: corrupt image data (could not decode)")
-    return image
+    return decoded
 
 
 class RateLimiter:

@@ -13,15 +13,18 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from detector.decode import DecodedImage
 from detector.types import Detection, FrameMeta
 from serve.api.inference import MicroBatcher
-from serve.api.limits import FrameMetadata
+from serve.api.limits import FrameMetadata, decode_image
+from serve.settings import Limits
 
 log = logging.getLogger("streetwatch.live")
 
@@ -53,8 +56,10 @@ class LiveService:
         pipeline: Any | None,
         idle_flush_s: float = 10.0,
         keep_answers_s: float | None = 48 * 3600.0,
+        input_shape: tuple[int, int] | None = None,
     ) -> None:
         self.store = store
+        self.input_shape = input_shape  # the model's (h, w): JPEGs are decoded no larger than it needs
         self.batcher = batcher
         self.pipeline = pipeline
         # The pipeline keeps per-vehicle tracker state and shared rule state: one frame at a time.
@@ -120,24 +125,40 @@ class LiveService:
     def known_answer(self, vehicle_id: str, frame_id: str) -> dict | None:
         return self.store.get_frame_result(vehicle_id, frame_id)
 
-    async def process(self, image: np.ndarray, meta: FrameMetadata) -> dict[str, Any]:
-        """The answer for one frame (raises inference.Overloaded when the detector queue is full).
+    async def process(self, image: np.ndarray | DecodedImage, meta: FrameMetadata) -> dict[str, Any]:
+        """The answer for one decoded frame (raises inference.Overloaded when the detector queue is full)."""
+        decoded = DecodedImage.of(image)
+        return await self._answer(meta, lambda: decoded)
 
-        Concurrent duplicates of the same (vehicle, frame) wait for the first one's answer.
-        """
+    async def process_upload(
+        self, data: bytes, expected_format: str | None, limits: Limits, meta: FrameMetadata
+    ) -> dict[str, Any]:
+        """The answer for one uploaded JPEG/PNG: a frame already answered is not decoded again; a new
+        one is decoded (only as large as the model needs) in the same worker-thread call as the lookup.
+        Raises ApiError for a bad image, inference.Overloaded when the detector queue is full."""
+        return await self._answer(
+            meta, lambda: decode_image(data, expected_format, limits, self.input_shape)
+        )
+
+    async def _answer(self, meta: FrameMetadata, decode: Callable[[], DecodedImage]) -> dict[str, Any]:
+        """Concurrent duplicates of the same (vehicle, frame) wait for the first one's answer; a frame
+        answered before gets its stored answer. A reduced decode is detected as it is; its boxes are
+        scaled back to original pixels here."""
         key = (meta.vehicle_id, meta.frame_id)
         pending = self._inflight.get(key)
         if pending is not None:
             answer = await asyncio.shield(pending)
             return {**answer, "duplicate": True}
-        stored = await run_in_threadpool(self.known_answer, *key)
-        if stored is not None:
-            return {**stored, "duplicate": True}
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            detections = await self.batcher.detect(image)
-            answer = await run_in_threadpool(self._after_detection, image, meta, detections)
+            stored, decoded = await run_in_threadpool(self._known_or_decode, key, decode)
+            if stored is not None:
+                answer = {**stored, "duplicate": True}
+            else:
+                found = await self.batcher.detect(decoded.pixels)
+                detections = [d.scaled(decoded.scale) for d in found]
+                answer = await run_in_threadpool(self._after_detection, decoded, meta, detections)
             future.set_result(answer)
             return answer
         except BaseException as exc:
@@ -147,7 +168,13 @@ class LiveService:
         finally:
             self._inflight.pop(key, None)
 
-    def _after_detection(self, image: np.ndarray, meta: FrameMetadata, detections: list[Detection]) -> dict:
+    def _known_or_decode(
+        self, key: tuple[str, str], decode: Callable[[], DecodedImage]
+    ) -> tuple[dict | None, DecodedImage | None]:
+        stored = self.known_answer(*key)
+        return (stored, None) if stored is not None else (None, decode())
+
+    def _after_detection(self, image: DecodedImage, meta: FrameMetadata, detections: list[Detection]) -> dict:
         frame_meta = FrameMeta(
             vehicle_id=meta.vehicle_id,
             frame_id=meta.frame_id,
@@ -167,8 +194,8 @@ class LiveService:
             "vehicle_id": meta.vehicle_id,
             "frame_id": meta.frame_id,
             "duplicate": False,
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
+            "width": image.width,
+            "height": image.height,
             "detections": [d.to_dict() for d in detections],
             "cases": cases,
             "pipeline_ms": round((time.monotonic() - started) * 1000, 2),

@@ -7,11 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from serve.api.auth import check_vehicle, require_vehicle
 from serve.api.inference import Overloaded
-from serve.api.limits import ApiError, check_content_type, decode_image, parse_metadata
+from serve.api.limits import ApiError, check_content_type, parse_metadata
 from serve.store.types import Principal
 
 router = APIRouter(tags=["live"])
@@ -86,18 +85,14 @@ async def post_frame(
         meta = parse_metadata(metadata, limits)
         check_vehicle(principal, meta.vehicle_id)
         live = live_service(request)
-        stored = await run_in_threadpool(live.known_answer, meta.vehicle_id, meta.frame_id)
-        if stored is not None:  # a retry: no decoding, no detection, no new observation
-            metrics.frames.labels("http", "duplicate").inc()
-            return {**stored, "duplicate": True}
         fmt = check_content_type(image.content_type)
         if image.size is not None and image.size > limits.max_upload_bytes:
             raise ApiError(
                 413, f"image: {image.size} bytes is larger than the limit of {limits.max_upload_bytes} bytes"
             )
         data = await image.read(limits.max_upload_bytes + 1)
-        decoded = await run_in_threadpool(decode_image, data, fmt, limits)
-        answer = await live.process(decoded, meta)
+        # a retry is answered from the store: no decoding, no detection, no new observation
+        answer = await live.process_upload(data, fmt, limits, meta)
     except ApiError as exc:
         metrics.frames.labels("http", f"refused_{exc.status}").inc()
         raise
@@ -108,6 +103,8 @@ async def post_frame(
         metrics.frames.labels("http", "error").inc()
         raise
     elapsed = time.monotonic() - started
-    metrics.frames.labels("http", "duplicate" if answer.get("duplicate") else "processed").inc()
-    metrics.frame_latency.labels("http").observe(elapsed)
+    duplicate = bool(answer.get("duplicate"))
+    metrics.frames.labels("http", "duplicate" if duplicate else "processed").inc()
+    if not duplicate:
+        metrics.frame_latency.labels("http").observe(elapsed)
     return {**answer, "latency_ms": round(elapsed * 1000, 2)}

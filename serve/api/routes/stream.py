@@ -21,11 +21,10 @@ import logging
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
 
 from serve.api.auth import authenticate_websocket
 from serve.api.inference import Overloaded
-from serve.api.limits import ApiError, decode_image, parse_metadata
+from serve.api.limits import ApiError, parse_metadata
 from serve.store.types import Role
 
 log = logging.getLogger("streetwatch.stream")
@@ -84,8 +83,7 @@ async def vehicle_stream(websocket: WebSocket, vehicle_id: str) -> None:
 
     async def handle(meta, payload: bytes, received: float) -> None:
         try:
-            image = await run_in_threadpool(decode_image, payload, None, limits)
-            answer = await state.live.process(image, meta)
+            answer = await state.live.process_upload(payload, None, limits, meta)
         except ApiError as exc:
             metrics.frames.labels("ws", f"refused_{exc.status}").inc()
             await send(

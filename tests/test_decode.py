@@ -1,0 +1,85 @@
+"""Live JPEGs are decoded only as large as the model needs: same detections, original-pixel boxes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from datasets.synth.frames import render_training_frame
+from detector.decode import DecodedImage, decode_for_detection, reduction_for
+from detector.model import Detector
+from detector.types import Frame
+
+
+@pytest.mark.parametrize(
+    ("size", "input_shape", "factor"),
+    [
+        ((1280, 720), (416, 416), 2),  # letterbox gain 0.325: half size still has more pixels
+        ((1280, 720), (640, 640), 2),  # gain 0.5: half size is exactly what the model sees
+        ((1280, 720), (288, 512), 2),
+        ((1920, 1080), (416, 416), 4),
+        ((1280, 720), (1280, 1280), 1),  # a large model needs every pixel
+        ((1279, 719), (416, 416), 1),  # odd sides: boxes could not map back exactly
+        ((1280, 720), None, 1),  # no model known
+    ],
+)
+def test_reduction_factor(size, input_shape, factor) -> None:
+    assert reduction_for(*size, input_shape) == factor
+
+
+@pytest.fixture(scope="module")
+def street_jpeg() -> tuple[np.ndarray, bytes]:
+    image = render_training_frame(3, 7)[0]
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return image, data.tobytes()
+
+
+def test_jpeg_decoded_at_half_size_keeps_the_original_for_evidence(street_jpeg) -> None:
+    image, data = street_jpeg
+    decoded = decode_for_detection(data, 1280, 720, True, (416, 416))
+    assert decoded is not None and decoded.scale == 2 and decoded.pixels.shape == (360, 640, 3)
+    assert (decoded.width, decoded.height) == (1280, 720)
+    # the DCT-domain reduction is a proper downsampling of the picture
+    area = cv2.resize(
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
+        (640, 360),
+        interpolation=cv2.INTER_AREA,
+    )
+    assert np.abs(decoded.pixels.astype(int) - area).mean() < 3.0
+    frame = Frame(decoded.pixels, 0, 0.0, "live:V1", scale=decoded.scale, encoded=decoded.encoded)
+    assert (frame.width, frame.height) == (1280, 720)
+    assert frame.full_image().shape == image.shape
+
+
+def test_png_and_unreduced_sizes_decode_in_full(street_jpeg) -> None:
+    image, data = street_jpeg
+    ok, png = cv2.imencode(".png", image)
+    decoded = decode_for_detection(png.tobytes(), 1280, 720, False, (416, 416))
+    assert decoded is not None and decoded.scale == 1 and decoded.encoded is None
+    assert np.array_equal(decoded.pixels, image)
+    assert decode_for_detection(data, 1280, 720, True, None).scale == 1
+    assert decode_for_detection(data, 1920, 1080, True, (416, 416)) is None  # header and data disagree
+    assert DecodedImage.of(image).pixels is image
+
+
+def test_detections_on_the_reduced_decode_match_the_full_decode(bundled_model_path, street_jpeg) -> None:
+    _, data = street_jpeg
+    detector = Detector(bundled_model_path, threads=1)
+    full = detector.detect(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    decoded = decode_for_detection(data, 1280, 720, True, detector.imgsz)
+    assert decoded is not None and decoded.scale == 2
+    reduced = [d.scaled(decoded.scale) for d in detector.detect(decoded.pixels)]
+    strong = [d for d in full if d.score >= 0.5]
+    assert strong, "the rendered street frame should hold confident detections"
+    for det in strong:
+        same = [r for r in reduced if r.class_name == det.class_name]
+        assert same and max(_iou(det.box, r.box) for r in same) >= 0.85, (det, same)
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
