@@ -1,7 +1,10 @@
 """Live frames (HTTP and WebSocket share this): idempotency, detection through the batcher, the live pipeline.
 
 One frame's path: already answered for (vehicle_id, frame_id)? -> the stored answer (no new
-observation). Else the image goes through the micro-batcher (bounded; Overloaded when full), then
+observation, no decoding). Else the JPEG is decoded only as large as the model needs (a 416 model:
+half of a 1280x720 frame; detector.decode) in the same worker-thread call as that lookup, goes
+through the micro-batcher (bounded; Overloaded when full), its boxes are scaled back to original
+pixels, then
 the vehicle's tracker/events state (one lock per vehicle: a tracker sees one frame at a time),
 then the answer is stored under (vehicle_id, frame_id) so a retry after a dropped connection
 gets the same answer.
@@ -17,7 +20,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from detector.decode import DecodedImage
@@ -124,11 +126,6 @@ class LiveService:
 
     def known_answer(self, vehicle_id: str, frame_id: str) -> dict | None:
         return self.store.get_frame_result(vehicle_id, frame_id)
-
-    async def process(self, image: np.ndarray | DecodedImage, meta: FrameMetadata) -> dict[str, Any]:
-        """The answer for one decoded frame (raises inference.Overloaded when the detector queue is full)."""
-        decoded = DecodedImage.of(image)
-        return await self._answer(meta, lambda: decoded)
 
     async def process_upload(
         self, data: bytes, expected_format: str | None, limits: Limits, meta: FrameMetadata
