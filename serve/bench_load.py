@@ -437,7 +437,8 @@ def run_load_test(
     # busy seconds add up over the detector workers, which run side by side
     in_service_fps = settings.batching.workers * det_frames / det_busy if det_busy > 0 else 0.0
     return {
-        "command": f"streetwatch bench load --vehicles {vehicles} --fps {fps:g} --seconds {seconds:g}",
+        "command": f"streetwatch bench load --vehicles {vehicles} --fps {fps:g} --seconds {seconds:g}"
+        + ("" if reduced_decode else " --full-decode"),
         "model": str(settings.model_path),
         "frame_size": f"{width}x{height}",
         "service_decode": (
