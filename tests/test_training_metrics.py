@@ -84,3 +84,15 @@ def test_no_detections_gives_zero_ap():
     results = [_img(1, [(0, 0, 0, 10, 10)], [])]
     ap = coco_ap(results, 2)
     assert ap["ap50"] == [0.0, None]
+
+
+def test_ap_by_object_size_ignores_objects_outside_the_range():
+    # a large object found, a small one missed: all-sizes AP50 51/101, large 1.0, small 0.0
+    results = [_img(1, [(0, 0, 0, 200, 200), (0, 300, 300, 310, 310)], [(0, 0.9, 0, 0, 200, 200)])]
+    ap = coco_ap(results, 2)
+    assert ap["ap50"][0] == pytest.approx(51 / 101)
+    assert ap["ap50_by_size"]["large"][0] == pytest.approx(1.0)
+    assert ap["ap50_by_size"]["medium_up"][0] == pytest.approx(1.0)
+    assert ap["ap50_by_size"]["small"][0] == pytest.approx(0.0)
+    assert ap["ap50_by_size"]["medium"][0] is None  # no object of that size
+    assert ap["ap50_by_size"]["large"][1] is None  # no ground truth of class 1 at all

@@ -69,11 +69,23 @@ def yolo_to_xyxy(labels: np.ndarray, width: int, height: int) -> tuple[np.ndarra
 
 
 # --- COCO AP -----------------------------------------------------------------------------------
-def coco_ap(results: list[ImageResult], num_classes: int) -> dict[str, Any]:
-    """Per-class AP50, AP50-95 and the IoU-0.5 PR curve (101 recall points), COCO method.
+# COCO's object sizes, by box area in original-image pixels, plus "medium_up" (at least 32x32 px:
+# what an inspector can still judge in a 720p frame). AP in a size range ignores the ground truth and
+# the unmatched detections outside it (pycocotools' area ranges).
+SIZE_RANGES: dict[str, tuple[float, float]] = {
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e10),
+    "medium_up": (32.0**2, 1e10),
+}
 
-    Classes without ground truth get None. Returns {"ap50": [...], "ap50_95": [...],
-    "recall_points": [...], "pr50": [[...] per class]}.
+
+def coco_ap(results: list[ImageResult], num_classes: int) -> dict[str, Any]:
+    """Per-class AP50, AP50-95 and the IoU-0.5 PR curve (101 recall points), COCO method; AP50 per
+    object size (`SIZE_RANGES`).
+
+    Classes without ground truth (in a size range) get None. Returns {"ap50": [...], "ap50_95": [...],
+    "recall_points": [...], "pr50": [[...] per class], "ap50_by_size": {size: [...] per class}}.
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -84,6 +96,7 @@ def coco_ap(results: list[ImageResult], num_classes: int) -> dict[str, Any]:
         "ap50_95": [None] * num_classes,
         "recall_points": recall_points.tolist(),
         "pr50": [[0.0] * 101 for _ in range(num_classes)],
+        "ap50_by_size": {size: [None] * num_classes for size in SIZE_RANGES},
     }
     images, annotations, detections = [], [], []
     for r in results:
@@ -110,6 +123,13 @@ def coco_ap(results: list[ImageResult], num_classes: int) -> dict[str, Any]:
         out = dict(empty)
         out["ap50"] = [0.0 if k in gt_has_class else None for k in range(num_classes)]
         out["ap50_95"] = list(out["ap50"])
+        out["ap50_by_size"] = {
+            size: [
+                0.0 if any(a["category_id"] == k and lo <= a["area"] < hi for a in annotations) else None
+                for k in range(num_classes)
+            ]
+            for size, (lo, hi) in SIZE_RANGES.items()
+        }
         return out
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
@@ -118,6 +138,8 @@ def coco_ap(results: list[ImageResult], num_classes: int) -> dict[str, Any]:
         dt = gt.loadRes(detections)
         ev = COCOeval(gt, dt, iouType="bbox")
         ev.params.catIds = list(range(num_classes))
+        ev.params.areaRng = [[0.0, 1e10], *(list(r) for r in SIZE_RANGES.values())]
+        ev.params.areaRngLbl = ["all", *SIZE_RANGES]
         ev.evaluate()
         ev.accumulate()
     precision = ev.eval["precision"]  # [T iou, R recall, K class, A area, M maxdets]
@@ -133,7 +155,31 @@ def coco_ap(results: list[ImageResult], num_classes: int) -> dict[str, Any]:
         ap50.append(float(np.mean(np.clip(p50, 0, None))))
         ap5095.append(float(np.mean(np.clip(p_all, 0, None))))
         pr50.append(np.clip(p50, 0, None).tolist())
-    return {"ap50": ap50, "ap50_95": ap5095, "recall_points": recall_points.tolist(), "pr50": pr50}
+    by_size: dict[str, list[float | None]] = {}
+    for a, size in enumerate(SIZE_RANGES, start=1):
+        row: list[float | None] = []
+        for k in range(num_classes):
+            p50 = precision[0, :, k, a, -1]
+            row.append(None if np.all(p50 < 0) else float(np.mean(np.clip(p50, 0, None))))
+        by_size[size] = row
+    return {
+        "ap50": ap50,
+        "ap50_95": ap5095,
+        "recall_points": recall_points.tolist(),
+        "pr50": pr50,
+        "ap50_by_size": by_size,
+    }
+
+
+def instances_by_size(results: list[ImageResult], class_id: int) -> dict[str, int]:
+    """Ground-truth boxes of one class per size range (`SIZE_RANGES`, box area in pixels)."""
+    areas = [
+        float((box[2] - box[0]) * (box[3] - box[1]))
+        for r in results
+        for box, cls in zip(r.gt_boxes, r.gt_classes, strict=True)
+        if int(cls) == class_id
+    ]
+    return {size: sum(lo <= a < hi for a in areas) for size, (lo, hi) in SIZE_RANGES.items()}
 
 
 # --- operating point ---------------------------------------------------------------------------
@@ -302,6 +348,8 @@ def evaluate(
                 "ap50": ap["ap50"][k], "ap50_95": ap["ap50_95"][k],
                 "precision": op["precision"][k], "recall": op["recall"][k],
                 "tp": op["tp"][k], "fp": op["fp"][k], "fn": op["fn"][k],
+                "ap50_by_size": {size: ap["ap50_by_size"][size][k] for size in SIZE_RANGES},
+                "instances_by_size": instances_by_size(results, k),
             }
             for k in range(nc)
         ],

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from training.report import confusion_table, metrics_table
+from training.report import confusion_table, metrics_table, size_table
 
 DEFAULT_SYNTH_COMMANDS = [
     "streetwatch synth --out data/synth-default/train --images 3000 --seed 1",
@@ -176,6 +176,11 @@ NMS IoU {metrics['nms_iou']}.
 {metrics_table(metrics)}
 
 {target}
+
+AP50 by object size (box area in 1280x720 pixels; instances in brackets). Small objects are far
+away: a bin 40 m ahead is under 32x32 px.
+
+{size_table(metrics)}
 
 Confusion matrix (rows: true class, columns: predicted; conf >= {metrics['operating_conf']}):
 

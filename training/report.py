@@ -30,6 +30,25 @@ def metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def size_table(metrics: dict[str, Any]) -> str:
+    """AP50 per class and object size (COCO areas in original-image pixels), with instance counts."""
+    classes = [c for c in metrics["classes"] if "ap50_by_size" in c]
+    if not classes:
+        return ""
+    sizes = ["small", "medium", "large", "medium_up"]
+    heads = ["small (< 32²)", "medium (32²–96²)", "large (≥ 96²)", "medium and up (≥ 32²)"]
+    lines = [
+        "| class | " + " | ".join(f"AP50 {h}" for h in heads) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for c in classes:
+        cells = [
+            f"{_fmt(c['ap50_by_size'].get(s))} ({c.get('instances_by_size', {}).get(s, '?')})" for s in sizes
+        ]
+        lines.append(f"| {c['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def confusion_table(metrics: dict[str, Any]) -> str:
     labels = metrics["confusion_matrix"]["labels"]
     rows = metrics["confusion_matrix"]["rows_true_cols_pred"]
@@ -104,6 +123,13 @@ def report_markdown(metrics: dict[str, Any]) -> str:
         f"{metrics['operating_conf']}, IoU >= 0.5",
         "",
         metrics_table(metrics),
+        "",
+        "## By object size",
+        "",
+        "AP50 in each size range (box area in original-image pixels; instances in brackets). A size "
+        "range ignores ground truth and unmatched detections outside it (COCO area ranges).",
+        "",
+        size_table(metrics),
         "",
         "## Confusion matrix",
         "",
