@@ -279,6 +279,36 @@ class Detector:
     __call__ = detect
 
 
+def open_detector(
+    path: str | Path, imgsz: str | int | Sequence[int] | None = "auto", **kwargs: Any
+) -> Detector:
+    """A Detector at the input size patrol frames want; the one place that choice is made, so that
+    live frames, footage jobs and `streetwatch process` see the same detections for the same frames.
+
+    `imgsz`: "auto" = a 16:9 rectangle at the model's own scale (a 416 model runs 256x416: a 1280x720
+    frame letterboxed without the grey bands a square input spends time on); an int = square; (h, w);
+    None = the model's metadata size. Models with a fixed input size always use their own.
+    """
+    import math
+
+    detector = Detector(path, **kwargs)
+    wanted: Any = imgsz
+    if wanted == "auto":
+        _h, w = detector.imgsz
+        stride = detector.stride
+        wanted = (int(math.ceil(w * 9 / 16 / stride) * stride), w)
+    elif isinstance(wanted, int):
+        wanted = (wanted, wanted)
+    if wanted is None or tuple(int(v) for v in wanted) == tuple(detector.imgsz):
+        return detector
+    try:
+        return Detector(path, imgsz=tuple(int(v) for v in wanted), **kwargs)
+    except ModelError as exc:
+        if "fixed" not in str(exc):
+            raise
+        return detector  # a fixed-size model keeps its own input size
+
+
 def default_model_path() -> Path | None:
     """Default model: env STREETWATCH_MODEL, else `<repo>/models/streetwatch-yolo11n.onnx` if it exists."""
     env = os.environ.get("STREETWATCH_MODEL")

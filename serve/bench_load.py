@@ -92,14 +92,16 @@ def detector_throughput(
     seconds: float,
     spin: bool | None = None,
     sessions: int = 1,
+    imgsz: Any = None,
 ) -> dict:
     """The detector's own batch throughput on these frames (decode excluded), frames/s: `sessions`
-    detectors of `threads` onnxruntime threads each, side by side in threads, for `seconds` of wall time."""
+    detectors of `threads` onnxruntime threads each, side by side in threads, for `seconds` of wall time,
+    at input size `imgsz` (as `detector.model.open_detector` takes it)."""
     import threading
 
-    from detector.model import Detector
+    from detector.model import open_detector
 
-    detectors = [Detector(model, threads=threads, spin=spin) for _ in range(sessions)]
+    detectors = [open_detector(model, imgsz, threads=threads, spin=spin) for _ in range(sessions)]
     for detector in detectors:
         detector.detect_batch(images[:batch])  # warm-up
     counts = [0] * sessions
@@ -127,11 +129,12 @@ def detector_throughput(
         "threads": threads or os.cpu_count(),
         "sessions": sessions,
         "spin": bool(spin),
+        "input": "x".join(str(v) for v in detectors[0].imgsz),
     }
 
 
 def best_detector_throughput(
-    model: Path, images: list[np.ndarray], batch: int, threads: int | None, seconds: float
+    model: Path, images: list[np.ndarray], batch: int, threads: int | None, seconds: float, imgsz: Any = None
 ) -> dict:
     """The detector at its best on this machine, whatever the service is set to: one session on all
     cores with and without onnxruntime thread spinning, and one single-threaded session per core."""
@@ -140,7 +143,7 @@ def best_detector_throughput(
     if cores > 1:
         configs.append((1, False, cores))
     runs = [
-        detector_throughput(model, images, batch, t, seconds / len(configs), spin, sessions)
+        detector_throughput(model, images, batch, t, seconds / len(configs), spin, sessions, imgsz)
         for t, spin, sessions in configs
     ]
     best = max(runs, key=lambda m: m["fps"])
@@ -152,11 +155,11 @@ def best_detector_throughput(
     }
 
 
-def model_input_shape(model: Path) -> tuple[int, int]:
-    """The model's input (h, w), as the service reads it."""
-    from detector.model import Detector
+def model_input_shape(model: Path, imgsz: Any) -> tuple[int, int]:
+    """The model's input (h, w) at `imgsz`, as the service opens it."""
+    from detector.model import open_detector
 
-    return Detector(model, threads=1).imgsz
+    return open_detector(model, imgsz, threads=1).imgsz
 
 
 def multipart_body(meta: str, jpeg: bytes, boundary: str = MULTIPART_BOUNDARY) -> bytes:
@@ -376,7 +379,11 @@ def run_load_test(
     settings = load_settings(model_path=model, batching=batching or None, threads=threads)
     if not Path(settings.model_path).is_file():
         raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
-    model_shape = model_input_shape(Path(settings.model_path))
+    from serve.api.pipeline import pipeline_config
+
+    # the service's input size (its `imgsz`, else the pipeline config's): the reference runs at it too
+    service_imgsz = settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
+    model_shape = model_input_shape(Path(settings.model_path), service_imgsz)
     decode_factor = reduction_for(width, height, model_shape) if reduced_decode else 1
     jpegs = encode_jpegs(street_frames(16, width, height))
     images = decode_jpegs(jpegs)  # what the standalone reference runs on (decoding is not timed)
@@ -398,7 +405,7 @@ def run_load_test(
             os.environ.pop(name, None)
         with ServiceProcess(Path(tmp) / "data", env=env) as service:
             before_load = best_detector_throughput(
-                Path(settings.model_path), images, batch, ort_threads, standalone_seconds
+                Path(settings.model_path), images, batch, ort_threads, standalone_seconds, service_imgsz
             )
             admin = read_credentials(service.data_dir / "credentials.txt")["admin_api_key"]
             keys = {}
@@ -416,7 +423,7 @@ def run_load_test(
             stats = asyncio.run(_drive(service.url, keys, jpegs, fps, seconds, drain_seconds))
             wall = time.monotonic() - wall_start
             after_load = best_detector_throughput(
-                Path(settings.model_path), images, batch, ort_threads, standalone_seconds
+                Path(settings.model_path), images, batch, ort_threads, standalone_seconds, service_imgsz
             )
     # The machine may be busier before or after: the faster of the two measurements is the reference.
     standalone = max(before_load, after_load, key=lambda m: m["fps"])

@@ -7,7 +7,6 @@ recall / duplicates / false cases on synthetic drive-by clips).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import typer
@@ -15,32 +14,21 @@ import typer
 
 def _open_detector(model: Path | None, conf: float | None, threads: int | None, config):
     from detector.errors import ModelError
-    from detector.model import Detector, default_model_path
+    from detector.model import default_model_path, open_detector
 
     path = model or default_model_path()
     if path is None:
         raise ModelError(
             "no model: pass --model PATH.onnx (the bundled models/streetwatch-yolo11n.onnx is missing)"
         )
-    kwargs = {
-        "conf": conf if conf is not None else config.detector.conf,
-        "iou": config.detector.iou,
-        "threads": threads or config.detector.threads,
-        "spin": config.detector.spin,
-    }
-    detector = Detector(path, **kwargs)
-    wanted = config.detector.imgsz
-    if wanted == "auto":
-        _h, w = detector.imgsz
-        stride = detector.stride
-        wanted = [int(math.ceil(w * 9 / 16 / stride) * stride), w]  # 16:9 at the model's own scale
-    if wanted and tuple(wanted) != tuple(detector.imgsz):
-        try:
-            return Detector(path, imgsz=tuple(int(v) for v in wanted), **kwargs)
-        except ModelError as exc:
-            if "fixed" not in str(exc):
-                raise  # only a fixed-size model keeps its own input size
-    return detector
+    return open_detector(
+        path,
+        config.detector.imgsz,
+        conf=conf if conf is not None else config.detector.conf,
+        iou=config.detector.iou,
+        threads=threads or config.detector.threads,
+        spin=config.detector.spin,
+    )
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:

@@ -117,7 +117,8 @@ class Settings(BaseSettings):
         default=None,
         ge=32,
         le=4096,
-        description="Model input size for dynamic-size models (default: the model's).",
+        description="Square model input size for dynamic-size models. Default: the pipeline config's "
+        "`detector.imgsz` (`auto`: a 16:9 rectangle at the model's scale, as `streetwatch process` uses).",
     )
     threads: int = Field(
         default=0,

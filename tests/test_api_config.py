@@ -83,3 +83,19 @@ def test_keys_cli_creates_a_working_vehicle_key(tmp_path: Path):
     assert principal is not None and principal.role == "vehicle" and principal.vehicle_id == "V1"
     bad = run("keys", "create", "--role", "vehicle")
     assert bad.returncode == 2 and "--vehicle" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_live_frames_jobs_and_the_cli_run_the_model_at_the_same_input(make_service, bundled_model_path):
+    """The same frames must give the same detections whichever way they arrive: the service's detector
+    (live frames and footage jobs) opens the model as `streetwatch process` does, 16:9 by default."""
+    from detector.pipeline_config import load_pipeline_config
+    from serve.process_cli import _open_detector
+
+    svc = make_service(model_path=bundled_model_path, imgsz=None, taxonomy=None)
+    service_input = svc.app.state.sw.detector.imgsz
+    assert service_input == _open_detector(bundled_model_path, None, 1, load_pipeline_config()).imgsz
+    height, width = service_input
+    assert 1.5 < width / height < 1.8  # a 16:9 rectangle, not the square metadata size
+    assert svc.app.state.sw.live.input_shape == service_input  # JPEG decoding sized for it
+    square = make_service(model_path=bundled_model_path, imgsz=width, taxonomy=None)
+    assert square.app.state.sw.detector.imgsz == (width, width)  # an explicit size still wins

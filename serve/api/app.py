@@ -84,15 +84,19 @@ def _jsonable(errors: list[dict]) -> list[dict]:
 
 
 def _load_detector(settings: Settings, state: ServiceState) -> None:
-    from detector.model import Detector
+    from detector.model import open_detector
+    from serve.api.pipeline import pipeline_config
 
     try:
-        state.detector = Detector(
+        # the same input size as `streetwatch process` (the pipeline config's detector.imgsz, 16:9
+        # "auto" by default) unless `imgsz` says otherwise: live, jobs and CLI see the same detections
+        imgsz = settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
+        state.detector = open_detector(
             settings.model_path,
+            imgsz,
             conf=settings.conf,
             iou=settings.iou,
             threads=settings.detector_threads(),
-            imgsz=settings.imgsz,
             spin=settings.spin,
         )
     except StreetWatchError as exc:
