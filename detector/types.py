@@ -115,8 +115,10 @@ class Frame:
 
     def full_image(self) -> np.ndarray:
         """The image at full resolution: `image` itself, or `encoded` decoded in full."""
-        if self.scale == 1 or self.encoded is None:
+        if self.scale == 1:
             return self.image
+        if self.encoded is None:
+            raise ValueError("a reduced frame without its original image data")
         from detector.decode import decode_full
 
         return decode_full(self.encoded)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +44,8 @@ from detector.rules import RuleEngine, SightingLog
 from detector.track import ObjectTracker, Track
 from detector.types import Detection, Frame, FrameMeta, ViolationEvent
 from detector.zones import ZoneLayers, load_zones
+
+log = logging.getLogger("streetwatch.processing")
 
 
 class FrameDetector(Protocol):
@@ -111,6 +114,22 @@ def _reason_bucket(reason: str) -> str:
         if reason.startswith(prefix):
             return prefix
     return reason
+
+
+def _evidence_image(frame: Frame | None) -> np.ndarray:
+    """The full-resolution image of a track's best frame. Should the kept JPEG not decode in full
+    (it did decode reduced), the reduced image scaled up stands in: a case never fails on its picture."""
+    if frame is None:
+        return np.zeros((8, 8, 3), np.uint8)
+    try:
+        return frame.full_image()
+    except ValueError:
+        import cv2
+
+        log.warning(
+            "evidence of %s frame %d: full decode failed, using the reduced image", frame.source, frame.index
+        )
+        return cv2.resize(frame.image, (frame.width, frame.height), interpolation=cv2.INTER_LINEAR)
 
 
 class EventAssembler:
@@ -219,8 +238,7 @@ class EventAssembler:
             return None, decision.reason
         placement = self.rules.place(decision.class_name, position.lat, position.lon, first_seen)
         seg = placement.segment
-        frame = track.best_frame
-        image = frame.full_image() if frame is not None else np.zeros((8, 8, 3), np.uint8)
+        image = _evidence_image(track.best_frame)
         evidence_jpeg, crop_jpeg = encode_evidence(image, best.detection, self.config.evidence)
         event = ViolationEvent(
             event_key=key,

@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         default=True,
         description="Decode live JPEGs at 1/2, 1/4 or 1/8 size when the model's input is that small "
         "(a 416 model needs no more than half of a 1280x720 frame); case evidence is still cut from "
-        "the full-resolution frame. About 5x cheaper decoding (docs/api.md, load test).",
+        "the full-resolution frame (docs/api.md, decoding and load test).",
     )
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")

@@ -83,6 +83,21 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
     assert len(after) == len(cases)
 
 
+def test_the_same_frame_sent_twice_at_once_is_processed_once(make_service, bus_jpeg):
+    svc = make_service()
+    headers = svc.auth("vehicle", "V8")
+    meta = frame_metadata("V8", "twice")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = [f.result() for f in [pool.submit(post, svc, bus_jpeg, meta, headers) for _ in range(2)]]
+    assert [a.status_code for a in answers] == [200, 200]
+    bodies = [a.json() for a in answers]
+    assert sorted(b["duplicate"] for b in bodies) == [False, True]  # one processed, one answered with it
+    assert bodies[0]["detections"] == bodies[1]["detections"]
+    metrics = svc.client.get("/metrics").text
+    assert 'streetwatch_frames_total{outcome="processed",transport="http"} 1.0' in metrics
+    assert 'streetwatch_detector_frames_total 1.0' in metrics  # the model ran once
+
+
 def test_reduced_decode_answers_in_original_pixels_like_a_full_decode(make_service, bus_jpeg):
     """A 320-input model needs only half of the 810x1080 bus photo: the JPEG is decoded at half size,
     and the answer (size, boxes) is in the photo's own pixels, as with a full decode."""

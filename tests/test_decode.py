@@ -83,3 +83,34 @@ def _iou(a, b) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_exif_rotated_jpeg_is_decoded_upright(street_jpeg) -> None:
+    """A phone photo stored landscape with orientation 6 (turn 90°): decoded upright, reduced as usual."""
+    import io
+
+    from PIL import Image
+
+    image, _ = street_jpeg
+    pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    pil.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    decoded = decode_for_detection(buf.getvalue(), 1280, 720, True, (416, 416))  # the header's size
+    assert decoded is not None and decoded.scale == 2
+    assert (decoded.width, decoded.height) == (720, 1280)
+
+
+def test_metadata_padded_jpeg_is_decoded_in_full(street_jpeg) -> None:
+    """More bytes than pixels (a comment segment of 60 kB on a small frame): keeping those bytes for the
+    evidence would cost more than the full decode, so the frame is decoded in full."""
+    small = cv2.resize(street_jpeg[0], (256, 144))
+    ok, jpeg = cv2.imencode(".jpg", small)
+    payload = b"x" * 60000
+    padded = jpeg.tobytes()[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload
+    padded += jpeg.tobytes()[2:]
+    assert reduction_for(256, 144, (64, 64)) == 4
+    decoded = decode_for_detection(padded, 256, 144, True, (64, 64))
+    assert decoded is not None and decoded.scale == 1 and decoded.encoded is None
+    assert decoded.pixels.shape == (144, 256, 3)

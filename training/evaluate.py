@@ -71,7 +71,7 @@ def yolo_to_xyxy(labels: np.ndarray, width: int, height: int) -> tuple[np.ndarra
 # --- COCO AP -----------------------------------------------------------------------------------
 # COCO's object sizes, by box area in original-image pixels, plus "medium_up" (at least 32x32 px:
 # what an inspector can still judge in a 720p frame). AP in a size range ignores the ground truth and
-# the unmatched detections outside it (pycocotools' area ranges).
+# the unmatched detections outside it (pycocotools' area ranges, both ends included, as counted here).
 SIZE_RANGES: dict[str, tuple[float, float]] = {
     "small": (0.0, 32.0**2),
     "medium": (32.0**2, 96.0**2),
@@ -125,7 +125,7 @@ def coco_ap(results: list[ImageResult], num_classes: int) -> dict[str, Any]:
         out["ap50_95"] = list(out["ap50"])
         out["ap50_by_size"] = {
             size: [
-                0.0 if any(a["category_id"] == k and lo <= a["area"] < hi for a in annotations) else None
+                0.0 if any(a["category_id"] == k and lo <= a["area"] <= hi for a in annotations) else None
                 for k in range(num_classes)
             ]
             for size, (lo, hi) in SIZE_RANGES.items()
@@ -179,7 +179,7 @@ def instances_by_size(results: list[ImageResult], class_id: int) -> dict[str, in
         for box, cls in zip(r.gt_boxes, r.gt_classes, strict=True)
         if int(cls) == class_id
     ]
-    return {size: sum(lo <= a < hi for a in areas) for size, (lo, hi) in SIZE_RANGES.items()}
+    return {size: sum(lo <= a <= hi for a in areas) for size, (lo, hi) in SIZE_RANGES.items()}
 
 
 # --- operating point ---------------------------------------------------------------------------

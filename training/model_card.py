@@ -93,6 +93,16 @@ def _training_section(run_dir: Path | None) -> str:
     return text
 
 
+def _size_section(metrics: dict[str, Any]) -> str:
+    table = size_table(metrics)
+    if not table:
+        return ""
+    return (
+        "AP50 by object size (box area in 1280x720 pixels; instances in brackets). Small objects are "
+        "far away: a bin 40 m ahead is under 32x32 px.\n\n" + table + "\n"
+    )
+
+
 def build_card(
     metrics: dict[str, Any],
     model_path: Path,
@@ -177,11 +187,7 @@ NMS IoU {metrics['nms_iou']}.
 
 {target}
 
-AP50 by object size (box area in 1280x720 pixels; instances in brackets). Small objects are far
-away: a bin 40 m ahead is under 32x32 px.
-
-{size_table(metrics)}
-
+{_size_section(metrics)}
 Confusion matrix (rows: true class, columns: predicted; conf >= {metrics['operating_conf']}):
 
 {confusion_table(metrics)}

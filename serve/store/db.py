@@ -82,10 +82,11 @@ def _sqlite_engine(parsed) -> Engine:
         kwargs["poolclass"] = StaticPool  # one shared connection, else every connection is a new database
     else:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        # Requests reach the store from up to 40 worker threads at once (Starlette's thread pool);
-        # a connection beyond the pool is closed after use, and the next one pays for connect + WAL
-        # + pragmas again. SQLite connections are cheap to keep open.
-        kwargs.update(pool_size=20, max_overflow=20)
+        # Requests reach the store from up to 40 worker threads at once (Starlette's thread pool), plus
+        # the idle flusher and job threads. An overflow connection is closed when it is returned, and
+        # the next one pays for connect + WAL + pragmas again: keep 40 open (SQLite connections are
+        # cheap), and let a few more open in a burst rather than make a thread wait.
+        kwargs.update(pool_size=40, max_overflow=10)
     engine = sa.create_engine(parsed, **kwargs)
 
     @event.listens_for(engine, "connect")
