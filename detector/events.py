@@ -5,6 +5,8 @@
   halved when the box touches the frame edge (the object is cut off). The tracker keeps the frame
   with the highest quality; `encode_evidence` turns it into a JPEG with the box drawn plus the raw crop.
 - `event_key(source_id, track)`: deterministic for the same footage and object (see detector.track).
+- `shadowing_track(track, others)`: the stronger track of another class on the same object, if any
+  (the detector called one object two things: only one becomes an event).
 - `track_position(track)`: the median of the ground positions of the observations in which the box
   stands clear of the frame edges (the bottom edge must be the object's foot), else any ground
   position, else the vehicle position.
@@ -12,9 +14,11 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import statistics
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -206,3 +210,50 @@ def position_spread_m(track: Track) -> float:
     mlat = statistics.median(p.lat for p in pts)
     mlon = statistics.median(p.lon for p in pts)
     return max(distance_m(mlat, mlon, p.lat, p.lon) for p in pts)
+
+
+def _box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _strength(track: Track) -> float:
+    return sum(o.detection.score for o in track.observations)
+
+
+def shadowing_track(
+    track: Track, others: Iterable[Track], max_dt: float, min_iou: float = 0.5, min_share: float = 0.5
+) -> Track | None:
+    """A track of another class that covered the same object and saw it more strongly, else None.
+
+    Same object: for at least `min_share` of `track`'s observations, the other track has an observation
+    within `max_dt` seconds whose box overlaps by IoU >= `min_iou` (the same frame when the model gave
+    one box two classes, the neighbouring frame when the class flickered). More strongly: a larger sum
+    of detection scores (more frames, higher scores). Ties keep both.
+    """
+    if not track.observations:
+        return None
+    best: Track | None = None
+    for other in others:
+        if other is track or other.class_id == track.class_id or not other.observations:
+            continue
+        if _strength(other) <= _strength(track) or (best is not None and _strength(other) <= _strength(best)):
+            continue
+        times = [o.timestamp for o in other.observations]
+        if times[0] - max_dt > track.last.timestamp or times[-1] + max_dt < track.first.timestamp:
+            continue
+        covered = 0
+        for obs in track.observations:
+            lo = bisect.bisect_left(times, obs.timestamp - max_dt)
+            hi = bisect.bisect_right(times, obs.timestamp + max_dt)
+            if any(
+                _box_iou(obs.detection.box, other.observations[i].detection.box) >= min_iou
+                for i in range(lo, hi)
+            ):
+                covered += 1
+        if covered >= min_share * track.hits:
+            best = other
+    return best

@@ -182,6 +182,15 @@ class PipelineConfig(BaseModel):
         "comes closer); True = place it at the vehicle's position. Frames without heading always fall back "
         "to the vehicle position.",
     )
+    class_confusion_iou: float | None = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A track is dropped as a class confusion when a track of another class covers the same "
+        "object (box IoU at least this, within 1.5 sampled frames, in at least half of its frames) and saw "
+        "it more strongly (larger sum of scores): the detector called one object two things, and only the "
+        "stronger reading becomes a case. None = keep both.",
+    )
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings, description="Evidence images.")
     taxonomy: str | None = Field(default=None, description="Taxonomy file (None = the bundled one).")
 

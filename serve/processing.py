@@ -13,6 +13,7 @@ everything after the detector is recomputed from the same detections, so the res
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -33,6 +34,7 @@ from detector.events import (
     encode_evidence,
     event_key,
     evidence_quality,
+    shadowing_track,
     source_id_for_file,
     track_passes,
     track_position,
@@ -110,6 +112,7 @@ def _reason_bucket(reason: str) -> str:
         "seen for",
         "no zone",
         "too far",
+        "class confusion",
     ):
         if reason.startswith(prefix):
             return prefix
@@ -156,6 +159,8 @@ class EventAssembler:
         self.tracker = ObjectTracker(config.tracker, fps)
         self.rejected: dict[str, int] = {}
         self.tracks_seen = 0
+        # ended tracks kept a while: the stronger reading of an object may end before the weaker one
+        self._recent: collections.deque[Track] = collections.deque(maxlen=256)
 
     def observe(self, frame: Frame, detections: list[Detection]) -> list[Track]:
         """Feed one frame; returns the tracks that ended with it (ready for `finish`)."""
@@ -196,7 +201,9 @@ class EventAssembler:
     def finish(self, tracks: Iterable[Track]) -> list[ViolationEvent]:
         """Turn ended tracks into events (hits, score, rules); count the rest by reason."""
         events = []
-        for track in tracks:
+        ended = list(tracks)
+        self._recent.extend(ended)  # a track that ends later may be the same object under another class
+        for track in ended:
             self.tracks_seen += 1
             event, reason = self._event_for(track)
             if event is None:
@@ -211,6 +218,11 @@ class EventAssembler:
         ok, reason = track_passes(track, rule)
         if not ok:
             return None, reason
+        if self.config.class_confusion_iou is not None:
+            others = [*self.tracker.active_tracks, *self._recent]
+            shadow = shadowing_track(track, others, 1.5 / self.tracker.fps, self.config.class_confusion_iou)
+            if shadow is not None:
+                return None, f"class confusion: the same object seen more strongly as {shadow.class_name}"
         position = track_position(track)
         if position is None:
             return None, "no position (frames without GPS)"

@@ -6,7 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.events import encode_evidence, event_key, evidence_quality, sharpness, track_passes
+from detector.events import (
+    encode_evidence,
+    event_key,
+    evidence_quality,
+    shadowing_track,
+    sharpness,
+    track_passes,
+)
 from detector.pipeline_config import ClassRule, EvidenceSettings, load_pipeline_config
 from detector.track import Track, TrackObservation
 from detector.types import Detection, Frame
@@ -117,3 +124,32 @@ def test_minimum_ground_area_for_flat_objects() -> None:
     assert "m²" in track_passes(track, rule)[1]
     track.observations[0].area_m2 = 1.4
     assert track_passes(track, rule)[0]
+
+
+def _flicker(class_id: int, name: str, frames: list[int], score: float, box=(100, 100, 200, 200)) -> Track:
+    track = Track(class_id, class_id, name)
+    for i in frames:
+        det = Detection(*box, score, class_id, name)
+        track.observations.append(TrackObservation(i, i * 0.2, det, 1280, 720))
+    return track
+
+
+def test_one_object_called_two_things_becomes_one_event_of_the_stronger_class() -> None:
+    """The detector called a stall 'exposed_garbage' in some frames: two per-class tracks on one object.
+    The weaker reading is the class confusion; the stronger one stands."""
+    vending = _flicker(0, "out_of_store_vending", [0, 1, 3, 4, 6, 7, 8, 9], 0.7)
+    garbage = _flicker(4, "exposed_garbage", [2, 5, 8], 0.5)  # the frames in between, and one shared frame
+    assert shadowing_track(garbage, [vending], max_dt=0.3) is vending
+    assert shadowing_track(vending, [garbage], max_dt=0.3) is None  # the stronger reading is kept
+    # another object beside it (no overlap), the same class, or no shared time: no confusion
+    beside = _flicker(4, "exposed_garbage", [2, 5, 8], 0.5, box=(300, 100, 400, 200))
+    assert shadowing_track(beside, [vending], max_dt=0.3) is None
+    same_class = _flicker(0, "out_of_store_vending", [2, 5], 0.5)
+    assert shadowing_track(same_class, [vending], max_dt=0.3) is None
+    later = _flicker(4, "exposed_garbage", [40, 41, 42], 0.5)
+    assert shadowing_track(later, [vending], max_dt=0.3) is None
+
+
+def test_class_confusion_can_be_switched_off_in_config() -> None:
+    assert load_pipeline_config().class_confusion_iou == 0.5
+    assert load_pipeline_config(overrides={"class_confusion_iou": None}).class_confusion_iou is None
