@@ -107,6 +107,10 @@ def test_export_metadata_is_read_by_our_detector(trained, tmp_path):
     text = (report / "report.md").read_text()
     assert "red_box" in text and "AP50" in text
     assert json.loads((report / "metrics.json").read_text())["split"] == "test"
+    # the way the service sees frames: 16:9 input, JPEGs decoded only as large as it needs
+    served = evaluate(out, data, split="test", threads=1, progress=False, imgsz="auto", reduced_decode=True)
+    assert served["decode"].startswith("reduced") and served["imgsz"][0] < served["imgsz"][1]
+    assert [c["instances"] for c in served["classes"]] == [4, 4]  # labels scaled to the same frames
 
     # the model card is written from the evaluation and the run folder
     from training.model_card import write_model_card

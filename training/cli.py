@@ -81,6 +81,21 @@ def export_command(
         typer.echo(f"  {key}: {meta.get(key)}")
 
 
+def _parse_imgsz(text: str | None) -> str | int | tuple[int, int] | None:
+    """`--imgsz`: None, "auto", "512" or "288x512" (height x width)."""
+    if text is None or text == "auto":
+        return text
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use 512, 288x512 (height x width) or auto") from None
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return (parts[0], parts[1])
+    raise typer.BadParameter(f"{text!r}: use 512, 288x512 (height x width) or auto")
+
+
 def evaluate_command(
     model: Path = typer.Option(..., "--model", help="ONNX model to evaluate."),
     data: Path = typer.Option(..., "--data", help="Dataset YAML."),
@@ -90,7 +105,13 @@ def evaluate_command(
     iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold (the runtime's)."),
     conf: float = typer.Option(0.25, "--conf", help="Operating threshold for precision/recall."),
     speed_runs: int = typer.Option(0, "--speed-runs", help="Also time N detector calls (0: skip)."),
-    imgsz: int | None = typer.Option(None, "--imgsz", help="Run at this input size (default: the model's)."),
+    imgsz: str | None = typer.Option(
+        None, "--imgsz", help="Input size: 512, 288x512 (h x w), or auto (16:9 as the pipeline runs it). "
+        "Default: the model's own (square) size."
+    ),
+    reduced_decode: bool = typer.Option(
+        False, "--reduced-decode", help="Decode JPEGs as the service decodes live frames (at 1/2, 1/4...)."
+    ),
 ) -> None:
     """Evaluate an ONNX model with StreetWatch's own detector: AP50, AP50-95, P/R, confusion matrix."""
     from training.evaluate import evaluate
@@ -98,7 +119,7 @@ def evaluate_command(
 
     out = out or Path("runs/evaluate") / f"{model.stem}-{split}"
     metrics = evaluate(model, data, split=split, out=out, threads=threads, iou=iou, conf=conf,
-                       speed_runs=speed_runs, imgsz=imgsz)
+                       speed_runs=speed_runs, imgsz=_parse_imgsz(imgsz), reduced_decode=reduced_decode)
     typer.echo(metrics_table(metrics))
     if "latency" in metrics:
         typer.echo(json.dumps(metrics["latency"]))

@@ -251,21 +251,45 @@ def confusion_matrix(
 
 
 # --- running the detector ----------------------------------------------------------------------
-def collect_results(detector: Any, images: list[Path], progress: bool = True) -> list[ImageResult]:
-    """Run the detector over the images and pair each with its YOLO labels."""
+def _read_for_detection(path: Path, detector: Any, reduced_decode: bool) -> tuple[Any, int, int, int]:
+    """(pixels, scale, width, height): the full image, or with `reduced_decode` a JPEG decoded only as
+    large as the detector needs, as the service decodes live frames (detector.decode)."""
     import cv2
+
+    if not reduced_decode:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise InputError(f"{path}: unreadable image")
+        return img, 1, int(img.shape[1]), int(img.shape[0])
+    from PIL import Image
+
+    from detector.decode import decode_for_detection
+
+    data = path.read_bytes()
+    try:
+        with Image.open(path) as header:
+            width, height, fmt = header.size[0], header.size[1], header.format
+    except OSError:
+        raise InputError(f"{path}: unreadable image") from None
+    decoded = decode_for_detection(data, width, height, fmt == "JPEG", tuple(detector.imgsz))
+    if decoded is None:
+        raise InputError(f"{path}: unreadable image")
+    return decoded.pixels, decoded.scale, decoded.width, decoded.height
+
+
+def collect_results(
+    detector: Any, images: list[Path], progress: bool = True, reduced_decode: bool = False
+) -> list[ImageResult]:
+    """Run the detector over the images and pair each with its YOLO labels."""
     from tqdm import tqdm
 
     from training.data import read_labels
 
     results = []
     for idx, path in enumerate(tqdm(images, desc="evaluate", unit="img", disable=not progress)):
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise InputError(f"{path}: unreadable image")
-        h, w = img.shape[:2]
+        img, scale, w, h = _read_for_detection(path, detector, reduced_decode)
         gt_boxes, gt_classes = yolo_to_xyxy(read_labels(path), w, h)
-        dets = detector.detect(img)
+        dets = [d.scaled(scale) for d in detector.detect(img)]
         results.append(ImageResult(
             image_id=idx + 1, width=w, height=h, gt_boxes=gt_boxes, gt_classes=gt_classes,
             det_boxes=np.array([d.box for d in dets], dtype=float).reshape(-1, 4),
@@ -309,23 +333,28 @@ def evaluate(
     conf: float = OPERATING_CONF,
     speed_runs: int = 0,
     progress: bool = True,
-    imgsz: int | None = None,
+    imgsz: str | int | tuple[int, int] | None = None,
+    reduced_decode: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate an ONNX model on a split; writes metrics.json, report.md and PNGs to `out` if given."""
-    from detector.model import Detector
+    """Evaluate an ONNX model on a split; writes metrics.json, report.md and PNGs to `out` if given.
+
+    `imgsz` as `detector.model.open_detector` takes it (None: the model's metadata size, "auto": the
+    16:9 input the pipeline and service use); `reduced_decode`: JPEGs decoded as the service decodes
+    live frames."""
+    from detector.model import open_detector
     from training.data import class_names, load_data_yaml, split_images
 
     data_cfg = load_data_yaml(data)
     images = split_images(data_cfg, split)
     if not images:
         raise InputError(f"{data}: split '{split}' has no images")
-    detector = Detector(model, conf=AP_CONF, iou=iou, threads=threads, imgsz=imgsz)
+    detector = open_detector(model, imgsz, conf=AP_CONF, iou=iou, threads=threads)
     names = detector.names
     data_names = class_names(data_cfg)
     if data_names != names:
         raise InputError(f"{data}: dataset classes {data_names} differ from the model's {names}")
     t0 = time.perf_counter()
-    results = collect_results(detector, images, progress=progress)
+    results = collect_results(detector, images, progress=progress, reduced_decode=reduced_decode)
     elapsed = time.perf_counter() - t0
     nc = len(names)
     ap = coco_ap(results, nc)
@@ -339,6 +368,7 @@ def evaluate(
         "split": split,
         "images": len(images),
         "imgsz": list(detector.imgsz),
+        "decode": "reduced, as the service decodes live JPEGs" if reduced_decode else "full",
         "nms_iou": iou,
         "operating_conf": conf,
         "ap_conf": AP_CONF,
@@ -360,7 +390,7 @@ def evaluate(
         "eval_seconds_per_image": round(elapsed / len(images), 4),
     }
     if speed_runs:
-        timing = Detector(model, conf=conf, iou=iou, threads=threads, imgsz=imgsz)
+        timing = open_detector(model, imgsz, conf=conf, iou=iou, threads=threads)
         metrics["latency"] = measure_latency(timing, images, runs=speed_runs)
     if out is not None:
         from training.report import write_report
