@@ -26,7 +26,7 @@ import numpy as np
 
 from detector.geo import GeoPosition
 from detector.pipeline_config import ClassRule, EvidenceSettings
-from detector.track import Track, TrackObservation
+from detector.track import Track, TrackObservation, box_iou
 from detector.types import Detection
 
 EDGE_MARGIN_PX = 3.0
@@ -212,14 +212,6 @@ def position_spread_m(track: Track) -> float:
     return max(distance_m(mlat, mlon, p.lat, p.lon) for p in pts)
 
 
-def _box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _strength(track: Track) -> float:
     return sum(o.detection.score for o in track.observations)
 
@@ -250,7 +242,7 @@ def shadowing_track(
             lo = bisect.bisect_left(times, obs.timestamp - max_dt)
             hi = bisect.bisect_right(times, obs.timestamp + max_dt)
             if any(
-                _box_iou(obs.detection.box, other.observations[i].detection.box) >= min_iou
+                box_iou(obs.detection.box, other.observations[i].detection.box) >= min_iou
                 for i in range(lo, hi)
             ):
                 covered += 1

@@ -236,7 +236,8 @@ class ObjectTracker:
         return sorted(self._active.values(), key=lambda t: t.number)
 
 
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """IoU of two xyxy boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -252,7 +253,7 @@ def _take_spawn(candidates: list[TrackObservation], det: Detection) -> TrackObse
     """
     best, best_iou = None, 0.0
     for cand in candidates:
-        iou = _iou(cand.detection.box, det.box)
+        iou = box_iou(cand.detection.box, det.box)
         if iou > best_iou:
             best, best_iou = cand, iou
     if best is None:

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from api_support import frame_metadata, jpeg_bytes
 
+from detector.track import box_iou
+
 
 @pytest.fixture(scope="module")
 def svc(make_service):
@@ -113,15 +115,9 @@ def test_reduced_decode_answers_in_original_pixels_like_a_full_decode(make_servi
     assert len(strong) >= 3  # the bus and the people
     for full in strong:
         same_class = [d for d in answers[True]["detections"] if d["class_name"] == full["class_name"]]
-        best = max(_iou(full["box"], d["box"]) for d in same_class)
+        best = max(box_iou(full["box"], d["box"]) for d in same_class)
         assert best >= 0.85, (full, same_class)
 
-
-def _iou(a: list[float], b: list[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from datasets.synth.frames import render_training_frame
 from detector.decode import DecodedImage, decode_for_detection, reduction_for
 from detector.model import Detector
+from detector.track import box_iou
 from detector.types import Frame
 
 
@@ -75,14 +76,8 @@ def test_detections_on_the_reduced_decode_match_the_full_decode(bundled_model_pa
     assert strong, "the rendered street frame should hold confident detections"
     for det in strong:
         same = [r for r in reduced if r.class_name == det.class_name]
-        assert same and max(_iou(det.box, r.box) for r in same) >= 0.85, (det, same)
+        assert same and max(box_iou(det.box, r.box) for r in same) >= 0.85, (det, same)
 
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def test_exif_rotated_jpeg_is_decoded_upright(street_jpeg) -> None:
