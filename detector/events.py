@@ -229,10 +229,12 @@ def shadowing_track(
     if not track.observations:
         return None
     best: Track | None = None
+    best_strength = _strength(track)  # a shadow must be stronger than the track and than any found so far
     for other in others:
         if other is track or other.class_id == track.class_id or not other.observations:
             continue
-        if _strength(other) <= _strength(track) or (best is not None and _strength(other) <= _strength(best)):
+        strength = _strength(other)
+        if strength <= best_strength:
             continue
         times = [o.timestamp for o in other.observations]
         if times[0] - max_dt > track.last.timestamp or times[-1] + max_dt < track.first.timestamp:
@@ -247,5 +249,5 @@ def shadowing_track(
             ):
                 covered += 1
         if covered >= min_share * track.hits:
-            best = other
+            best, best_strength = other, strength
     return best

@@ -9,6 +9,7 @@ metadata ultralytics writes at export. Work is split like ultralytics' predictor
 from __future__ import annotations
 
 import ast
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -70,7 +71,8 @@ class Detector:
         inter_threads: onnxruntime inter-op threads (only used with a parallel execution mode).
         max_det: at most this many detections per image.
         providers: onnxruntime execution providers (default CPU).
-        imgsz: input size override (int or (h, w)) for models exported with dynamic input size.
+        imgsz: input size override (int or (h, w)) for models exported with dynamic input size;
+            "auto" = a 16:9 rectangle at the model's own scale (a fixed-size model keeps its own).
         agnostic_nms: one NMS over all classes instead of per class.
         spin: whether onnxruntime's idle threads busy-wait for work (None: onnxruntime's default, yes).
             Spinning lowers latency on an idle machine; turn it off where processes share the cores.
@@ -85,7 +87,7 @@ class Detector:
         max_det: int = 300,
         providers: Sequence[str] | None = None,
         inter_threads: int | None = None,
-        imgsz: int | tuple[int, int] | None = None,
+        imgsz: int | Sequence[int] | str | None = None,
         agnostic_nms: bool = False,
         spin: bool | None = None,
     ) -> None:
@@ -142,11 +144,17 @@ class Detector:
         self._dynamic_size = not (isinstance(in_shape[2], int) and isinstance(in_shape[3], int))
 
         meta_imgsz = _as_hw(_parse_literal(self._metadata.get("imgsz")))
+        stride = _parse_literal(self._metadata.get("stride"))
+        self._stride = int(stride) if isinstance(stride, int) else 32
         if not self._dynamic_size:
             self._imgsz = (int(in_shape[2]), int(in_shape[3]))
-            if imgsz is not None and _as_hw(imgsz) != self._imgsz:
+            if imgsz not in (None, "auto") and _as_hw(imgsz) != self._imgsz:
                 raise ModelError(f"input size is fixed at {self._imgsz}, cannot run at {imgsz}", self.path)
-        elif imgsz is not None:
+        elif imgsz == "auto" and meta_imgsz is not None:
+            # 16:9 at the model's own scale: a 1280x720 frame without the grey bands of a square input
+            width = meta_imgsz[1]
+            self._imgsz = (int(math.ceil(width * 9 / 16 / self._stride) * self._stride), width)
+        elif imgsz is not None and imgsz != "auto":
             hw = _as_hw(imgsz)
             if hw is None:
                 raise ModelError(f"invalid input size {imgsz!r}", self.path)
@@ -155,8 +163,6 @@ class Detector:
             self._imgsz = meta_imgsz
         else:
             raise ModelError("input size unknown: dynamic input and no 'imgsz' metadata", self.path)
-        stride = _parse_literal(self._metadata.get("stride"))
-        self._stride = int(stride) if isinstance(stride, int) else 32
 
         out_shape = outputs[0].shape
         nc = len(self._names)
@@ -289,24 +295,12 @@ def open_detector(
     frame letterboxed without the grey bands a square input spends time on); an int = square; (h, w);
     None = the model's metadata size. Models with a fixed input size always use their own.
     """
-    import math
-
-    detector = Detector(path, **kwargs)
-    wanted: Any = imgsz
-    if wanted == "auto":
-        _h, w = detector.imgsz
-        stride = detector.stride
-        wanted = (int(math.ceil(w * 9 / 16 / stride) * stride), w)
-    elif isinstance(wanted, int):
-        wanted = (wanted, wanted)
-    if wanted is None or tuple(int(v) for v in wanted) == tuple(detector.imgsz):
-        return detector
     try:
-        return Detector(path, imgsz=tuple(int(v) for v in wanted), **kwargs)
+        return Detector(path, imgsz=imgsz, **kwargs)
     except ModelError as exc:
         if "fixed" not in str(exc):
             raise
-        return detector  # a fixed-size model keeps its own input size
+        return Detector(path, **kwargs)  # a fixed-size model keeps its own input size
 
 
 def default_model_path() -> Path | None:
