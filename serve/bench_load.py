@@ -379,10 +379,9 @@ def run_load_test(
     settings = load_settings(model_path=model, batching=batching or None, threads=threads)
     if not Path(settings.model_path).is_file():
         raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
-    from serve.api.pipeline import pipeline_config
+    from serve.api.pipeline import detector_imgsz
 
-    # the service's input size (its `imgsz`, else the pipeline config's): the reference runs at it too
-    service_imgsz = settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
+    service_imgsz = detector_imgsz(settings)  # the reference runs at the service's input size too
     model_shape = model_input_shape(Path(settings.model_path), service_imgsz)
     decode_factor = reduction_for(width, height, model_shape) if reduced_decode else 1
     jpegs = encode_jpegs(street_frames(16, width, height))

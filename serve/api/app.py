@@ -85,15 +85,13 @@ def _jsonable(errors: list[dict]) -> list[dict]:
 
 def _load_detector(settings: Settings, state: ServiceState) -> None:
     from detector.model import open_detector
-    from serve.api.pipeline import pipeline_config
+    from serve.api.pipeline import detector_imgsz
 
     try:
-        # the same input size as `streetwatch process` (the pipeline config's detector.imgsz, 16:9
-        # "auto" by default) unless `imgsz` says otherwise: live, jobs and CLI see the same detections
-        imgsz = settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
+        # the same input as `streetwatch process`: live, jobs and CLI see the same detections
         state.detector = open_detector(
             settings.model_path,
-            imgsz,
+            detector_imgsz(settings),
             conf=settings.conf,
             iou=settings.iou,
             threads=settings.detector_threads(),

@@ -28,6 +28,12 @@ def pipeline_config(settings: Settings) -> Any:
     return load_pipeline_config(settings.pipeline_config, overrides=overrides)
 
 
+def detector_imgsz(settings: Settings) -> Any:
+    """The input size the service runs the model at: its `imgsz`, else the pipeline config's
+    `detector.imgsz` (16:9 "auto" by default), as `streetwatch process` does."""
+    return settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
+
+
 def camera_for(settings: Settings) -> Any:
     if settings.camera_config is None:
         return None
