@@ -2,9 +2,11 @@
 
 The service runs as its own process (`streetwatch serve` on a free 127.0.0.1 port, throwaway data
 dir). Each simulated vehicle makes `fps` frames per second (on schedule, whether or not earlier
-frames were answered) and POSTs them to /v1/frames as JPEGs of street scenes rendered by the synthetic
-generator, with at most `IN_FLIGHT` requests open (the others wait on the vehicle, as a real uploader
-buffers). A frame
+frames were answered) and POSTs them to /v1/frames, the JPEG as the request body (`--transport
+form`: as a multipart form; `--transport ws`: streamed over one WebSocket per vehicle,
+serve.load_stream) as JPEGs of street scenes rendered by the synthetic
+generator, with at most `IN_FLIGHT` frames unanswered (the others wait on the vehicle, as a real
+uploader buffers). A frame
 refused with 429/503 + Retry-After is resent after that delay. At the end (the sending time plus
 `DRAIN_SECONDS`) every frame is *processed* (a 200), *refused* (every answer it got was an explicit
 429/503: the vehicle still holds it and knows when to resend), *held* (not sent yet: the vehicle
@@ -42,11 +44,18 @@ import numpy as np
 
 from detector.decode import reduction_for
 from detector.errors import InputError
+from serve.load_stream import stream_vehicle
 
 DRAIN_SECONDS = 30.0  # after the last scheduled frame, how long refused frames are still resent
 IN_FLIGHT = 4  # requests one vehicle has open at once
 REQUEST_TIMEOUT = 30.0
 MULTIPART_BOUNDARY = "streetwatch-load-7d3f"
+TRANSPORT_HELP = {
+    "image": "POST /v1/frames per frame, the JPEG as the body, metadata in X-Frame-Metadata",
+    "form": "POST /v1/frames per frame, a multipart form (image + metadata)",
+    "ws": "WS /v1/vehicles/{id}/stream, one connection per vehicle (serve.load_stream)",
+}
+TRANSPORTS = tuple(TRANSPORT_HELP)
 
 
 def street_frames(count: int, width: int, height: int, seed: int = 7) -> list[np.ndarray]:
@@ -175,6 +184,30 @@ def multipart_body(meta: str, jpeg: bytes, boundary: str = MULTIPART_BOUNDARY) -
     return b"".join((head.encode(), jpeg, f"\r\n--{boundary}--\r\n".encode()))
 
 
+def request_body(transport: str, meta: str, jpeg: bytes) -> tuple[dict[str, str], bytes]:
+    """Headers and body of one POST /v1/frames: the image as the body (metadata in X-Frame-Metadata) or
+    the multipart form."""
+    if transport == "image":
+        return {"Content-Type": "image/jpeg", "X-Frame-Metadata": meta}, jpeg
+    return {"Content-Type": f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"}, multipart_body(meta, jpeg)
+
+
+def frame_metadata(vehicle_id: str, index: int) -> str:
+    """The JSON metadata of a vehicle's index-th frame (captured now, a few metres further each frame)."""
+    from datetime import UTC, datetime
+
+    return json.dumps(
+        {
+            "vehicle_id": vehicle_id,
+            "frame_id": f"{vehicle_id}-{index}",
+            "captured_at": datetime.now(UTC).isoformat(),
+            "lat": 31.2304 + index * 1e-5,
+            "lon": 121.4737,
+            "heading": 90.0,
+        }
+    )
+
+
 def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
@@ -226,6 +259,7 @@ async def _vehicle(
     seconds: float,
     t0: float,
     stats: dict,
+    transport: str,
 ) -> None:
     """One vehicle: a new frame every 1/fps s; at most IN_FLIGHT requests at once (the rest wait on the
     vehicle, as a real uploader buffers); refused frames are resent after the Retry-After they got."""
@@ -239,7 +273,7 @@ async def _vehicle(
         if delay > 0:
             await asyncio.sleep(delay)
         task = asyncio.create_task(
-            _send(client, window, pacer, vehicle_id, key, i, jpegs[i % len(jpegs)], due, stats)
+            _send(client, window, pacer, vehicle_id, key, i, jpegs[i % len(jpegs)], due, stats, transport)
         )
         tasks.append(task)
     await asyncio.gather(*tasks)
@@ -255,28 +289,14 @@ async def _send(
     jpeg: bytes,
     due: float,
     stats: dict,
+    transport: str,
 ) -> None:
     """Deliver one frame; its final outcome is processed, refused (still held by the vehicle when the run
     ended: every answer was 429/503 with Retry-After) or lost (no usable answer)."""
-    from datetime import UTC, datetime
-
     import httpx
 
-    meta = json.dumps(
-        {
-            "vehicle_id": vehicle_id,
-            "frame_id": f"{vehicle_id}-{index}",
-            "captured_at": datetime.now(UTC).isoformat(),
-            "lat": 31.2304 + index * 1e-5,
-            "lon": 121.4737,
-            "heading": 90.0,
-        }
-    )
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": f"multipart/form-data; boundary={MULTIPART_BOUNDARY}",
-    }
-    body = multipart_body(meta, jpeg)
+    headers, body = request_body(transport, frame_metadata(vehicle_id, index), jpeg)
+    headers["Authorization"] = f"Bearer {key}"
     stats["sent"] += 1
     outcome = "held"  # not sent yet: the vehicle was pacing itself to the rate the service named
     while time.monotonic() < stats["deadline"]:
@@ -316,7 +336,13 @@ async def _send(
 
 
 async def _drive(
-    url: str, keys: dict[str, str], jpegs: list[bytes], fps: float, seconds: float, drain: float
+    url: str,
+    keys: dict[str, str],
+    jpegs: list[bytes],
+    fps: float,
+    seconds: float,
+    drain: float,
+    transport: str = "image",
 ) -> dict:
     import httpx
 
@@ -344,9 +370,30 @@ async def _drive(
         client_cpu = time.process_time()
         t0 = time.monotonic() + 0.5
         stats["deadline"] = t0 + seconds + drain
-        await asyncio.gather(
-            *(_vehicle(client, vid, key, jpegs, fps, seconds, t0, stats) for vid, key in keys.items())
-        )
+        if transport == "ws":
+            vehicles = [
+                stream_vehicle(
+                    url,
+                    vid,
+                    key,
+                    jpegs,
+                    fps,
+                    seconds,
+                    t0,
+                    stats,
+                    Pacer(fps),
+                    frame_metadata,
+                    IN_FLIGHT,
+                    REQUEST_TIMEOUT,
+                )
+                for vid, key in keys.items()
+            ]
+        else:
+            vehicles = [
+                _vehicle(client, vid, key, jpegs, fps, seconds, t0, stats, transport)
+                for vid, key in keys.items()
+            ]
+        await asyncio.gather(*vehicles)
         stats["client_cpu_seconds"] = time.process_time() - client_cpu
         after = (await client.get("/metrics")).text
     stats["t0"] = t0
@@ -367,10 +414,13 @@ def run_load_test(
     standalone_seconds: float = 8.0,
     drain_seconds: float = DRAIN_SECONDS,
     reduced_decode: bool = True,
+    transport: str = "image",
 ) -> dict[str, Any]:
     """Run the load test; returns the report (see the module docstring)."""
     import httpx
 
+    if transport not in TRANSPORTS:
+        raise InputError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
     from serve.api.bootstrap import read_credentials
     from serve.api.server_process import ServiceProcess
     from serve.settings import load_settings
@@ -419,7 +469,7 @@ def run_load_test(
                 response.raise_for_status()
                 keys[vid] = response.json()["key"]
             wall_start = time.monotonic()
-            stats = asyncio.run(_drive(service.url, keys, jpegs, fps, seconds, drain_seconds))
+            stats = asyncio.run(_drive(service.url, keys, jpegs, fps, seconds, drain_seconds, transport))
             wall = time.monotonic() - wall_start
             after_load = best_detector_throughput(
                 Path(settings.model_path), images, batch, ort_threads, standalone_seconds, service_imgsz
@@ -444,7 +494,9 @@ def run_load_test(
     in_service_fps = settings.batching.workers * det_frames / det_busy if det_busy > 0 else 0.0
     return {
         "command": f"streetwatch bench load --vehicles {vehicles} --fps {fps:g} --seconds {seconds:g}"
-        + ("" if reduced_decode else " --full-decode"),
+        + ("" if reduced_decode else " --full-decode")
+        + ("" if transport == "image" else f" --transport {transport}"),
+        "transport": TRANSPORT_HELP[transport],
         "model": str(settings.model_path),
         "frame_size": f"{width}x{height}",
         "service_decode": (

@@ -164,8 +164,14 @@ def bench_load_command(
     full_decode: bool = typer.Option(
         False, "--full-decode", help="Service decodes every JPEG in full (reduced_decode off), to compare."
     ),
+    transport: str = typer.Option(
+        "image",
+        "--transport",
+        help="image: POST /v1/frames with the JPEG as the body; form: as a multipart form; "
+        "ws: one WebSocket stream per vehicle.",
+    ),
 ) -> None:
-    """Load test on loopback: N vehicles x F fps of JPEG frames over HTTP for S seconds."""
+    """Load test on loopback: N vehicles x F fps of JPEG frames over HTTP or WebSocket for S seconds."""
     import json
 
     from serve.bench_load import run_load_test
@@ -181,6 +187,7 @@ def bench_load_command(
         threads=threads,
         workers=workers,
         reduced_decode=not full_decode,
+        transport=transport,
     )
     text = json.dumps(report, indent=2)
     typer.echo(text)

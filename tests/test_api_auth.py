@@ -20,6 +20,30 @@ def send_frame(svc, vehicle_id: str, headers: dict, bus_jpeg: bytes, frame_id: s
     )
 
 
+def send_image_body(svc, vehicle_id: str, headers: dict, bus_jpeg: bytes, frame_id: str = "b1"):
+    """The same frame as the request body (metadata in X-Frame-Metadata): its own path in the service."""
+    return svc.client.post(
+        "/v1/frames",
+        content=bus_jpeg,
+        headers={
+            **headers,
+            "Content-Type": "image/jpeg",
+            "X-Frame-Metadata": frame_metadata(vehicle_id, frame_id),
+        },
+    )
+
+
+def test_an_image_body_needs_the_same_key_as_the_form(svc, bus_jpeg):
+    nobody = send_image_body(svc, "V1", {}, bus_jpeg)
+    assert nobody.status_code == 401 and nobody.headers.get("WWW-Authenticate") == "Bearer"
+    assert send_image_body(svc, "V1", {"Authorization": "Bearer sw_not-a-key"}, bus_jpeg).status_code == 401
+    v1 = svc.auth("vehicle", "V1")
+    other = send_image_body(svc, "V2", v1, bus_jpeg, "b2")
+    assert other.status_code == 403 and "V1" in other.json()["detail"]
+    assert send_image_body(svc, "V1", svc.auth("inspector"), bus_jpeg, "b3").status_code == 403
+    assert send_image_body(svc, "V1", v1, bus_jpeg, "b4").status_code == 200
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -19,7 +19,8 @@ def svc(make_service):
     return make_service()
 
 
-def post(svc, image: bytes, meta: str, key_headers: dict, content_type: str = "image/jpeg"):
+def post_form(svc, image: bytes, meta: str, key_headers: dict, content_type: str = "image/jpeg"):
+    """The multipart form: `image` + `metadata` fields."""
     return svc.client.post(
         "/v1/frames",
         files={"image": ("frame.jpg", image, content_type)},
@@ -28,7 +29,23 @@ def post(svc, image: bytes, meta: str, key_headers: dict, content_type: str = "i
     )
 
 
-def test_frame_returns_detections_and_a_retry_is_answered_from_the_store(svc, bus_jpeg):
+def post_image(svc, image: bytes, meta: str, key_headers: dict, content_type: str = "image/jpeg"):
+    """The image as the body, the metadata in a header (the lean path, serve.api.routes.frames)."""
+    return svc.client.post(
+        "/v1/frames",
+        content=image,
+        headers={**key_headers, "Content-Type": content_type, "X-Frame-Metadata": meta},
+    )
+
+
+@pytest.fixture(params=[post_form, post_image], ids=["form", "image-body"])
+def post(request):
+    """Each behaviour below holds for both ways of sending a frame."""
+    return request.param
+
+
+def test_frame_returns_detections_and_a_retry_is_answered_from_the_store(make_service, bus_jpeg, post):
+    svc = make_service()
     headers = svc.auth("vehicle", "V1")
     meta = frame_metadata("V1", "frame-1")
     first = post(svc, bus_jpeg, meta, headers)
@@ -58,7 +75,7 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
     answers = []
     for i in range(6):
         shifted = np.roll(image, 2 * i, axis=1)
-        response = post(svc, jpeg_bytes(shifted), frame_metadata("V7", f"f{i}"), headers)
+        response = post_form(svc, jpeg_bytes(shifted), frame_metadata("V7", f"f{i}"), headers)
         assert response.status_code == 200, response.text
         answers.append(response.json())
     deadline = time.monotonic() + 30  # the vehicle stopped sending: its tracks end and become cases
@@ -78,14 +95,16 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
     assert shown.shape[:2] == image.shape[:2]
     observations = sum(c["observation_count"] for c in cases)
     for i in range(3):  # resend frames that were already answered
-        again = post(svc, jpeg_bytes(np.roll(image, 2 * i, axis=1)), frame_metadata("V7", f"f{i}"), headers)
+        again = post_form(
+            svc, jpeg_bytes(np.roll(image, 2 * i, axis=1)), frame_metadata("V7", f"f{i}"), headers
+        )
         assert again.json()["duplicate"] is True
     after = svc.client.get("/v1/cases", headers=svc.auth()).json()["items"]
     assert sum(c["observation_count"] for c in after) == observations
     assert len(after) == len(cases)
 
 
-def test_the_same_frame_sent_twice_at_once_is_processed_once(make_service, bus_jpeg):
+def test_the_same_frame_sent_twice_at_once_is_processed_once(make_service, bus_jpeg, post):
     svc = make_service()
     headers = svc.auth("vehicle", "V8")
     meta = frame_metadata("V8", "twice")
@@ -97,7 +116,7 @@ def test_the_same_frame_sent_twice_at_once_is_processed_once(make_service, bus_j
     assert bodies[0]["detections"] == bodies[1]["detections"]
     metrics = svc.client.get("/metrics").text
     assert 'streetwatch_frames_total{outcome="processed",transport="http"} 1.0' in metrics
-    assert 'streetwatch_detector_frames_total 1.0' in metrics  # the model ran once
+    assert "streetwatch_detector_frames_total 1.0" in metrics  # the model ran once
 
 
 def test_reduced_decode_answers_in_original_pixels_like_a_full_decode(make_service, bus_jpeg):
@@ -107,7 +126,7 @@ def test_reduced_decode_answers_in_original_pixels_like_a_full_decode(make_servi
     for reduced in (True, False):
         svc = make_service(reduced_decode=reduced)
         assert svc.app.state.sw.live.input_shape == ((320, 320) if reduced else None)
-        response = post(svc, bus_jpeg, frame_metadata("V9", "r1"), svc.auth("vehicle", "V9"))
+        response = post_form(svc, bus_jpeg, frame_metadata("V9", "r1"), svc.auth("vehicle", "V9"))
         assert response.status_code == 200, response.text
         answers[reduced] = response.json()
     assert (answers[True]["width"], answers[True]["height"]) == (810, 1080)
@@ -117,7 +136,6 @@ def test_reduced_decode_answers_in_original_pixels_like_a_full_decode(make_servi
         same_class = [d for d in answers[True]["detections"] if d["class_name"] == full["class_name"]]
         best = max(box_iou(full["box"], d["box"]) for d in same_class)
         assert best >= 0.85, (full, same_class)
-
 
 
 @pytest.mark.parametrize(
@@ -138,7 +156,7 @@ def test_reduced_decode_answers_in_original_pixels_like_a_full_decode(make_servi
         ),
     ],
 )
-def test_malformed_metadata_is_422_naming_the_field(svc, bus_jpeg, meta, field):
+def test_malformed_metadata_is_422_naming_the_field(svc, bus_jpeg, meta, field, post):
     response = post(svc, bus_jpeg, meta, svc.auth("vehicle", "V1"))
     assert response.status_code == 422
     assert field in response.json()["detail"]
@@ -150,9 +168,34 @@ def test_missing_parts_are_422(svc, bus_jpeg):
     )
     assert response.status_code == 422
     assert "metadata" in response.json()["detail"]
+    no_header = svc.client.post(
+        "/v1/frames", content=bus_jpeg, headers={**svc.auth("vehicle", "V1"), "Content-Type": "image/jpeg"}
+    )
+    assert no_header.status_code == 422
+    assert "metadata" in no_header.json()["detail"]
 
 
-def test_corrupt_and_truncated_jpeg_are_400(svc, bus_jpeg):
+def test_an_image_body_gets_the_same_answer_as_the_form(make_service, bus_jpeg):
+    svc = make_service()
+    headers = svc.auth("vehicle", "V3")
+    form = post_form(svc, bus_jpeg, frame_metadata("V3", "same-1"), headers).json()
+    body = post_image(svc, bus_jpeg, frame_metadata("V3", "same-2"), headers).json()
+    assert body["detections"] == form["detections"]
+    assert (body["width"], body["height"], body["duplicate"]) == (form["width"], form["height"], False)
+    assert set(body) == set(form)  # the same answer schema (FrameResult)
+    crossed = post_form(svc, bus_jpeg, frame_metadata("V3", "same-2"), headers).json()
+    assert crossed["duplicate"] is True  # one idempotency key whichever way the frame came
+    text = svc.client.get("/metrics").text
+    assert 'streetwatch_frames_total{outcome="processed",transport="http"} 2.0' in text
+
+
+def test_an_image_body_of_another_type_is_415_naming_what_to_send(svc, bus_jpeg):
+    response = post_image(svc, bus_jpeg, frame_metadata("V1", "t9"), svc.auth("vehicle", "V1"), "image/gif")
+    assert response.status_code == 415
+    assert "image/jpeg" in response.json()["detail"] and "multipart" in response.json()["detail"]
+
+
+def test_corrupt_and_truncated_jpeg_are_400(svc, bus_jpeg, post):
     headers = svc.auth("vehicle", "V1")
     garbage = post(svc, b"\xff\xd8\xff\xe0 this is not a jpeg" * 10, frame_metadata("V1", "bad-1"), headers)
     assert garbage.status_code == 400
@@ -161,14 +204,14 @@ def test_corrupt_and_truncated_jpeg_are_400(svc, bus_jpeg):
     assert "truncated" in truncated.json()["detail"] or "corrupt" in truncated.json()["detail"]
 
 
-def test_wrong_content_type_is_415(svc, bus_jpeg):
+def test_wrong_content_type_is_415(svc, bus_jpeg, post):
     headers = svc.auth("vehicle", "V1")
     assert post(svc, bus_jpeg, frame_metadata("V1", "t1"), headers, "text/plain").status_code == 415
     gif = b"GIF89a" + b"\x01\x00\x01\x00\x00\x00\x00;" + b"\x00" * 64
     assert post(svc, gif, frame_metadata("V1", "t2"), headers, "image/png").status_code in (400, 415)
 
 
-def test_size_and_dimension_limits(make_service, bus_jpeg):
+def test_size_and_dimension_limits(make_service, bus_jpeg, post):
     svc = make_service(
         limits={"max_upload_bytes": len(bus_jpeg) - 1, "max_image_side": 1000, "min_image_side": 32}
     )
@@ -188,7 +231,7 @@ def test_size_and_dimension_limits(make_service, bus_jpeg):
     assert "smaller" in small.json()["detail"]
 
 
-def test_rate_limit_per_key_is_429_with_retry_after(make_service, bus_jpeg):
+def test_rate_limit_per_key_is_429_with_retry_after(make_service, bus_jpeg, post):
     svc = make_service(limits={"rate_per_key": 0.5, "burst_per_key": 2})
     headers = svc.auth("vehicle", "V1")
     statuses = [post(svc, bus_jpeg, frame_metadata("V1", f"r{i}"), headers) for i in range(3)]
@@ -199,7 +242,7 @@ def test_rate_limit_per_key_is_429_with_retry_after(make_service, bus_jpeg):
     assert other.status_code == 200  # the limit is per key
 
 
-def test_overload_is_503_with_retry_after_never_unbounded(make_service, bus_jpeg):
+def test_overload_is_503_with_retry_after_never_unbounded(make_service, bus_jpeg, post):
     svc = make_service(
         limits={"queue_depth": 1, "rate_per_key": 1000, "burst_per_key": 1000},
         batching={"max_batch": 1, "max_wait_ms": 0},

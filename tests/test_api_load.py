@@ -8,7 +8,8 @@ from serve.bench_load import run_load_test
 
 
 @pytest.mark.slow  # a service process, two detector measurements and the drain: ~30 s on 2 busy cores
-def test_load_script_accounts_for_every_frame(service_model):
+@pytest.mark.parametrize("transport", ["image", "form", "ws"])
+def test_load_script_accounts_for_every_frame(service_model, transport):
     report = run_load_test(
         vehicles=2,
         fps=2,
@@ -18,6 +19,7 @@ def test_load_script_accounts_for_every_frame(service_model):
         model=service_model,
         standalone_seconds=1,
         drain_seconds=5,
+        transport=transport,
     )
     assert report["frames_sent"] == 12
     assert report["frames_lost"] == 0

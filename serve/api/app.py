@@ -190,6 +190,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.sw = state
     _install_error_handlers(app)
+    from serve.api.routes.frames import RawFrameUpload
+
+    app.add_middleware(RawFrameUpload)  # innermost: inside the body limit and the admission check
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limits(settings))
     app.add_middleware(
         AdmissionMiddleware,

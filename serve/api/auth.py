@@ -22,6 +22,7 @@ bearer_scheme = HTTPBearer(auto_error=False, description="API key as a bearer to
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key header.")
 
 SESSION_COOKIE = "sw_session"
+AUTH_REQUIRED = "authentication required: send an API key (Authorization: Bearer KEY)"
 REVIEW_ROLES = frozenset({Role.inspector, Role.admin})
 
 
@@ -71,11 +72,7 @@ def get_principal(
     key = _key_from_headers(request.headers, bearer.credentials if bearer else None, header_key)
     principal = resolve_principal(request, key)
     if principal is None:
-        raise ApiError(
-            401,
-            "authentication required: send an API key (Authorization: Bearer KEY)",
-            {"WWW-Authenticate": "Bearer"},
-        )
+        raise ApiError(401, AUTH_REQUIRED, {"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
     limiter = request.app.state.sw.rate_limiter
     limiter.check(principal.id)
@@ -91,17 +88,34 @@ def get_optional_principal(request: Request) -> Principal | None:
         return None
 
 
+def check_role(principal: Principal, *roles: Role) -> None:
+    """403 unless the caller has one of `roles` (admin always passes)."""
+    allowed = frozenset(roles) | {Role.admin}
+    if principal.role not in allowed:
+        names = ", ".join(sorted(r.value for r in allowed))
+        raise ApiError(403, f"role {principal.role.value!r} may not do this (needs one of: {names})")
+
+
 def require_roles(*roles: Role) -> Callable[..., Principal]:
     """Dependency factory: the caller must have one of `roles` (admin always passes)."""
-    allowed = frozenset(roles) | {Role.admin}
 
     def dependency(principal: Principal = Depends(get_principal)) -> Principal:
-        if principal.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
-            raise ApiError(403, f"role {principal.role.value!r} may not do this (needs one of: {names})")
+        check_role(principal, *roles)
         return principal
 
     return dependency
+
+
+def api_key_caller(state, headers) -> Principal:
+    """The caller of a request outside FastAPI's dependencies (serve.api.routes.frames.RawFrameUpload):
+    an API key in the headers, else 401; over the key's rate, 429. Blocking (a store read)."""
+    key = _key_from_headers(headers)
+    principal = state.store.authenticate(key) if key else None
+    if principal is None:
+        detail = "invalid or revoked API key" if key else AUTH_REQUIRED
+        raise ApiError(401, detail, {"WWW-Authenticate": "Bearer"})
+    state.rate_limiter.check(principal.id)
+    return principal
 
 
 require_vehicle = require_roles(Role.vehicle)

@@ -1,17 +1,41 @@
-"""POST /v1/frames: one live frame (JPEG/PNG) with its metadata; idempotent on (vehicle_id, frame_id)."""
+"""POST /v1/frames: one live frame (JPEG/PNG) with its metadata; idempotent on (vehicle_id, frame_id).
+
+Two bodies, one answer: a multipart form (`image` + `metadata` fields; the FastAPI route below) or
+the image itself (`Content-Type: image/jpeg` or `image/png`, the metadata JSON in the
+`X-Frame-Metadata` header). The image body is answered by `RawFrameUpload`, an ASGI middleware that
+takes it before the framework: no routing, dependency solving, multipart parsing or response
+validation, which were half the CPU the service spent per frame outside the detector (docs/api.md,
+"Load test"). Both go through `ingest`: the same checks, errors, metrics and answer.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
-from serve.api.auth import check_vehicle, require_vehicle
-from serve.api.inference import Overloaded
-from serve.api.limits import ApiError, check_content_type, parse_metadata
-from serve.store.types import Principal
+from serve.api.auth import api_key_caller, check_role, check_vehicle, require_vehicle
+from serve.api.inference import Overloaded, overload_answer
+from serve.api.limits import (
+    ALLOWED_IMAGE_TYPES,
+    ApiError,
+    BodyTooLarge,
+    FrameMetadata,
+    check_content_type,
+    parse_metadata,
+)
+from serve.store.types import Principal, Role
+
+log = logging.getLogger("streetwatch.frames")
+FRAMES_PATH = "/v1/frames"
+METADATA_HEADER = "x-frame-metadata"
 
 router = APIRouter(tags=["live"])
 
@@ -58,16 +82,73 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def live_service(request: Request):
-    state = request.app.state.sw
-    if state.live is None:
-        raise ApiError(
-            503, f"model not loaded: {state.model_error or 'unknown error'}", {"Retry-After": "30"}
-        )
-    return state.live
+IMAGE_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            kind: {
+                "schema": {"type": "string", "format": "binary"},
+                "example": "(the JPEG bytes; metadata JSON in the X-Frame-Metadata header)",
+            }
+            for kind in ("image/jpeg", "image/png")
+        }
+    },
+    "parameters": [
+        {
+            "name": "X-Frame-Metadata",
+            "in": "header",
+            "required": False,
+            "description": "With an image/jpeg or image/png body (instead of the multipart form): the "
+            'metadata JSON, {"vehicle_id", "frame_id", "captured_at", "lat", "lon", "heading"}.',
+            "schema": {"type": "string"},
+        }
+    ],
+}
 
 
-@router.post("/v1/frames", response_model=FrameResult, responses=ERRORS, summary="Send one live frame")
+async def ingest(
+    state: Any, transport: str, meta: FrameMetadata, fmt: str, read: Callable[[], Awaitable[bytes]]
+) -> dict:
+    """The answer for one live frame whose sender is authorised for `meta.vehicle_id`: the body is read
+    (`read`, at most the upload limit), decoded, detected and tracked, or answered from the store for a
+    retry. Counts the outcome in the metrics; raises ApiError / Overloaded for the caller to answer."""
+    started = time.monotonic()
+    limits = state.settings.limits
+    metrics = state.metrics
+    try:
+        if state.live is None:
+            raise ApiError(
+                503, f"model not loaded: {state.model_error or 'unknown error'}", {"Retry-After": "30"}
+            )
+        data = await read()
+        # a retry is answered from the store: no decoding, no detection, no new observation
+        answer = await state.live.process_upload(data, fmt, limits, meta)
+    except ApiError as exc:
+        metrics.frames.labels(transport, f"refused_{exc.status}").inc()
+        raise
+    except Overloaded:
+        metrics.frames.labels(transport, "refused_503").inc()
+        raise
+    except Exception:
+        metrics.frames.labels(transport, "error").inc()
+        raise
+    elapsed = time.monotonic() - started
+    duplicate = bool(answer.get("duplicate"))
+    metrics.frames.labels(transport, "duplicate" if duplicate else "processed").inc()
+    if not duplicate:
+        metrics.frame_latency.labels(transport).observe(elapsed)
+    return {**answer, "latency_ms": round(elapsed * 1000, 2)}
+
+
+@router.post(
+    FRAMES_PATH,
+    response_model=FrameResult,
+    responses=ERRORS,
+    summary="Send one live frame",
+    description="The body is either a multipart form (`image`, `metadata`) or the image itself "
+    "(`Content-Type: image/jpeg` or `image/png`) with the metadata JSON in the `X-Frame-Metadata` "
+    "header: the leaner of the two for vehicle uploaders.",
+    openapi_extra=IMAGE_BODY_DOC,
+)
 async def post_frame(
     request: Request,
     image: UploadFile = File(description="The frame, image/jpeg or image/png."),
@@ -77,34 +158,93 @@ async def post_frame(
     ),
     principal: Principal = Depends(require_vehicle),
 ) -> dict:
-    started = time.monotonic()
     state = request.app.state.sw
     limits = state.settings.limits
-    metrics = state.metrics
-    try:
-        meta = parse_metadata(metadata, limits)
-        check_vehicle(principal, meta.vehicle_id)
-        live = live_service(request)
-        fmt = check_content_type(image.content_type)
+
+    async def read() -> bytes:
         if image.size is not None and image.size > limits.max_upload_bytes:
             raise ApiError(
                 413, f"image: {image.size} bytes is larger than the limit of {limits.max_upload_bytes} bytes"
             )
-        data = await image.read(limits.max_upload_bytes + 1)
-        # a retry is answered from the store: no decoding, no detection, no new observation
-        answer = await live.process_upload(data, fmt, limits, meta)
+        return await image.read(limits.max_upload_bytes + 1)
+
+    try:
+        meta = parse_metadata(metadata, limits)
+        check_vehicle(principal, meta.vehicle_id)
+        fmt = check_content_type(image.content_type)
     except ApiError as exc:
-        metrics.frames.labels("http", f"refused_{exc.status}").inc()
+        state.metrics.frames.labels("http", f"refused_{exc.status}").inc()
         raise
-    except Overloaded:
-        metrics.frames.labels("http", "refused_503").inc()
-        raise
-    except Exception:
-        metrics.frames.labels("http", "error").inc()
-        raise
-    elapsed = time.monotonic() - started
-    duplicate = bool(answer.get("duplicate"))
-    metrics.frames.labels("http", "duplicate" if duplicate else "processed").inc()
-    if not duplicate:
-        metrics.frame_latency.labels("http").observe(elapsed)
-    return {**answer, "latency_ms": round(elapsed * 1000, 2)}
+    return await ingest(state, "http", meta, fmt, read)
+
+
+class RawFrameUpload:
+    """ASGI middleware answering `POST /v1/frames` with an image body (see the module docstring); every
+    other request goes on to the app. Same checks and answers as the multipart route: API key of a
+    vehicle (or admin), the key's rate, metadata, upload size and image checks, 503 when overloaded."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != FRAMES_PATH or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            await self.app(scope, receive, send)  # the form: the FastAPI route
+            return
+        state = scope["app"].state.sw
+        extra_headers: dict[str, str] = {}
+        try:
+            status, body = 200, await self._answer(state, headers, kind, receive)
+        except ApiError as exc:
+            status, body, extra_headers = exc.status, {"detail": exc.message, **exc.extra}, exc.headers
+        except Overloaded as exc:
+            body, extra_headers = overload_answer(exc, state.active_vehicle_count())
+            status = 503
+        except BodyTooLarge as exc:
+            status, body, extra_headers = 413, {"detail": str(exc)}, {"Connection": "close"}
+        except Exception:  # noqa: BLE001 - answered like any unhandled error, and logged
+            log.exception("frame upload failed")
+            status, body = 500, {"detail": "internal error"}
+        raw_headers = [(b"content-type", b"application/json")]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in extra_headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+    @staticmethod
+    async def _answer(state: Any, headers: Headers, kind: str, receive: Any) -> dict:
+        limits = state.settings.limits
+        try:
+            if kind not in ALLOWED_IMAGE_TYPES:
+                raise ApiError(
+                    415,
+                    f"content type {kind or 'missing'!r} not supported: send the image as image/jpeg or "
+                    "image/png (metadata JSON in the X-Frame-Metadata header), or a multipart/form-data form",
+                )
+            fmt = ALLOWED_IMAGE_TYPES[kind]
+            principal = await run_in_threadpool(api_key_caller, state, headers)
+            check_role(principal, Role.vehicle)
+            meta = parse_metadata(headers.get(METADATA_HEADER), limits)
+            check_vehicle(principal, meta.vehicle_id)
+        except ApiError as exc:
+            state.metrics.frames.labels("http", f"refused_{exc.status}").inc()
+            raise
+
+        async def read() -> bytes:
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ApiError(400, "image: the connection closed before the whole body arrived")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limits.max_upload_bytes:
+                    raise ApiError(413, f"image: more than the limit of {limits.max_upload_bytes} bytes")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+
+        return await ingest(state, "http", meta, fmt, read)
