@@ -1,12 +1,12 @@
 """`streetwatch bench load`: simulated patrol vehicles against a real service on loopback, bounded in time.
 
 The service runs as its own process (`streetwatch serve` on a free 127.0.0.1 port, throwaway data
-dir). Each simulated vehicle makes `fps` frames per second (on schedule, whether or not earlier
-frames were answered) and POSTs them to /v1/frames, the JPEG as the request body (`--transport
-form`: as a multipart form; `--transport ws`: streamed over one WebSocket per vehicle,
-serve.load_stream) as JPEGs of street scenes rendered by the synthetic
-generator, with at most `IN_FLIGHT` frames unanswered (the others wait on the vehicle, as a real
-uploader buffers). A frame
+dir). Each simulated vehicle drives a synthetic street (`drive_by_frames`: consecutive 1280x720 frames of
+a drive-by rendered by the synthetic generator, each vehicle at its own point of the drive), makes
+`fps` frames per second (on schedule, whether or not earlier frames were answered) and POSTs them to
+/v1/frames as JPEGs, the JPEG as the request body (`--transport form`: as a multipart form;
+`--transport ws`: streamed over one WebSocket per vehicle, serve.load_stream), with at most
+`IN_FLIGHT` frames unanswered (the others wait on the vehicle, as a real uploader buffers). A frame
 refused with 429/503 + Retry-After is resent after that delay. At the end (the sending time plus
 `DRAIN_SECONDS`) every frame is *processed* (a 200), *refused* (every answer it got was an explicit
 429/503: the vehicle still holds it and knows when to resend), *held* (not sent yet: the vehicle
@@ -48,6 +48,9 @@ from serve.load_stream import stream_vehicle
 
 DRAIN_SECONDS = 30.0  # after the last scheduled frame, how long refused frames are still resent
 IN_FLIGHT = 4  # requests one vehicle has open at once
+DRIVE_BY_SEED = 201  # the street the vehicles drive (not a training seed)
+DRIVE_BY_FRAMES = 60  # 12 s of driving; vehicle i starts i * 7 frames in, and loops
+LOAD_FPS_RENDERED = 5.0
 REQUEST_TIMEOUT = 30.0
 MULTIPART_BOUNDARY = "streetwatch-load-7d3f"
 TRANSPORT_HELP = {
@@ -58,17 +61,19 @@ TRANSPORT_HELP = {
 TRANSPORTS = tuple(TRANSPORT_HELP)
 
 
-def street_frames(count: int, width: int, height: int, seed: int = 7) -> list[np.ndarray]:
-    """Patrol-camera frames from the synthetic street generator (`streetwatch synth`), at width x height:
-    real street content, so the detector finds objects and the service's tracking, evidence and case
-    path carries its real share of the load (and the JPEGs have a realistic size)."""
+def drive_by_frames(count: int, width: int, height: int, seed: int = DRIVE_BY_SEED) -> list[np.ndarray]:
+    """`count` consecutive frames (BGR) of a patrol vehicle driving a synthetic street at 20 km/h, 5 frames/s
+    (`streetwatch synth --clip`): real street content in a coherent sequence, so the detector finds
+    objects, tracks follow them from frame to frame and end in cases as on a real patrol, and the JPEGs
+    have a realistic size. (Unrelated frames in turn would make every object a new track in every
+    frame: far more tracks, events and evidence per frame than any drive.)"""
     import cv2
 
-    from datasets.synth.frames import render_training_frame
+    from datasets.synth.clips import render_pass_frames
 
     frames = []
-    for index in range(count):
-        image = render_training_frame(seed, index)[0]
+    for rgb in render_pass_frames(seed, count / LOAD_FPS_RENDERED, LOAD_FPS_RENDERED)[:count]:
+        image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         if image.shape[:2] != (height, width):
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         frames.append(image)
@@ -335,6 +340,13 @@ async def _send(
     stats[outcome] += 1
 
 
+def _from(jpegs: list[bytes], vehicle: int) -> list[bytes]:
+    """The drive as vehicle number `vehicle` makes it: starting 7 frames further along than the one before
+    (the vehicles are not in lockstep), and looping."""
+    start = (vehicle * 7) % len(jpegs)
+    return jpegs[start:] + jpegs[:start]
+
+
 async def _drive(
     url: str,
     keys: dict[str, str],
@@ -376,7 +388,7 @@ async def _drive(
                     url,
                     vid,
                     key,
-                    jpegs,
+                    _from(jpegs, k),
                     fps,
                     seconds,
                     t0,
@@ -386,12 +398,12 @@ async def _drive(
                     IN_FLIGHT,
                     REQUEST_TIMEOUT,
                 )
-                for vid, key in keys.items()
+                for k, (vid, key) in enumerate(keys.items())
             ]
         else:
             vehicles = [
-                _vehicle(client, vid, key, jpegs, fps, seconds, t0, stats, transport)
-                for vid, key in keys.items()
+                _vehicle(client, vid, key, _from(jpegs, k), fps, seconds, t0, stats, transport)
+                for k, (vid, key) in enumerate(keys.items())
             ]
         await asyncio.gather(*vehicles)
         stats["client_cpu_seconds"] = time.process_time() - client_cpu
@@ -434,7 +446,7 @@ def run_load_test(
     service_imgsz = detector_imgsz(settings)  # the reference runs at the service's input size too
     model_shape = model_input_shape(Path(settings.model_path), service_imgsz)
     decode_factor = reduction_for(width, height, model_shape) if reduced_decode else 1
-    jpegs = encode_jpegs(street_frames(16, width, height))
+    jpegs = encode_jpegs(drive_by_frames(DRIVE_BY_FRAMES, width, height))
     images = decode_jpegs(jpegs)  # what the standalone reference runs on (decoding is not timed)
     batch = settings.batching.max_batch
     ort_threads = settings.threads or None

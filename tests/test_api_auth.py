@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from api_support import frame_metadata
 
@@ -128,3 +130,14 @@ def test_health_and_metrics_need_no_key(svc):
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"model": True, "store": True}
     assert "streetwatch_cases" in svc.client.get("/metrics").text
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(make_service):
+    svc = make_service()
+    svc.app.state.sw.key_cache.ttl_s = 0.5
+    record, key = svc.store.create_api_key("elsewhere", "inspector", None)
+    headers = {"X-API-Key": key}
+    assert svc.client.get("/v1/cases", headers=headers).status_code == 200
+    svc.store.revoke_api_key(record.id)  # as `streetwatch keys revoke` would, behind the service's back
+    time.sleep(0.6)
+    assert svc.client.get("/v1/cases", headers=headers).status_code == 401

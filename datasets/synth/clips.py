@@ -272,6 +272,19 @@ def render_clip_frame(args: tuple) -> tuple[np.ndarray, dict[int, list[int]]]:
     return img[..., ::-1].copy(), boxes
 
 
+def render_pass_frames(seed: int, seconds: float, fps: float, speed_kmh: float = 20.0) -> list[np.ndarray]:
+    """The frames (RGB) of the first pass along street `seed`, in memory: a drive-by without the files
+    (`generate_clips` writes those). Used where a coherent patrol sequence is needed, e.g. the load test."""
+    n_frames = max(1, int(round(seconds * fps)))
+    length = _clip_length(seconds, plan_passes(seed, 1, speed_kmh, [0.0]))
+    _init_worker(seed, length, 1)
+    try:
+        plan = plan_passes(seed, 1, speed_kmh, _CTX["street"][2])[0]
+        return [render_clip_frame((seed, length, 1, plan, i, fps))[0] for i in range(n_frames)]
+    finally:
+        _CTX.pop("street", None)
+
+
 # ------------------------------------------------------------------ writers
 
 

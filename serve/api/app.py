@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from detector.errors import ConfigError, InputError, ModelError, StreetWatchError
+from serve.api.auth import KeyCache
 from serve.api.inference import AdmissionMiddleware, MicroBatcher, Overloaded, overload_answer
 from serve.api.limits import ApiError, BodyLimitMiddleware, BodyTooLarge, RateLimiter
 from serve.api.metrics import ServiceMetrics
@@ -126,6 +127,7 @@ def build_state(settings: Settings) -> ServiceState:
     store = CaseStore.open(settings.db_url, str(settings.evidence_dir), taxonomy=taxonomy)
     state = ServiceState(settings=settings, store=store, taxonomy=taxonomy)
     state.rate_limiter = RateLimiter(settings.limits.rate_per_key, settings.limits.burst_per_key)
+    state.key_cache = KeyCache()
     limits = settings.limits
     state.login_limiter = RateLimiter(limits.login_attempts_per_minute / 60.0, limits.login_burst)
     state.session_secret = _session_secret(settings)

@@ -9,10 +9,12 @@ disabled user or demoted role takes effect at once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from serve.api.limits import ApiError
 from serve.store.types import Principal, Role
@@ -52,14 +54,50 @@ def _principal_from_cookie(conn: Request | WebSocket) -> Principal | None:
     return state.store_principal_for_user(session.username)
 
 
-def resolve_principal(conn: Request | WebSocket, key: str | None) -> Principal | None:
-    """The caller for a raw key or the session cookie; None when neither identifies anyone."""
-    state = conn.app.state.sw
-    if key:
+class KeyCache:
+    """Valid API keys -> their principal, remembered for `ttl_s` seconds.
+
+    A vehicle sends several frames a second, each with its key: without this every frame cost a store
+    read. Only valid keys are remembered (a new key works at once, a wrong one always reaches the
+    store). A key revoked through this service (DELETE /v1/admin/keys/ID) is forgotten at once; revoked
+    elsewhere (`streetwatch keys revoke`, another service process) it stops working within `ttl_s`.
+    """
+
+    def __init__(self, ttl_s: float = 10.0, max_keys: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_keys = max_keys
+        self._known: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, key: str) -> Principal | None:
+        entry = self._known.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, principal: Principal) -> None:
+        if len(self._known) >= self.max_keys:
+            self._known.clear()  # bounded memory; the next request of each key reads the store again
+        self._known[key] = (principal, time.monotonic() + self.ttl_s)
+
+    def clear(self) -> None:
+        self._known.clear()
+
+
+def principal_for_key(state, key: str) -> Principal:
+    """The principal of an API key (KeyCache, else the store), or 401. Blocking on a cache miss."""
+    principal = state.key_cache.get(key)
+    if principal is None:
         principal = state.store.authenticate(key)
         if principal is None:
             raise ApiError(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
-        return principal
+        state.key_cache.put(key, principal)
+    return principal
+
+
+def resolve_principal(conn: Request | WebSocket, key: str | None) -> Principal | None:
+    """The caller for a raw key or the session cookie; None when neither identifies anyone."""
+    if key:
+        return principal_for_key(conn.app.state.sw, key)
     return _principal_from_cookie(conn)
 
 
@@ -106,14 +144,14 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
     return dependency
 
 
-def api_key_caller(state, headers) -> Principal:
+async def api_key_caller(state, headers) -> Principal:
     """The caller of a request outside FastAPI's dependencies (serve.api.routes.frames.RawFrameUpload):
-    an API key in the headers, else 401; over the key's rate, 429. Blocking (a store read)."""
+    an API key in the headers, else 401; over the key's rate, 429. The store is read off the event
+    loop, and only when the key is not in the KeyCache."""
     key = _key_from_headers(headers)
-    principal = state.store.authenticate(key) if key else None
-    if principal is None:
-        detail = "invalid or revoked API key" if key else AUTH_REQUIRED
-        raise ApiError(401, detail, {"WWW-Authenticate": "Bearer"})
+    if not key:
+        raise ApiError(401, AUTH_REQUIRED, {"WWW-Authenticate": "Bearer"})
+    principal = state.key_cache.get(key) or await run_in_threadpool(principal_for_key, state, key)
     state.rate_limiter.check(principal.id)
     return principal
 

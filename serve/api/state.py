@@ -27,6 +27,7 @@ class ServiceState:
     jobs: Any = None  # serve.api.jobs.JobRunner
     metrics: ServiceMetrics | None = None
     rate_limiter: RateLimiter | None = None
+    key_cache: Any = None  # serve.api.auth.KeyCache
     login_limiter: RateLimiter | None = None  # per client address, far stricter than per key
     session_secret: bytes = b""
     model_error: str | None = None

@@ -88,7 +88,10 @@ async def list_keys(request: Request, _: Principal = Depends(require_admin)) -> 
 async def revoke_key(
     request: Request, key_id: Annotated[str, Path(max_length=64)], _: Principal = Depends(require_admin)
 ) -> ApiKey:
-    return await run_in_threadpool(request.app.state.sw.store.revoke_api_key, key_id)
+    state = request.app.state.sw
+    revoked = await run_in_threadpool(state.store.revoke_api_key, key_id)
+    state.key_cache.clear()  # this process stops accepting it now (auth.KeyCache)
+    return revoked
 
 
 @router.post(

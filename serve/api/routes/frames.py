@@ -18,7 +18,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
 from serve.api.auth import api_key_caller, check_role, check_vehicle, require_vehicle
@@ -225,7 +224,7 @@ class RawFrameUpload:
                     "image/png (metadata JSON in the X-Frame-Metadata header), or a multipart/form-data form",
                 )
             fmt = ALLOWED_IMAGE_TYPES[kind]
-            principal = await run_in_threadpool(api_key_caller, state, headers)
+            principal = await api_key_caller(state, headers)
             check_role(principal, Role.vehicle)
             meta = parse_metadata(headers.get(METADATA_HEADER), limits)
             check_vehicle(principal, meta.vehicle_id)
