@@ -217,6 +217,8 @@ class RawFrameUpload:
     async def _answer(state: Any, headers: Headers, kind: str, receive: Any) -> dict:
         limits = state.settings.limits
         try:
+            principal = await api_key_caller(state, headers)
+            check_role(principal, Role.vehicle)
             if kind not in ALLOWED_IMAGE_TYPES:
                 raise ApiError(
                     415,
@@ -224,8 +226,6 @@ class RawFrameUpload:
                     "image/png (metadata JSON in the X-Frame-Metadata header), or a multipart/form-data form",
                 )
             fmt = ALLOWED_IMAGE_TYPES[kind]
-            principal = await api_key_caller(state, headers)
-            check_role(principal, Role.vehicle)
             meta = parse_metadata(headers.get(METADATA_HEADER), limits)
             check_vehicle(principal, meta.vehicle_id)
         except ApiError as exc:
