@@ -44,7 +44,7 @@ import numpy as np
 
 from detector.decode import reduction_for
 from detector.errors import InputError
-from serve.load_stream import stream_vehicle
+from serve.load_stream import Drive, stream_vehicle
 
 DRAIN_SECONDS = 30.0  # after the last scheduled frame, how long refused frames are still resent
 IN_FLIGHT = 4  # requests one vehicle has open at once
@@ -255,32 +255,17 @@ class Pacer:
         self.interval = max(self.fastest, self.interval * 0.85)
 
 
-async def _vehicle(
-    client: Any,
-    vehicle_id: str,
-    key: str,
-    jpegs: list[bytes],
-    fps: float,
-    seconds: float,
-    t0: float,
-    stats: dict,
-    transport: str,
-) -> None:
+async def _vehicle(client: Any, drive: Drive, stats: dict, transport: str) -> None:
     """One vehicle: a new frame every 1/fps s; at most IN_FLIGHT requests at once (the rest wait on the
     vehicle, as a real uploader buffers); refused frames are resent after the Retry-After they got."""
-    count = int(seconds * fps)
     window = asyncio.Semaphore(IN_FLIGHT)
-    pacer = Pacer(fps)
+    pacer = Pacer(drive.fps)
     tasks = []
-    for i in range(count):
-        due = t0 + i / fps
-        delay = due - time.monotonic()
+    for i in range(drive.count):
+        delay = drive.due(i) - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(
-            _send(client, window, pacer, vehicle_id, key, i, jpegs[i % len(jpegs)], due, stats, transport)
-        )
-        tasks.append(task)
+        tasks.append(asyncio.create_task(_send(client, window, pacer, drive, i, stats, transport)))
     await asyncio.gather(*tasks)
 
 
@@ -288,11 +273,8 @@ async def _send(
     client: Any,
     window: asyncio.Semaphore,
     pacer: Pacer,
-    vehicle_id: str,
-    key: str,
+    drive: Drive,
     index: int,
-    jpeg: bytes,
-    due: float,
     stats: dict,
     transport: str,
 ) -> None:
@@ -300,8 +282,9 @@ async def _send(
     ended: every answer was 429/503 with Retry-After) or lost (no usable answer)."""
     import httpx
 
-    headers, body = request_body(transport, frame_metadata(vehicle_id, index), jpeg)
-    headers["Authorization"] = f"Bearer {key}"
+    headers, body = request_body(transport, frame_metadata(drive.vehicle_id, index), drive.jpeg(index))
+    headers["Authorization"] = f"Bearer {drive.key}"
+    due = drive.due(index)
     stats["sent"] += 1
     outcome = "held"  # not sent yet: the vehicle was pacing itself to the rate the service named
     while time.monotonic() < stats["deadline"]:
@@ -382,29 +365,14 @@ async def _drive(
         client_cpu = time.process_time()
         t0 = time.monotonic() + 0.5
         stats["deadline"] = t0 + seconds + drain
+        drives = [Drive(v, key, _from(jpegs, k), fps, seconds, t0) for k, (v, key) in enumerate(keys.items())]
         if transport == "ws":
             vehicles = [
-                stream_vehicle(
-                    url,
-                    vid,
-                    key,
-                    _from(jpegs, k),
-                    fps,
-                    seconds,
-                    t0,
-                    stats,
-                    Pacer(fps),
-                    frame_metadata,
-                    IN_FLIGHT,
-                    REQUEST_TIMEOUT,
-                )
-                for k, (vid, key) in enumerate(keys.items())
+                stream_vehicle(url, d, stats, Pacer(fps), frame_metadata, IN_FLIGHT, REQUEST_TIMEOUT)
+                for d in drives
             ]
         else:
-            vehicles = [
-                _vehicle(client, vid, key, _from(jpegs, k), fps, seconds, t0, stats, transport)
-                for k, (vid, key) in enumerate(keys.items())
-            ]
+            vehicles = [_vehicle(client, d, stats, transport) for d in drives]
         await asyncio.gather(*vehicles)
         stats["client_cpu_seconds"] = time.process_time() - client_cpu
         after = (await client.get("/metrics")).text

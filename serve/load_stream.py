@@ -15,30 +15,49 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Drive:
+    """One simulated vehicle's part of a load test: `fps` frames a second for `seconds` from `t0`
+    (monotonic clock), the JPEGs of its drive in order (looping)."""
+
+    vehicle_id: str
+    key: str
+    jpegs: list[bytes]
+    fps: float
+    seconds: float
+    t0: float
+
+    @property
+    def count(self) -> int:
+        return int(self.seconds * self.fps)
+
+    def due(self, index: int) -> float:
+        """When frame `index` is made (and due to be sent)."""
+        return self.t0 + index / self.fps
+
+    def jpeg(self, index: int) -> bytes:
+        return self.jpegs[index % len(self.jpegs)]
 
 
 async def stream_vehicle(
     url: str,
-    vehicle_id: str,
-    key: str,
-    jpegs: list[bytes],
-    fps: float,
-    seconds: float,
-    t0: float,
+    drive: Drive,
     stats: dict,
     pacer: Any,
     metadata: Callable[[str, int], str],
     in_flight: int,
     answer_timeout: float,
 ) -> None:
-    """Stream int(seconds * fps) frames (one every 1/fps s from t0) and record each frame's outcome in
-    `stats` (the same keys as the HTTP vehicle's)."""
+    """Stream the drive's frames (one every 1/fps s from t0) and record each frame's outcome in `stats`
+    (the same keys as the HTTP vehicle's)."""
     import websockets
 
-    count = int(seconds * fps)
+    count, vehicle_id = drive.count, drive.vehicle_id
     deadline = stats["deadline"]
-    due = [t0 + i / fps for i in range(count)]
     ready: asyncio.Queue[int] = asyncio.Queue()  # frames to send: new ones and resends
     window = asyncio.Semaphore(in_flight)
     pending: dict[str, tuple[int, float]] = {}  # frame_id -> (index, sent at), awaiting an answer
@@ -54,7 +73,7 @@ async def stream_vehicle(
 
     async def produce() -> None:
         for index in range(count):
-            delay = due[index] - time.monotonic()
+            delay = drive.due(index) - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             ready.put_nowait(index)
@@ -69,7 +88,7 @@ async def stream_vehicle(
             frame_id = f"{vehicle_id}-{index}"
             pending[frame_id] = (index, time.monotonic())
             await ws.send(metadata(vehicle_id, index))
-            await ws.send(jpegs[index % len(jpegs)])
+            await ws.send(drive.jpeg(index))
 
     async def receive_answers(ws: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -84,7 +103,7 @@ async def stream_vehicle(
             kind = answer.get("type")
             if kind == "ack":
                 now = time.monotonic()
-                stats["end_to_end"].append(now - due[index])
+                stats["end_to_end"].append(now - drive.due(index))
                 stats["request"].append(now - sent_at)
                 stats["last_ok"] = max(stats["last_ok"], now)
                 stats["duplicates"] += bool(answer.get("duplicate"))
@@ -103,7 +122,7 @@ async def stream_vehicle(
 
     try:
         async with websockets.connect(
-            ws_url, additional_headers={"Authorization": f"Bearer {key}"}, max_size=None
+            ws_url, additional_headers={"Authorization": f"Bearer {drive.key}"}, max_size=None
         ) as ws:
             tasks = [asyncio.create_task(coro) for coro in (produce(), send_frames(ws), receive_answers(ws))]
             waiter = asyncio.create_task(finished.wait())
