@@ -14,7 +14,7 @@ import yaml
 
 from datasets.synth import frames as synth_frames
 from datasets.synth.camera import Camera
-from datasets.synth.clips import generate_clips
+from datasets.synth.clips import generate_clips, render_pass_frames
 from datasets.synth.geo import EARTH_RADIUS_M, StreetGeo, distance_m
 from datasets.synth.labels import box_of, keep, visibility
 from datasets.synth.look import random_look
@@ -277,3 +277,19 @@ def test_clips_are_reproducible(tmp_path: Path) -> None:
         "zones/road_segments.geojson",
     ):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_pass_frames_in_memory_are_the_clip_s_frames_in_order(tmp_path: Path) -> None:
+    """render_pass_frames (the load test's drive) gives what generate_clips encodes, frame by frame."""
+    import av
+
+    frames = render_pass_frames(seed=11, seconds=1.0, fps=3.0, speed_kmh=15.0)
+    generate_clips(tmp_path, seconds=1.0, seed=11, passes=1, speed_kmh=15.0, fps=3.0, progress=False)
+    with av.open(str(tmp_path / "pass_00" / "clip.mp4")) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == len(decoded) == 3
+    for mine, clip in zip(frames, decoded, strict=True):
+        assert mine.shape == clip.shape == (720, 1280, 3)
+        # H.264 at crf 23 is lossy: the same picture, not the same bytes
+        assert np.abs(mine.astype(np.int16) - clip.astype(np.int16)).mean() < 6
+    assert np.abs(frames[0].astype(np.int16) - frames[2].astype(np.int16)).mean() > 1  # the vehicle moved
