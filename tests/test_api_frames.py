@@ -261,3 +261,17 @@ def test_overload_is_503_with_retry_after_never_unbounded(make_service, bus_jpeg
     for i in range(8):  # what was refused was not processed: a retry is processed now
         if f"o{i}" not in accepted:
             assert svc.store.get_frame_result("V1", f"o{i}") is None
+
+
+def _metric(svc, outcome: str) -> float:
+    for line in svc.client.get("/metrics").text.splitlines():
+        if line.startswith(f'streetwatch_frames_total{{outcome="{outcome}",transport="http"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_refused_frame_is_counted_once_in_the_metrics(svc, bus_jpeg, post):
+    before = _metric(svc, "refused_422")
+    bad = json.dumps({"vehicle_id": "V1", "frame_id": "m1", "captured_at": "yesterday"})
+    assert post(svc, bus_jpeg, bad, svc.auth("vehicle", "V1")).status_code == 422
+    assert _metric(svc, "refused_422") == before + 1

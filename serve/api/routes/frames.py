@@ -105,15 +105,20 @@ IMAGE_BODY_DOC: dict[str, Any] = {
 
 
 async def ingest(
-    state: Any, transport: str, meta: FrameMetadata, fmt: str, read: Callable[[], Awaitable[bytes]]
+    state: Any,
+    transport: str,
+    prepare: Callable[[], Awaitable[tuple[FrameMetadata, str]]],
+    read: Callable[[], Awaitable[bytes]],
 ) -> dict:
-    """The answer for one live frame whose sender is authorised for `meta.vehicle_id`: the body is read
-    (`read`, at most the upload limit), decoded, detected and tracked, or answered from the store for a
-    retry. Counts the outcome in the metrics; raises ApiError / Overloaded for the caller to answer."""
+    """The answer for one live frame: `prepare` checks the sender and returns the frame's metadata and
+    image format, then the body is read (`read`, at most the upload limit), decoded, detected and
+    tracked, or answered from the store for a retry. Counts the outcome in the metrics (the one place
+    that does); raises ApiError / Overloaded for the caller to answer."""
     started = time.monotonic()
     limits = state.settings.limits
     metrics = state.metrics
     try:
+        meta, fmt = await prepare()
         if state.live is None:
             raise ApiError(
                 503, f"model not loaded: {state.model_error or 'unknown error'}", {"Retry-After": "30"}
@@ -167,14 +172,12 @@ async def post_frame(
             )
         return await image.read(limits.max_upload_bytes + 1)
 
-    try:
+    async def prepare() -> tuple[FrameMetadata, str]:
         meta = parse_metadata(metadata, limits)
         check_vehicle(principal, meta.vehicle_id)
-        fmt = check_content_type(image.content_type)
-    except ApiError as exc:
-        state.metrics.frames.labels("http", f"refused_{exc.status}").inc()
-        raise
-    return await ingest(state, "http", meta, fmt, read)
+        return meta, check_content_type(image.content_type)
+
+    return await ingest(state, "http", prepare, read)
 
 
 class RawFrameUpload:
@@ -216,7 +219,8 @@ class RawFrameUpload:
     @staticmethod
     async def _answer(state: Any, headers: Headers, kind: str, receive: Any) -> dict:
         limits = state.settings.limits
-        try:
+
+        async def prepare() -> tuple[FrameMetadata, str]:
             principal = await api_key_caller(state, headers)
             check_role(principal, Role.vehicle)
             if kind not in ALLOWED_IMAGE_TYPES:
@@ -225,12 +229,9 @@ class RawFrameUpload:
                     f"content type {kind or 'missing'!r} not supported: send the image as image/jpeg or "
                     "image/png (metadata JSON in the X-Frame-Metadata header), or a multipart/form-data form",
                 )
-            fmt = ALLOWED_IMAGE_TYPES[kind]
             meta = parse_metadata(headers.get(METADATA_HEADER), limits)
             check_vehicle(principal, meta.vehicle_id)
-        except ApiError as exc:
-            state.metrics.frames.labels("http", f"refused_{exc.status}").inc()
-            raise
+            return meta, ALLOWED_IMAGE_TYPES[kind]
 
         async def read() -> bytes:
             chunks, size = [], 0
@@ -246,4 +247,4 @@ class RawFrameUpload:
                 if not message.get("more_body", False):
                     return b"".join(chunks)
 
-        return await ingest(state, "http", meta, fmt, read)
+        return await ingest(state, "http", prepare, read)
