@@ -43,6 +43,20 @@ def reduction_for(width: int, height: int, input_shape: tuple[int, int] | None) 
     return 1
 
 
+def read_header(data: bytes) -> tuple[str, int, int]:
+    """(format, width, height) from the image's header alone (Pillow; no pixels are decoded, so a small
+    file that claims to be huge costs nothing). ValueError when it is not a readable image."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return str(header.format), int(header.size[0]), int(header.size[1])
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise ValueError("not a readable image (corrupt or truncated)") from None
+
+
 def decode_reduced(data: bytes, factor: int) -> np.ndarray | None:
     """Decode JPEG bytes at 1/factor size (BGR); None when the data does not decode."""
     return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), REDUCED_FLAGS[factor])

@@ -22,5 +22,9 @@ class ModelError(StreetWatchError):
     """An ONNX file that is not a usable YOLO detector."""
 
 
+class FixedInputSize(ModelError):
+    """A model exported with a fixed input size was asked to run at another one."""
+
+
 class ConfigError(StreetWatchError):
     """A configuration file or value that is invalid."""

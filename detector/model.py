@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from detector.errors import ModelError
+from detector.errors import FixedInputSize, ModelError
 from detector.postprocess import postprocess as _postprocess
 from detector.preprocess import LetterboxParams
 from detector.preprocess import preprocess as _preprocess
@@ -149,7 +149,9 @@ class Detector:
         if not self._dynamic_size:
             self._imgsz = (int(in_shape[2]), int(in_shape[3]))
             if imgsz not in (None, "auto") and _as_hw(imgsz) != self._imgsz:
-                raise ModelError(f"input size is fixed at {self._imgsz}, cannot run at {imgsz}", self.path)
+                raise FixedInputSize(
+                    f"input size is fixed at {self._imgsz}, cannot run at {imgsz}", self.path
+                )
         elif imgsz == "auto" and meta_imgsz is not None:
             # 16:9 at the model's own scale: a 1280x720 frame without the grey bands of a square input
             width = meta_imgsz[1]
@@ -297,9 +299,7 @@ def open_detector(
     """
     try:
         return Detector(path, imgsz=imgsz, **kwargs)
-    except ModelError as exc:
-        if "fixed" not in str(exc):
-            raise
+    except FixedInputSize:
         return Detector(path, **kwargs)  # a fixed-size model keeps its own input size
 
 

@@ -66,9 +66,13 @@ async def stream_vehicle(
     stats["sent"] += count
     ws_url = url.replace("http://", "ws://", 1) + f"/v1/vehicles/{vehicle_id}/stream"
 
+    settled = 0  # frames with a final answer (processed or lost); each gets exactly one
+
     def settle(index: int, result: str) -> None:
+        nonlocal settled
         outcome[index] = result
-        if sum(r in ("processed", "lost") for r in outcome.values()) == count:
+        settled += 1
+        if settled == count:
             finished.set()
 
     async def produce() -> None:

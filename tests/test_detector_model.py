@@ -154,3 +154,13 @@ def test_import_detector_is_fast_and_never_imports_torch():
     bare = "import sys, detector; print(sorted(m for m in ('onnxruntime', 'cv2', 'av') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", bare], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"  # `import detector` alone loads no heavy runtime
+
+
+def test_a_fixed_size_model_keeps_its_size_when_opened_for_patrol_frames(static_batch_onnx):
+    from detector.errors import FixedInputSize
+    from detector.model import open_detector
+
+    with pytest.raises(FixedInputSize, match="fixed"):
+        Detector(static_batch_onnx, imgsz=(384, 640))
+    for wanted in ("auto", 512, (384, 640), None):
+        assert open_detector(static_batch_onnx, wanted).imgsz == (640, 640)

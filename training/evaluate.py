@@ -261,15 +261,12 @@ def _read_for_detection(path: Path, detector: Any, reduced_decode: bool) -> tupl
         if img is None:
             raise InputError(f"{path}: unreadable image")
         return img, 1, int(img.shape[1]), int(img.shape[0])
-    from PIL import Image
-
-    from detector.decode import decode_for_detection
+    from detector.decode import decode_for_detection, read_header
 
     data = path.read_bytes()
     try:
-        with Image.open(path) as header:
-            width, height, fmt = header.size[0], header.size[1], header.format
-    except OSError:
+        fmt, width, height = read_header(data)
+    except ValueError:
         raise InputError(f"{path}: unreadable image") from None
     decoded = decode_for_detection(data, width, height, fmt == "JPEG", tuple(detector.imgsz))
     if decoded is None:

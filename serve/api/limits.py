@@ -11,7 +11,6 @@ HTTP routes, and `limits` would add a storage abstraction for 30 lines of arithm
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from detector.decode import DecodedImage, decode_for_detection
+from detector.decode import DecodedImage, decode_for_detection, read_header
 from serve.settings import Limits
 
 ALLOWED_IMAGE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPEG", "image/png": "PNG"}
@@ -124,14 +123,10 @@ def decode_image(
     (a decompression bomb) is refused with 413 before any memory is spent on it. With the model's
     `input_shape` (h, w), a JPEG is decoded only as large as the model needs (detector.decode).
     """
-    from PIL import Image, UnidentifiedImageError
-
     check_upload_size(len(data), limits)
     try:
-        with Image.open(io.BytesIO(data)) as header:
-            fmt = header.format
-            width, height = header.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        fmt, width, height = read_header(data)
+    except ValueError:
         raise ApiError(400, "image: not a readable JPEG or PNG (corrupt or truncated)") from None
     if fmt not in ("JPEG", "PNG"):
         raise ApiError(415, f"image: {fmt} images are not supported; send JPEG or PNG")
