@@ -88,16 +88,19 @@ def sharpness(image: np.ndarray, det: Detection) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def evidence_quality(image: np.ndarray, det: Detection) -> float:
-    """Score x sqrt(area fraction) x sharpness factor (saturating at a Laplacian variance of 200)."""
+def evidence_quality(image: np.ndarray, det: Detection, to_beat: float = -1.0) -> float:
+    """Score x sqrt(area fraction) x sharpness factor (saturating at a Laplacian variance of 200).
+
+    `to_beat`: the best quality so far; when score and size alone (a perfectly sharp crop) cannot beat
+    it, the sharpness is not measured and that bound is returned (it does not beat `to_beat`)."""
     h, w = image.shape[:2]
     area_frac = det.area / float(max(1, w * h))
-    sharp = sharpness(image, det)
-    sharp_factor = 0.2 + 0.8 * min(1.0, sharp / 200.0)
-    quality = det.score * math.sqrt(min(area_frac, 0.25)) * sharp_factor
+    bound = det.score * math.sqrt(min(area_frac, 0.25))
     if touches_edge(det, w, h):
-        quality *= 0.5
-    return quality
+        bound *= 0.5
+    if bound <= to_beat:
+        return bound
+    return bound * (0.2 + 0.8 * min(1.0, sharpness(image, det) / 200.0))
 
 
 def _draw_box(image: np.ndarray, det: Detection) -> np.ndarray:

@@ -172,8 +172,8 @@ class EventAssembler:
             if self.config.rule_for(track.class_name).min_area_m2 > 0:
                 obs.area_m2 = ground_area_m2(obs.detection.box, frame.width, frame.height, self.camera)
             # Quality is measured on the pixels at hand (a reduced live frame: the box scaled down).
-            quality = evidence_quality(frame.image, obs.detection.scaled(1.0 / frame.scale))
-            track.offer_evidence(quality, frame, obs)
+            det_here = obs.detection.scaled(1.0 / frame.scale)
+            track.offer_evidence(evidence_quality(frame.image, det_here, track.best_quality), frame, obs)
             # The spawn observation handed back by the tracker has no position yet.
             for early in track.observations:
                 if early.position is None and early.meta is not None and early.meta.lat is not None:

@@ -86,6 +86,19 @@ def test_sharper_larger_higher_scoring_frame_wins() -> None:
     assert track.best_frame is sharp_frame
 
 
+def test_the_quality_to_beat_changes_no_choice_of_evidence() -> None:
+    """A frame that cannot win on score and size is not measured for sharpness; any other gets its
+    full quality, so the best frame chosen is the same as without the shortcut."""
+    img = _textured()
+    blurred = cv2.GaussianBlur(img, (15, 15), 5)
+    det = Detection(200, 100, 360, 260, 0.8, 3, "overflowing_bin")
+    small = Detection(200, 100, 260, 160, 0.5, 3, "overflowing_bin")
+    best = evidence_quality(img, det)
+    assert evidence_quality(img, small, to_beat=best) <= best  # cannot win: not measured, not chosen
+    assert evidence_quality(blurred, det, to_beat=0.01) == evidence_quality(blurred, det)
+    assert evidence_quality(img, det, to_beat=best / 2) == best
+
+
 def test_evidence_jpegs_frame_with_box_and_raw_crop() -> None:
     img = np.full((720, 1280, 3), 128, np.uint8)
     det = Detection(400, 300, 560, 420, 0.8, 3, "overflowing_bin")
