@@ -280,7 +280,7 @@ async def _send(
 ) -> None:
     """Deliver one frame; its final outcome is processed, refused (still held by the vehicle when the run
     ended: every answer was 429/503 with Retry-After) or lost (no usable answer)."""
-    import httpx
+    import aiohttp
 
     headers, body = request_body(transport, frame_metadata(drive.vehicle_id, index), drive.jpeg(index))
     headers["Authorization"] = f"Bearer {drive.key}"
@@ -293,31 +293,32 @@ async def _send(
                 break  # the run is over; this frame is still on the vehicle
             started = time.monotonic()
             try:
-                response = await client.post("/v1/frames", content=body, headers=headers)
-            except httpx.HTTPError as exc:  # no answer: resend (idempotent on frame_id)
+                async with client.post("/v1/frames", data=body, headers=headers) as response:
+                    status, text = response.status, await response.text()
+                    retry_after = response.headers.get("retry-after")
+            except (aiohttp.ClientError, TimeoutError) as exc:  # no answer: resend (idempotent on frame_id)
                 stats["transport_errors"] += 1
                 stats["last_error"] = f"{type(exc).__name__}: {exc}"[:200]
                 outcome = "lost"
                 continue
-        if response.status_code == 200:
+        if status == 200:
             now = time.monotonic()
             stats["processed"] += 1
             stats["end_to_end"].append(now - due)
             stats["request"].append(now - started)
             stats["last_ok"] = max(stats["last_ok"], now)
-            stats["duplicates"] += bool(response.json().get("duplicate"))
+            stats["duplicates"] += bool(json.loads(text).get("duplicate"))
             pacer.accepted()
             return
-        if response.status_code in (429, 503) and "retry-after" in response.headers:
-            code = str(response.status_code)
-            stats["refusals"][code] = stats["refusals"].get(code, 0) + 1
+        if status in (429, 503) and retry_after is not None:
+            stats["refusals"][str(status)] = stats["refusals"].get(str(status), 0) + 1
             outcome = "refused"
             with contextlib.suppress(ValueError):
-                pacer.refused(float(response.json().get("max_fps") or 0))
-            await asyncio.sleep(max(0.05, float(response.headers["retry-after"])))
+                pacer.refused(float(json.loads(text).get("max_fps") or 0))
+            await asyncio.sleep(max(0.05, float(retry_after)))
             continue
-        stats["failed"][str(response.status_code)] = stats["failed"].get(str(response.status_code), 0) + 1
-        stats["last_error"] = response.text[:200]
+        stats["failed"][str(status)] = stats["failed"].get(str(status), 0) + 1
+        stats["last_error"] = text[:200]
         outcome = "lost"
         break
     stats[outcome] += 1
@@ -339,7 +340,7 @@ async def _drive(
     drain: float,
     transport: str = "image",
 ) -> dict:
-    import httpx
+    import aiohttp
 
     stats: dict[str, Any] = {
         "held": 0,
@@ -355,27 +356,28 @@ async def _drive(
         "request": [],
         "last_ok": 0.0,
     }
-    limits = httpx.Limits(
-        max_connections=len(keys) * IN_FLIGHT, max_keepalive_connections=len(keys) * IN_FLIGHT
-    )
-    async with httpx.AsyncClient(
-        base_url=url, limits=limits, timeout=httpx.Timeout(REQUEST_TIMEOUT)
-    ) as client:
-        before = (await client.get("/metrics")).text
+    # aiohttp, not httpx: the client shares the machine's cores with the service, and aiohttp's C parser
+    # and WebSocket masking spend a fraction of httpx's / websockets' CPU per frame (docs/api.md).
+    connector = aiohttp.TCPConnector(limit=len(keys) * IN_FLIGHT)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
+        async with client.get("/metrics") as response:
+            before = await response.text()
         client_cpu = time.process_time()
         t0 = time.monotonic() + 0.5
         stats["deadline"] = t0 + seconds + drain
         drives = [Drive(v, key, _from(jpegs, k), fps, seconds, t0) for k, (v, key) in enumerate(keys.items())]
         if transport == "ws":
             vehicles = [
-                stream_vehicle(url, d, stats, Pacer(fps), frame_metadata, IN_FLIGHT, REQUEST_TIMEOUT)
+                stream_vehicle(client, d, stats, Pacer(fps), frame_metadata, IN_FLIGHT, REQUEST_TIMEOUT)
                 for d in drives
             ]
         else:
             vehicles = [_vehicle(client, d, stats, transport) for d in drives]
         await asyncio.gather(*vehicles)
         stats["client_cpu_seconds"] = time.process_time() - client_cpu
-        after = (await client.get("/metrics")).text
+        async with client.get("/metrics") as response:
+            after = await response.text()
     stats["t0"] = t0
     stats["metrics_before"], stats["metrics_after"] = before, after
     return stats

@@ -44,7 +44,7 @@ class Drive:
 
 
 async def stream_vehicle(
-    url: str,
+    session: Any,
     drive: Drive,
     stats: dict,
     pacer: Any,
@@ -52,9 +52,9 @@ async def stream_vehicle(
     in_flight: int,
     answer_timeout: float,
 ) -> None:
-    """Stream the drive's frames (one every 1/fps s from t0) and record each frame's outcome in `stats`
-    (the same keys as the HTTP vehicle's)."""
-    import websockets
+    """Stream the drive's frames (one every 1/fps s from t0) over `session` (an aiohttp ClientSession on
+    the service's URL) and record each frame's outcome in `stats` (the same keys as the HTTP vehicle's)."""
+    import aiohttp
 
     count, vehicle_id = drive.count, drive.vehicle_id
     deadline = stats["deadline"]
@@ -64,7 +64,7 @@ async def stream_vehicle(
     outcome: dict[int, str] = {}  # index -> processed / refused / lost
     finished = asyncio.Event()
     stats["sent"] += count
-    ws_url = url.replace("http://", "ws://", 1) + f"/v1/vehicles/{vehicle_id}/stream"
+    ws_path = f"/v1/vehicles/{vehicle_id}/stream"
 
     settled = 0  # frames with a final answer (processed or lost); each gets exactly one
 
@@ -91,13 +91,15 @@ async def stream_vehicle(
                 return  # this frame and the ones still waiting stay on the vehicle
             frame_id = f"{vehicle_id}-{index}"
             pending[frame_id] = (index, time.monotonic())
-            await ws.send(metadata(vehicle_id, index))
-            await ws.send(drive.jpeg(index))
+            await ws.send_str(metadata(vehicle_id, index))
+            await ws.send_bytes(drive.jpeg(index))
 
     async def receive_answers(ws: Any) -> None:
         loop = asyncio.get_running_loop()
         async for message in ws:
-            answer = json.loads(message)
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            answer = json.loads(message.data)
             sent = pending.pop(str(answer.get("frame_id")), None)
             if sent is None:  # an error about no frame in particular
                 stats["last_error"] = str(answer)[:200]
@@ -125,8 +127,8 @@ async def stream_vehicle(
                 settle(index, "lost")
 
     try:
-        async with websockets.connect(
-            ws_url, additional_headers={"Authorization": f"Bearer {drive.key}"}, max_size=None
+        async with session.ws_connect(
+            ws_path, headers={"Authorization": f"Bearer {drive.key}"}, max_msg_size=0
         ) as ws:
             tasks = [asyncio.create_task(coro) for coro in (produce(), send_frames(ws), receive_answers(ws))]
             waiter = asyncio.create_task(finished.wait())
@@ -146,7 +148,7 @@ async def stream_vehicle(
             errors = [r for r in results if isinstance(r, Exception)]  # CancelledError is not one
             if errors:
                 raise errors[0]
-    except (OSError, websockets.WebSocketException) as exc:  # a dropped stream: what was sent is lost
+    except (OSError, aiohttp.ClientError) as exc:  # a dropped stream: what was sent is lost
         stats["transport_errors"] += 1
         stats["last_error"] = f"{type(exc).__name__}: {exc}"[:200]
     for index, _ in pending.values():
