@@ -767,12 +767,18 @@ class LivePipeline:
         results: list[Any] = []
         summary = ProcessSummary()
         prev = self._last_time.get(vid)
-        if prev is not None and (t - prev > self.config.tracker.lost_track_seconds * 2 or t < prev):
+        gap = self.config.tracker.lost_track_seconds * 2
+        # A frame a little older than the vehicle's latest is one of several uploads in flight that
+        # finished out of order: it is tracked as it comes (ending every track of the vehicle for it
+        # would split each object's track in two). A long gap either way (a stop in the stream, a
+        # reset clock) ends the vehicle's tracks first.
+        if prev is not None and abs(t - prev) > gap:
             results += self._flush_vehicle(vid, summary)
+            prev = None
         asm = self._assembler(vid)
         index = self._counter.get(vid, 0)
         self._counter[vid] = index + 1
-        self._last_time[vid] = t
+        self._last_time[vid] = t if prev is None else max(prev, t)
         self._arrived[vid] = time.time()
         frame = Frame(
             image=decoded.pixels,
