@@ -171,11 +171,14 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         seconds: float = typer.Option(20.0, "--seconds", help="Length of the generated clip."),
         threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime threads (default 2)."),
         work: Path = typer.Option(Path("runs/bench-process"), "--work", help="Scratch folder (clip, store)."),
+        config: Path | None = typer.Option(
+            None, "--config", help="Pipeline configuration YAML to measure (e.g. another input size)."
+        ),
     ) -> None:
         """Processing speed of the whole path (decode + detect + track + events + store) vs. real time."""
         from serve.case_benchmark import run_speed_benchmark
 
-        result = run_speed_benchmark(video, gps, model, fps, seconds, threads, work)
+        result = run_speed_benchmark(video, gps, model, fps, seconds, threads, work, config_path=config)
         (work / "result.json").write_text(json.dumps(result, indent=2))
         typer.echo(json.dumps(result, indent=2))
 
