@@ -124,9 +124,10 @@ class ObjectTracker:
             from trackers import ByteTrackTracker
 
             # Class c's boxes move right by c x this: more than a grown box can span (1 + 2 x buffer
-            # times the frame), so boxes of two classes never overlap.
-            self._class_offset = float(math.ceil((1 + 2 * self.box_buffer) * max(image_w, image_h)) + 64)
-
+            # times the frame, up to 8K frames even if a stream's frame size changes later), so boxes
+            # of two classes never overlap. float64 boxes keep sub-pixel precision at these offsets.
+            span = max(image_w, image_h, 8192)
+            self._class_offset = float(math.ceil((1 + 2 * self.box_buffer) * span) + 64)
             self._byte = ByteTrackTracker(
                 lost_track_buffer=self.max_missed_frames,
                 frame_rate=_BYTETRACK_REFERENCE_FPS,
