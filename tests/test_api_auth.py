@@ -141,3 +141,15 @@ def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(ma
     svc.store.revoke_api_key(record.id)  # as `streetwatch keys revoke` would, behind the service's back
     time.sleep(0.6)
     assert svc.client.get("/v1/cases", headers=headers).status_code == 401
+
+
+def test_the_key_cache_keeps_no_usable_key(make_service):
+    """A dump of the service's memory must not hand out working keys: the cache holds digests only."""
+    import pickle
+
+    svc = make_service()
+    _, key = svc.store.create_api_key("dumped", "inspector", None)
+    assert svc.client.get("/v1/cases", headers={"X-API-Key": key}).status_code == 200
+    cache = svc.app.state.sw.key_cache
+    assert cache.get(key) is not None  # remembered ...
+    assert key.encode() not in pickle.dumps(cache)  # ... but not as the key itself

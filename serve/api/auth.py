@@ -9,6 +9,7 @@ disabled user or demoted role takes effect at once.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -61,15 +62,21 @@ class KeyCache:
     read. Only valid keys are remembered (a new key works at once, a wrong one always reaches the
     store). A key revoked through this service (DELETE /v1/admin/keys/ID) is forgotten at once; revoked
     elsewhere (`streetwatch keys revoke`, another service process) it stops working within `ttl_s`.
+    Keys are remembered by their SHA-256 digest, so the process memory holds no usable key (the store
+    keeps only hashes too).
     """
 
     def __init__(self, ttl_s: float = 10.0, max_keys: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_keys = max_keys
-        self._known: dict[str, tuple[Principal, float]] = {}
+        self._known: dict[bytes, tuple[Principal, float]] = {}
+
+    @staticmethod
+    def _digest(key: str) -> bytes:
+        return hashlib.sha256(key.encode()).digest()
 
     def get(self, key: str) -> Principal | None:
-        entry = self._known.get(key)
+        entry = self._known.get(self._digest(key))
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
@@ -77,7 +84,7 @@ class KeyCache:
     def put(self, key: str, principal: Principal) -> None:
         if len(self._known) >= self.max_keys:
             self._known.clear()  # bounded memory; the next request of each key reads the store again
-        self._known[key] = (principal, time.monotonic() + self.ttl_s)
+        self._known[self._digest(key)] = (principal, time.monotonic() + self.ttl_s)
 
     def clear(self) -> None:
         self._known.clear()
