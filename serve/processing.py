@@ -174,10 +174,11 @@ class EventAssembler:
             # Quality is measured on the pixels at hand (a reduced live frame: the box scaled down).
             det_here = obs.detection.scaled(1.0 / frame.scale)
             track.offer_evidence(evidence_quality(frame.image, det_here, track.best_quality), frame, obs)
-            # The spawn observation handed back by the tracker has no position yet.
-            for early in track.observations:
-                if early.position is None and early.meta is not None and early.meta.lat is not None:
-                    early.position = self._locate(early.detection, early.image_w, early.image_h, early.meta)
+            # The spawn observation the tracker hands back with a new track (always its first) has no
+            # position yet; every later one was placed above. O(1): a parked car's track runs long.
+            early = track.first
+            if early.position is None and early.meta is not None and early.meta.lat is not None:
+                early.position = self._locate(early.detection, early.image_w, early.image_h, early.meta)
         return self.tracker.pop_finished()
 
     def _locate(self, det: Detection, width: int, height: int, meta: FrameMeta) -> GeoPosition:

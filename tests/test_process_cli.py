@@ -213,6 +213,48 @@ def test_live_pipeline_keeps_per_vehicle_tracks(scene: Path, tmp_path: Path, out
         store.close()
 
 
+def test_every_observation_of_a_track_is_placed(scene: Path) -> None:
+    """The detection that started a track (handed back by the tracker one frame late) is placed too:
+    a case's observations all carry a ground position."""
+    import av
+
+    from detector.geo import load_camera_mount
+    from detector.gps import load_gps_track
+    from detector.pipeline_config import load_pipeline_config
+    from detector.rules import RuleEngine
+    from detector.types import Frame
+    from serve.processing import EventAssembler
+
+    pdir = scene / "pass_00"
+    truth = load_ground_truth(pdir / "ground_truth.json")
+    oracle = GroundTruthDetector(truth, default_taxonomy().names)
+    gps = load_gps_track(pdir / "track.csv")
+    config, taxonomy = load_pipeline_config(), default_taxonomy()
+    asm = EventAssembler(
+        config,
+        taxonomy,
+        RuleEngine(config, taxonomy),
+        load_camera_mount(pdir / "camera.yaml"),
+        5.0,
+        "car-a",
+        key_for=lambda t: f"t{t.number}",
+        source="test",
+    )
+    t0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    ended = []
+    with av.open(str(pdir / "clip.mp4")) as container:
+        images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    for i in range(0, len(images), 2):
+        p = gps.at(i / 10)
+        meta = FrameMeta("car-a", str(i), t0 + timedelta(seconds=i / 10), p.lat, p.lon, p.heading)
+        frame = Frame(images[i], i, i / 10, "test", meta)
+        ended += asm.observe(frame, oracle.detect_frames([frame])[0])
+    ended += asm.flush()
+    assert ended and all(t.hits >= 2 for t in ended)
+    unplaced = [(t.number, o.frame_index) for t in ended for o in t.observations if o.position is None]
+    assert unplaced == []
+
+
 # ------------------------------------------------------------------------------------ the command
 
 
