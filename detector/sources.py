@@ -398,3 +398,65 @@ def iter_frames(spec: str | Path, fps: float | None = None, every: int | None = 
     """Convenience generator over `open_source(...)` that closes the source when done."""
     with open_source(spec, fps=fps, every=every) as source:
         yield from source
+
+
+class Prefetched:
+    """Iterate `frames` on a background thread, up to `depth` frames ahead of the consumer.
+
+    For batch processing: the next frames are decoded (FFmpeg releases the GIL) while the detector
+    runs on the current batch, instead of decoding and inferring in turn. Bounded, so memory stays
+    at `depth` frames; errors of the source (a truncated video) reach the consumer at the point they
+    happened. Use as a context manager: leaving it (normally, on an error or a cancelled job) stops
+    and joins the thread before the caller closes the source, which must never be closed while the
+    thread is still decoding from it.
+
+    Hand-written: the standard library has no bounded background iterator, and the small packages
+    that offer one (prefetch_generator) neither propagate errors in order nor join on exit.
+    """
+
+    _END = object()
+
+    def __init__(self, frames: Iterator[Frame] | FrameSource, depth: int = 8) -> None:
+        import queue
+
+        self._frames = frames
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="frame-prefetch", daemon=True)
+
+    def _produce(self) -> None:
+        frames = iter(self._frames)
+        try:
+            for frame in frames:
+                if self._stop.is_set():
+                    return
+                self._queue.put(frame)
+            self._queue.put(self._END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._queue.put(exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # an abandoned decoder generator is finished here, not later on another thread
+
+    def __enter__(self) -> Iterator[Frame]:
+        self._thread.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[Frame]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def __exit__(self, *exc_info: object) -> None:
+        import queue
+
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()

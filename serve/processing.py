@@ -474,7 +474,7 @@ def process_video(
     verify_handled: handled cases the vehicle passed in view of, without seeing the violation again,
     get this pass attached as verification evidence (store.attach_verification).
     """
-    from detector.sources import VideoFileSource
+    from detector.sources import Prefetched, VideoFileSource
 
     started = time.perf_counter()
     config = config or load_pipeline_config()
@@ -540,23 +540,25 @@ def process_video(
                 if progress is not None:
                     progress(summary.frames, total)
 
-        for frame in source:
-            if frame.index < start_frame:
-                continue
-            point = prepared.gps.at_video_time(frame.timestamp, start_time)
-            frame.meta = FrameMeta(
-                vehicle_id=vehicle_id,
-                frame_id=f"{source_id}:{frame.index}",
-                captured_at=prepared.gps.wall_time(frame.timestamp, start_time),
-                lat=point.lat,
-                lon=point.lon,
-                heading=point.heading,
-            )
-            last_t = frame.timestamp
-            pending.append(frame)
-            if len(pending) >= batch_size:
-                run_batch(pending)
-                pending = []
+        # the next frames are decoded while the detector runs (FFmpeg releases the GIL)
+        with Prefetched(source, depth=2 * batch_size) as frames:
+            for frame in frames:
+                if frame.index < start_frame:
+                    continue
+                point = prepared.gps.at_video_time(frame.timestamp, start_time)
+                frame.meta = FrameMeta(
+                    vehicle_id=vehicle_id,
+                    frame_id=f"{source_id}:{frame.index}",
+                    captured_at=prepared.gps.wall_time(frame.timestamp, start_time),
+                    lat=point.lat,
+                    lon=point.lon,
+                    heading=point.heading,
+                )
+                last_t = frame.timestamp
+                pending.append(frame)
+                if len(pending) >= batch_size:
+                    run_batch(pending)
+                    pending = []
         if pending:
             run_batch(pending)
         _ingest(store, assembler.finish(assembler.flush()), summary)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from detector.errors import InputError
-from detector.sources import open_source
+from detector.sources import Prefetched, open_source
+from detector.types import Frame
 
 
 def write_video(
@@ -151,6 +152,49 @@ def test_truncated_video_with_its_index_first(tmp_path):
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     message = _error(cut)
     assert message.startswith(str(cut)) and "truncated" in message
+
+
+def test_prefetched_video_gives_the_same_frames_in_order(video):
+    with open_source(video) as source:
+        plain = [(f.index, f.timestamp, int(f.image.mean())) for f in source]
+    with open_source(video, fps=10) as source, Prefetched(source, depth=3) as frames:
+        ahead = [(f.index, f.timestamp, int(f.image.mean())) for f in frames]
+    assert ahead == [p for p in plain if p[0] in {f[0] for f in ahead}] and len(ahead) == 20
+
+
+def test_prefetched_truncated_video_fails_after_the_frames_before_the_cut(tmp_path):
+    full = write_video(tmp_path / "full.mp4", frames=60, options={"movflags": "faststart"})
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    got = []
+    with (
+        pytest.raises(InputError, match="truncated"),
+        open_source(cut) as source,
+        Prefetched(source, depth=4) as frames,
+    ):
+        for f in frames:
+            got.append(f.index)
+    assert got == list(range(len(got))) and 0 < len(got) < 60
+
+
+def test_leaving_prefetched_early_stops_and_joins_its_thread():
+    finished = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield Frame(np.zeros((2, 2, 3), np.uint8), i, float(i), "gen")
+                i += 1
+        finally:
+            finished.set()  # the generator is closed, on the prefetch thread, before __exit__ returns
+
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="cancelled"), Prefetched(endless(), depth=2) as frames:
+        for f in frames:
+            if f.index == 5:
+                raise RuntimeError("cancelled")
+    assert finished.is_set() and threading.active_count() == before
 
 
 def test_file_that_is_not_a_video(tmp_path):
