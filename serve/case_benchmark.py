@@ -330,7 +330,14 @@ def run_case_benchmark(
     work: Path,
     match_m: float = 10.0,
     config_path: Path | None = None,
+    detections_cache: bool = False,
 ) -> dict[str, Any]:
+    """Process every seed's passes into a fresh store and match the cases with the ground truth.
+
+    detections_cache: each pass's detections are kept under WORK/detections (model, input size,
+    thresholds and sampling rate in the cache's header; another detector discards them), so that
+    re-measuring tracker and rule settings does not run the model again.
+    """
     from datasets.taxonomy import default_taxonomy
     from detector.pipeline_config import load_pipeline_config
     from serve.processing import process_video
@@ -390,6 +397,11 @@ def run_case_benchmark(
                     camera=pdir / "camera.yaml",
                     zones=zones if zones.is_dir() else None,
                     fps=fps,
+                    detections_cache=(
+                        work / "detections" / f"seed_{seed}_{pdir.name}.jsonl"
+                        if detections_cache and not oracle
+                        else None
+                    ),
                 )
                 wall += time.perf_counter() - t0
                 video_s += s.video_seconds
@@ -436,6 +448,7 @@ def run_case_benchmark(
             "video_seconds": round(video_s, 1),
             "wall_seconds": round(wall, 1),
             "detector": "oracle" if oracle else "model",
+            "inferred_frames": sum(p["inferred_frames"] for s in per_seed for p in s["passes"]),
         },
         "totals_clearly_visible": {
             **clear_totals,

@@ -205,12 +205,28 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             10.0, "--match-m", help="A case matches a ground-truth object within this."
         ),
         config: Path | None = typer.Option(None, "--config", help="Pipeline configuration YAML to measure."),
+        detections_cache: bool = typer.Option(
+            False,
+            "--detections-cache",
+            help="Keep each pass's detections under WORK/detections and reuse them while model, input "
+            "size and thresholds are unchanged: re-measuring tracker and rule settings skips the model "
+            "(the wall time then no longer measures speed).",
+        ),
     ) -> None:
         """Case-level recall, duplicate and false cases on synthetic drive-by clips (issue 4 acceptance)."""
         from serve.case_benchmark import parse_seeds, run_case_benchmark
 
         report = run_case_benchmark(
-            parse_seeds(seeds), passes, seconds, model, oracle, fps, work, match_m, config_path=config
+            parse_seeds(seeds),
+            passes,
+            seconds,
+            model,
+            oracle,
+            fps,
+            work,
+            match_m,
+            config_path=config,
+            detections_cache=detections_cache,
         )
         typer.echo("all labelled violations (>= 3 frames): " + json.dumps(report["totals"], indent=2))
         typer.echo("clearly visible violations: " + json.dumps(report["totals_clearly_visible"], indent=2))

@@ -373,3 +373,20 @@ def test_detector_input_is_a_16_9_rectangle_at_the_model_scale(coco_onnx_path: P
     assert _open_detector(coco_onnx_path, None, None, config).imgsz == (384, 640)
     square = load_pipeline_config(overrides={"detector": {"imgsz": None}})
     assert _open_detector(coco_onnx_path, None, None, square).imgsz == (640, 640)
+
+
+def test_case_benchmark_reuses_its_detections_cache(tmp_path: Path, coco_onnx_path: Path) -> None:
+    """`bench cases --detections-cache`: a second run with the same model answers from the cache
+    (no inference) and reaches the same cases."""
+    from serve.case_benchmark import run_case_benchmark
+
+    def run() -> dict:
+        return run_case_benchmark([7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, detections_cache=True)[
+            "totals"
+        ]
+
+    first, second = run(), run()
+    assert first["inferred_frames"] == 10 and second["inferred_frames"] == 0
+    keep = ("gt_violations", "cases", "gt_found", "false_cases", "duplicate_cases")
+    assert {k: second[k] for k in keep} == {k: first[k] for k in keep}
+    assert list((tmp_path / "detections").glob("seed_7_pass_*.jsonl"))
