@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -417,8 +418,6 @@ class Prefetched:
     _END = object()
 
     def __init__(self, frames: Iterator[Frame] | FrameSource, depth: int = 8) -> None:
-        import queue
-
         self._frames = frames
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
@@ -453,8 +452,6 @@ class Prefetched:
             yield item
 
     def __exit__(self, *exc_info: object) -> None:
-        import queue
-
         self._stop.set()
         while self._thread.is_alive():  # unblock a producer waiting on a full queue
             with contextlib.suppress(queue.Empty):
