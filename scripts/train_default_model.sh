@@ -3,7 +3,7 @@
 # synthetic data (three seeds = three disjoint splits) -> train -> export -> evaluate -> model card.
 # CPU-only takes hours on 2 cores; a GPU is used automatically when present.
 # Tunables (env): DATA_DIR IMGSZ EPOCHS TIME_HOURS STAGE2_IMGSZ STAGE2_EPOCHS STAGE2_TIME_HOURS FREEZE
-#                 STAGE3_EPOCHS STAGE3_TIME_HOURS STAGE4_IMGSZ STAGE4_EPOCHS BATCH NAME VERSION
+#                 STAGE3_EPOCHS STAGE3_TIME_HOURS STAGE4_IMGSZ STAGE4_EPOCHS STAGE5_EPOCHS BATCH NAME VERSION
 #                 TRAIN_IMAGES VAL_IMAGES TEST_IMAGES VAL_EVERY_EPOCH_IMAGES
 # TIME_HOURS set: ultralytics time mode (epochs re-estimated after the first to fit the budget).
 # Steps can be skipped: SKIP_SYNTH=1 (data already there), SKIP_TRAIN=1 (run folder already trained).
@@ -29,12 +29,13 @@ STAGE3_EPOCHS="${STAGE3_EPOCHS:-12}"       # 0: no stage 3
 STAGE3_TIME_HOURS="${STAGE3_TIME_HOURS:-}"
 STAGE4_IMGSZ="${STAGE4_IMGSZ-512}"         # empty: no stage 4
 STAGE4_EPOCHS="${STAGE4_EPOCHS:-16}"
+STAGE5_EPOCHS="${STAGE5_EPOCHS:-6}"          # 0: no stage 5
 TIME_HOURS="${TIME_HOURS:-}"
 VAL_EVERY_EPOCH_IMAGES="${VAL_EVERY_EPOCH_IMAGES:-200}"  # per-epoch validation on a subset (CPU time)
 FREEZE="${FREEZE:-10}"
 BATCH="${BATCH:-16}"
 NAME="${NAME:-default}"
-VERSION="${VERSION:-1.2.0}"
+VERSION="${VERSION:-1.3.0}"
 MODEL="${MODEL:-models/streetwatch-yolo11n.onnx}"
 
 if [[ -z "${SKIP_SYNTH:-}" ]]; then
@@ -106,6 +107,17 @@ if [[ -n "$STAGE4_IMGSZ" ]]; then
   fi
   FINAL_RUN="runs/train/$NAME-$STAGE4_IMGSZ-unfrozen"
   FINAL_IMGSZ="$STAGE4_IMGSZ"
+fi
+if [[ "$STAGE5_EPOCHS" != 0 && -n "$STAGE4_IMGSZ" ]]; then
+  # stage 5 (session 6, model 1.3.0): stage 4's best again at the same input, a fresh linear decay
+  # from a lower learning rate (validation was still rising ~0.005 mAP50 per epoch at stage 4's end).
+  if [[ -z "${SKIP_TRAIN:-}" ]]; then
+    "$SW" train --data "$DATA_DIR/data.yaml" --weights "$FINAL_RUN/weights/best.pt" \
+      --imgsz "$STAGE4_IMGSZ" --epochs "$STAGE5_EPOCHS" \
+      --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
+      --optimizer SGD --lr0 0.003 --project runs/train --name "$NAME-$STAGE4_IMGSZ-stage5" --exist-ok
+  fi
+  FINAL_RUN="runs/train/$NAME-$STAGE4_IMGSZ-stage5"
 fi
 
 "$SW" export --weights "$FINAL_RUN/weights/best.pt" --out "$MODEL" --imgsz "$FINAL_IMGSZ" \

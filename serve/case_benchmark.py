@@ -16,6 +16,7 @@ labelled `oracle` and say nothing about the model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -353,6 +354,11 @@ def run_case_benchmark(
         detector = _open_detector(model, None, None, config)
         model_label = str(detector.path)
     work.mkdir(parents=True, exist_ok=True)
+    # one cache file per detector (model, input size, thresholds) and rate: switching back and forth
+    # between two input sizes keeps both caches
+    from serve.processing import _detector_identity
+
+    cache_tag = hashlib.sha256(f"{_detector_identity(detector)}:{fps}".encode()).hexdigest()[:10]
     per_seed = []
     totals = dict.fromkeys(
         (
@@ -398,7 +404,7 @@ def run_case_benchmark(
                     zones=zones if zones.is_dir() else None,
                     fps=fps,
                     detections_cache=(
-                        work / "detections" / f"seed_{seed}_{pdir.name}.jsonl"
+                        work / "detections" / f"seed_{seed}_{pdir.name}.{cache_tag}.jsonl"
                         if detections_cache and not oracle
                         else None
                     ),

@@ -389,4 +389,4 @@ def test_case_benchmark_reuses_its_detections_cache(tmp_path: Path, coco_onnx_pa
     assert first["inferred_frames"] == 10 and second["inferred_frames"] == 0
     keep = ("gt_violations", "cases", "gt_found", "false_cases", "duplicate_cases")
     assert {k: second[k] for k in keep} == {k: first[k] for k in keep}
-    assert list((tmp_path / "detections").glob("seed_7_pass_*.jsonl"))
+    assert list((tmp_path / "detections").glob("seed_7_pass_*.*.jsonl"))
