@@ -82,16 +82,22 @@ if [[ -n "$STAGE2_IMGSZ" ]]; then
   FINAL_RUN="runs/train/$NAME-$STAGE2_IMGSZ"
   FINAL_IMGSZ="$STAGE2_IMGSZ"
 fi
+# Stages 3-5 train the whole network: SGD (see stage 3), no warm-up, mosaic off in the last 2 epochs.
+train_unfrozen() {  # WEIGHTS IMGSZ LR0 NAME, then extra `streetwatch train` options (--epochs, --time)
+  local weights=$1 imgsz=$2 lr0=$3 name=$4
+  shift 4
+  "$SW" train --data "$DATA_DIR/data.yaml" --weights "$weights" --imgsz "$imgsz" "$@" \
+    --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
+    --optimizer SGD --lr0 "$lr0" --project runs/train --name "$name" --exist-ok
+}
 if [[ "$STAGE3_EPOCHS" != 0 ]]; then
   # stage 3: unfreeze the backbone and continue at the final input size; the frozen stages get the
   # head to a usable point cheaply, the whole network then adapts to the rendered domain. SGD, no
   # warm-up: AdamW (ultralytics' `auto` here) moved the unfrozen backbone away from the trained head
   # (validation mAP50 0.50 -> 0.12 after one epoch; 0.07 with warm-up), see docs/training.md.
   if [[ -z "${SKIP_TRAIN:-}" ]]; then
-    "$SW" train --data "$DATA_DIR/data.yaml" --weights "$FINAL_RUN/weights/last.pt" \
-      --imgsz "$FINAL_IMGSZ" --epochs "$STAGE3_EPOCHS" ${STAGE3_TIME_HOURS:+--time "$STAGE3_TIME_HOURS"} \
-      --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
-      --optimizer SGD --lr0 0.005 --project runs/train --name "$NAME-unfrozen" --exist-ok
+    train_unfrozen "$FINAL_RUN/weights/last.pt" "$FINAL_IMGSZ" 0.005 "$NAME-unfrozen" \
+      --epochs "$STAGE3_EPOCHS" ${STAGE3_TIME_HOURS:+--time "$STAGE3_TIME_HOURS"}
   fi
   FINAL_RUN="runs/train/$NAME-unfrozen"
 fi
@@ -100,10 +106,8 @@ if [[ -n "$STAGE4_IMGSZ" ]]; then
   # 32x32 px in the 1280x720 frame (about 10x10 px at 416), where stage 3's model found almost none
   # (AP50 0.01-0.05 on small objects, 0.87-0.92 on large ones; docs/training.md).
   if [[ -z "${SKIP_TRAIN:-}" ]]; then
-    "$SW" train --data "$DATA_DIR/data.yaml" --weights "$FINAL_RUN/weights/best.pt" \
-      --imgsz "$STAGE4_IMGSZ" --epochs "$STAGE4_EPOCHS" \
-      --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
-      --optimizer SGD --lr0 0.005 --project runs/train --name "$NAME-$STAGE4_IMGSZ-unfrozen" --exist-ok
+    train_unfrozen "$FINAL_RUN/weights/best.pt" "$STAGE4_IMGSZ" 0.005 "$NAME-$STAGE4_IMGSZ-unfrozen" \
+      --epochs "$STAGE4_EPOCHS"
   fi
   FINAL_RUN="runs/train/$NAME-$STAGE4_IMGSZ-unfrozen"
   FINAL_IMGSZ="$STAGE4_IMGSZ"
@@ -112,10 +116,8 @@ if [[ "$STAGE5_EPOCHS" != 0 && -n "$STAGE4_IMGSZ" ]]; then
   # stage 5 (session 6, model 1.3.0): stage 4's best again at the same input, a fresh linear decay
   # from a lower learning rate (validation was still rising ~0.005 mAP50 per epoch at stage 4's end).
   if [[ -z "${SKIP_TRAIN:-}" ]]; then
-    "$SW" train --data "$DATA_DIR/data.yaml" --weights "$FINAL_RUN/weights/best.pt" \
-      --imgsz "$STAGE4_IMGSZ" --epochs "$STAGE5_EPOCHS" \
-      --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
-      --optimizer SGD --lr0 0.003 --project runs/train --name "$NAME-$STAGE4_IMGSZ-stage5" --exist-ok
+    train_unfrozen "$FINAL_RUN/weights/best.pt" "$STAGE4_IMGSZ" 0.003 "$NAME-$STAGE4_IMGSZ-stage5" \
+      --epochs "$STAGE5_EPOCHS"
   fi
   FINAL_RUN="runs/train/$NAME-$STAGE4_IMGSZ-stage5"
 fi
