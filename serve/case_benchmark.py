@@ -356,9 +356,9 @@ def run_case_benchmark(
     work.mkdir(parents=True, exist_ok=True)
     # one cache file per detector (model, input size, thresholds) and rate: switching back and forth
     # between two input sizes keeps both caches
-    from serve.processing import _detector_identity
+    from serve.processing import detector_identity
 
-    cache_tag = hashlib.sha256(f"{_detector_identity(detector)}:{fps}".encode()).hexdigest()[:10]
+    cache_tag = hashlib.sha256(f"{detector_identity(detector)}:{fps}".encode()).hexdigest()[:10]
     per_seed = []
     totals = dict.fromkeys(
         (

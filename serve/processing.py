@@ -437,7 +437,8 @@ def _detect_frames(detector: Any, frames: list[Frame]) -> list[list[Detection]]:
     return detector.detect_batch([f.image for f in frames])
 
 
-def _detector_identity(detector: Any) -> str:
+def detector_identity(detector: Any) -> str:
+    """What makes two runs' detections interchangeable: model file hash, thresholds, input size."""
     path = getattr(detector, "path", None)
     name = type(detector).__name__
     if path is not None and Path(str(path)).exists():
@@ -502,7 +503,7 @@ def process_video(
                 detections_cache,
                 {
                     "source": source_id,
-                    "detector": _detector_identity(detector),
+                    "detector": detector_identity(detector),
                     "fps": sample_fps,
                     "start_frame": start_frame,
                 },
