@@ -341,7 +341,7 @@ def run_case_benchmark(
     """
     from datasets.taxonomy import default_taxonomy
     from detector.pipeline_config import load_pipeline_config
-    from serve.processing import process_video
+    from serve.processing import detector_identity, process_video
     from serve.store import CaseStore
 
     config = load_pipeline_config(config_path)
@@ -356,9 +356,9 @@ def run_case_benchmark(
     work.mkdir(parents=True, exist_ok=True)
     # one cache file per detector (model, input size, thresholds) and rate: switching back and forth
     # between two input sizes keeps both caches
-    from serve.processing import detector_identity
-
-    cache_tag = hashlib.sha256(f"{detector_identity(detector)}:{fps}".encode()).hexdigest()[:10]
+    cache_tag = None
+    if detections_cache and not oracle:
+        cache_tag = hashlib.sha256(f"{detector_identity(detector)}:{fps}".encode()).hexdigest()[:10]
     per_seed = []
     totals = dict.fromkeys(
         (
@@ -405,7 +405,7 @@ def run_case_benchmark(
                     fps=fps,
                     detections_cache=(
                         work / "detections" / f"seed_{seed}_{pdir.name}.{cache_tag}.jsonl"
-                        if detections_cache and not oracle
+                        if cache_tag
                         else None
                     ),
                 )
