@@ -199,8 +199,9 @@ def track_position(track: Track) -> GeoPosition | None:
     return GeoPosition(pos.lat, pos.lon, "vehicle")
 
 
-def position_spread_m(track: Track) -> float:
-    """Largest distance of a clear ground position from their median (0 when fewer than two)."""
+def position_spread_m(track: Track, quantile: float = 1.0) -> float:
+    """How far a track's clear ground positions lie from their median: the largest distance
+    (quantile 1.0) or that quantile of the distances (0 when fewer than two positions)."""
     from detector.geo import distance_m
 
     pts = [
@@ -212,7 +213,8 @@ def position_spread_m(track: Track) -> float:
         return 0.0
     mlat = statistics.median(p.lat for p in pts)
     mlon = statistics.median(p.lon for p in pts)
-    return max(distance_m(mlat, mlon, p.lat, p.lon) for p in pts)
+    distances = sorted(distance_m(mlat, mlon, p.lat, p.lon) for p in pts)
+    return distances[round(quantile * (len(distances) - 1))]
 
 
 def _strength(track: Track) -> float:

@@ -145,6 +145,13 @@ class ClassRule(BaseModel):
         gt=0,
         description="Within one track, ground positions spread less than this = not moving.",
     )
+    stationary_spread_quantile: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="The spread is this quantile of the positions' distances from their median (1.0: the "
+        "farthest; 0.8 lets a few frames with a cut-off box or a brief identity swap pass).",
+    )
     enabled: bool = Field(default=True, description="False: tracks of this class never become events.")
 
 
@@ -156,6 +163,19 @@ class EvidenceSettings(BaseModel):
     max_long_side: int = Field(
         default=1280, ge=160, description="Evidence frames are downscaled to this long side."
     )
+
+
+class CaseMerging(BaseModel):
+    """How events become cases: one case per violation, across frames, passes and vehicles."""
+
+    merge_distance_m: float = Field(
+        default=15.0,
+        gt=0,
+        description="An event joins the nearest open case of its matter code within this distance (metres) "
+        "instead of opening a new one.",
+    )
+
+    model_config = {"extra": "forbid"}
 
 
 class PipelineConfig(BaseModel):
@@ -192,6 +212,7 @@ class PipelineConfig(BaseModel):
         "stronger reading becomes a case. None = keep both.",
     )
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings, description="Evidence images.")
+    cases: CaseMerging = Field(default_factory=CaseMerging, description="When events join a case.")
     taxonomy: str | None = Field(default=None, description="Taxonomy file (None = the bundled one).")
 
     model_config = {"extra": "forbid"}

@@ -124,7 +124,7 @@ class RuleEngine:
         return RuleDecision(True, target, spec.matter_code, "ok")
 
     def _dwell(self, track, position, rule, vehicle_id, source_id, track_key, first_seen, last_seen):
-        spread = position_spread_m(track)
+        spread = position_spread_m(track, rule.stationary_spread_quantile)
         if spread > rule.stationary_max_spread_m:
             return False, f"moving (ground positions spread {spread:.1f} m)"
         if track.duration >= rule.min_stationary_seconds:

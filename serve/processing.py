@@ -46,6 +46,7 @@ from detector.rules import RuleEngine, SightingLog
 from detector.track import ObjectTracker, Track
 from detector.types import Detection, Frame, FrameMeta, ViolationEvent
 from detector.zones import ZoneLayers, load_zones
+from serve.store.types import MergePolicy
 
 log = logging.getLogger("streetwatch.processing")
 
@@ -59,7 +60,7 @@ class FrameDetector(Protocol):
 class EventSink(Protocol):
     """Where events go (serve.store.CaseStore fits)."""
 
-    def ingest_event(self, event: ViolationEvent) -> Any: ...
+    def ingest_event(self, event: ViolationEvent, merge: MergePolicy | None = None) -> Any: ...
 
 
 @dataclass
@@ -397,10 +398,17 @@ def prepare_inputs(
     return PreparedInputs(config, taxonomy, gps, mount, layers)
 
 
-def _ingest(store: EventSink, events: list[ViolationEvent], summary: ProcessSummary) -> list[Any]:
+def merge_policy(config: PipelineConfig) -> MergePolicy:
+    """The pipeline configuration's `cases` section as the store takes it."""
+    return MergePolicy(distance_m=config.cases.merge_distance_m)
+
+
+def _ingest(
+    store: EventSink, events: list[ViolationEvent], summary: ProcessSummary, merge: MergePolicy
+) -> list[Any]:
     results = []
     for event in events:
-        result = store.ingest_event(event)
+        result = store.ingest_event(event, merge)
         results.append(result)
         summary.events += 1
         created = bool(getattr(result, "created", False))
@@ -487,6 +495,7 @@ def process_video(
         source_id = source_id_for_file(video)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
         rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
+        merge = merge_policy(prepared.config)
         assembler = EventAssembler(
             prepared.config,
             prepared.taxonomy,
@@ -536,7 +545,7 @@ def process_video(
                 if watcher is not None:
                     watcher.look(f, prepared.camera)
                 ended = assembler.observe(f, dets)
-                _ingest(store, assembler.finish(ended), summary)
+                _ingest(store, assembler.finish(ended), summary, merge)
                 summary.frames += 1
                 if progress is not None:
                     progress(summary.frames, total)
@@ -562,7 +571,7 @@ def process_video(
                     pending = []
         if pending:
             run_batch(pending)
-        _ingest(store, assembler.finish(assembler.flush()), summary)
+        _ingest(store, assembler.finish(assembler.flush()), summary, merge)
         if cache is not None:
             cache.close()
         if watcher is not None:
@@ -632,7 +641,7 @@ class PatrolVerifier:
     ) -> int:
         import cv2
 
-        merge_m = 15.0
+        merge_m = config.cases.merge_distance_m
         seen_again = summary.events_detail
         attached = 0
         for case in self.cases:
@@ -723,6 +732,7 @@ class LivePipeline:
         self.nominal_fps = nominal_fps
         sightings = store if hasattr(store, "sightings_near") else None
         self.rules = RuleEngine(self.config, self.taxonomy, zones, sightings)  # type: ignore[arg-type]
+        self.merge = merge_policy(self.config)
         self._vehicles: dict[str, EventAssembler] = {}
         self._last_time: dict[str, float] = {}
         self._counter: dict[str, int] = {}
@@ -794,7 +804,7 @@ class LivePipeline:
             encoded=decoded.encoded,
         )
         ended = asm.observe(frame, detections)
-        results += _ingest(self.store, asm.finish(ended), summary)
+        results += _ingest(self.store, asm.finish(ended), summary, self.merge)
         return results
 
     def _flush_vehicle(self, vehicle_id: str, summary: ProcessSummary) -> list[Any]:
@@ -802,7 +812,7 @@ class LivePipeline:
         asm = self._vehicles.pop(vehicle_id, None)
         if asm is None:
             return []
-        return _ingest(self.store, asm.finish(asm.flush()), summary)
+        return _ingest(self.store, asm.finish(asm.flush()), summary, self.merge)
 
     def flush(self, vehicle_id: str | None = None, idle_seconds: float | None = None) -> list[Any]:
         """End tracks: of one vehicle, of vehicles idle for `idle_seconds` (by wall clock), or of all."""

@@ -102,6 +102,25 @@ def test_moving_vehicle_is_never_parked(engine_parts, store) -> None:
     assert not d.accepted and d.reason.startswith("moving")
 
 
+def test_a_few_misplaced_frames_do_not_make_a_parked_car_move(engine_parts, store) -> None:
+    """A parked car whose box was cut off in 2 of 12 frames (an occluder: those frames land 6 m off) is
+    still parked; the spread is the 80th percentile of the distances, so 4 bad frames of 12 are moving."""
+    config, zones = engine_parts
+    engine = RuleEngine(config, default_taxonomy(), zones, store)
+    _judge(engine, _track("vehicle", 46.0, -1.0), "pass-1", "p1:k")
+
+    def with_outliers(n: int) -> Track:
+        track = _track("vehicle", 46.0, -1.0, hits=12)
+        for obs in track.observations[-n:]:
+            obs.position = GeoPosition(*street_to_latlon(52.0, -1.0), "ground")
+        return track
+
+    later = T0 + timedelta(minutes=10)
+    assert _judge(engine, with_outliers(2), "pass-2", "p2:k", later).accepted
+    moved = _judge(engine, with_outliers(4), "pass-3", "p3:k", later + timedelta(minutes=10))
+    assert not moved.accepted and moved.reason.startswith("moving")
+
+
 def test_without_zones_or_sighting_log_parking_is_refused(engine_parts) -> None:
     config, zones = engine_parts
     no_zones = RuleEngine(config, default_taxonomy(), None, None)

@@ -71,8 +71,8 @@ class _CountingSink:
     def __getattr__(self, name: str) -> Any:  # sightings_near, record_sighting, ...
         return getattr(self._store, name)
 
-    def ingest_event(self, event: Any) -> Any:
-        result = self._store.ingest_event(event)
+    def ingest_event(self, event: Any, merge: Any = None) -> Any:
+        result = self._store.ingest_event(event, merge)
         case = getattr(result, "case", None)
         if case is not None:
             self.case_ids.add(int(case.id))
