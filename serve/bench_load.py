@@ -383,6 +383,20 @@ async def _drive(
     return stats
 
 
+def _cpu_beyond_detector(service_cpu: float, processed: int, standalone: dict[str, Any]) -> dict[str, Any]:
+    """CPU per frame that the detector at its best needs (standalone: its cores / its frames per second)
+    and what the service spent per frame beyond that (decoding, HTTP, tracking, evidence, store). When
+    the service is saturated, ratio_served_to_standalone ~ detector / (detector + beyond)."""
+    fps = standalone.get("fps") or 0.0
+    if not processed or fps <= 0:
+        return {}
+    detector_ms = 1000.0 * standalone.get("sessions", 1) * standalone.get("threads", 1) / fps
+    return {
+        "detector_standalone_per_frame_ms": round(detector_ms, 2),
+        "beyond_detector_per_frame_ms": round(1000.0 * service_cpu / processed - detector_ms, 2),
+    }
+
+
 def run_load_test(
     vehicles: int = 8,
     fps: float = 5.0,
@@ -526,6 +540,7 @@ def run_load_test(
             if stats["processed"]
             else None,
             "load_client_per_frame_ms": round(1000 * stats["client_cpu_seconds"] / max(1, stats["sent"]), 2),
+            **_cpu_beyond_detector(service_cpu, stats["processed"], standalone),
         },
         "saturated": bool(stats["refusals"]) or served_fps < 0.95 * vehicles * fps,
         "ratio_served_to_standalone": round(served_fps / standalone["fps"], 3) if standalone["fps"] else None,

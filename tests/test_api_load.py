@@ -34,4 +34,9 @@ def test_load_script_accounts_for_every_frame(service_model, transport):
     assert report["latency_ms_accepted_request"]["p50"] is not None
     cpu = report["cpu_seconds"]
     assert cpu["service"] > 0 and cpu["load_client"] > 0  # where the shared cores went
+    assert cpu["detector_standalone_per_frame_ms"] > 0
+    per_frame = cpu["service_per_processed_frame_ms"]
+    assert cpu["beyond_detector_per_frame_ms"] == pytest.approx(
+        per_frame - cpu["detector_standalone_per_frame_ms"], abs=0.02
+    )
     assert len(report["detector_standalone"]["fps_by_config"]) >= 2  # spinning on and off at least
