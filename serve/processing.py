@@ -46,7 +46,6 @@ from detector.rules import RuleEngine, SightingLog
 from detector.track import ObjectTracker, Track
 from detector.types import Detection, Frame, FrameMeta, ViolationEvent
 from detector.zones import ZoneLayers, load_zones
-from serve.store.types import MergePolicy
 
 log = logging.getLogger("streetwatch.processing")
 
@@ -60,7 +59,7 @@ class FrameDetector(Protocol):
 class EventSink(Protocol):
     """Where events go (serve.store.CaseStore fits)."""
 
-    def ingest_event(self, event: ViolationEvent, merge: MergePolicy | None = None) -> Any: ...
+    def ingest_event(self, event: ViolationEvent, merge_distance_m: float = ...) -> Any: ...
 
 
 @dataclass
@@ -398,17 +397,12 @@ def prepare_inputs(
     return PreparedInputs(config, taxonomy, gps, mount, layers)
 
 
-def merge_policy(config: PipelineConfig) -> MergePolicy:
-    """The pipeline configuration's `cases` section as the store takes it."""
-    return MergePolicy(distance_m=config.cases.merge_distance_m)
-
-
 def _ingest(
-    store: EventSink, events: list[ViolationEvent], summary: ProcessSummary, merge: MergePolicy
+    store: EventSink, events: list[ViolationEvent], summary: ProcessSummary, merge_distance_m: float
 ) -> list[Any]:
     results = []
     for event in events:
-        result = store.ingest_event(event, merge)
+        result = store.ingest_event(event, merge_distance_m)
         results.append(result)
         summary.events += 1
         created = bool(getattr(result, "created", False))
@@ -495,7 +489,7 @@ def process_video(
         source_id = source_id_for_file(video)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
         rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
-        merge = merge_policy(prepared.config)
+        merge_m = prepared.config.cases.merge_distance_m
         assembler = EventAssembler(
             prepared.config,
             prepared.taxonomy,
@@ -545,7 +539,7 @@ def process_video(
                 if watcher is not None:
                     watcher.look(f, prepared.camera)
                 ended = assembler.observe(f, dets)
-                _ingest(store, assembler.finish(ended), summary, merge)
+                _ingest(store, assembler.finish(ended), summary, merge_m)
                 summary.frames += 1
                 if progress is not None:
                     progress(summary.frames, total)
@@ -571,7 +565,7 @@ def process_video(
                     pending = []
         if pending:
             run_batch(pending)
-        _ingest(store, assembler.finish(assembler.flush()), summary, merge)
+        _ingest(store, assembler.finish(assembler.flush()), summary, merge_m)
         if cache is not None:
             cache.close()
         if watcher is not None:
@@ -732,7 +726,7 @@ class LivePipeline:
         self.nominal_fps = nominal_fps
         sightings = store if hasattr(store, "sightings_near") else None
         self.rules = RuleEngine(self.config, self.taxonomy, zones, sightings)  # type: ignore[arg-type]
-        self.merge = merge_policy(self.config)
+        self.merge_m = self.config.cases.merge_distance_m
         self._vehicles: dict[str, EventAssembler] = {}
         self._last_time: dict[str, float] = {}
         self._counter: dict[str, int] = {}
@@ -804,7 +798,7 @@ class LivePipeline:
             encoded=decoded.encoded,
         )
         ended = asm.observe(frame, detections)
-        results += _ingest(self.store, asm.finish(ended), summary, self.merge)
+        results += _ingest(self.store, asm.finish(ended), summary, self.merge_m)
         return results
 
     def _flush_vehicle(self, vehicle_id: str, summary: ProcessSummary) -> list[Any]:
@@ -812,7 +806,7 @@ class LivePipeline:
         asm = self._vehicles.pop(vehicle_id, None)
         if asm is None:
             return []
-        return _ingest(self.store, asm.finish(asm.flush()), summary, self.merge)
+        return _ingest(self.store, asm.finish(asm.flush()), summary, self.merge_m)
 
     def flush(self, vehicle_id: str | None = None, idle_seconds: float | None = None) -> list[Any]:
         """End tracks: of one vehicle, of vehicles idle for `idle_seconds` (by wall clock), or of all."""

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from store_events import BASE_LAT, BASE_LON, make_event, offset
 
-from serve.store import CaseStatus, CaseStore, LocalEvidenceStorage, MergePolicy
+from serve.store import CaseStatus, CaseStore, LocalEvidenceStorage
 from serve.store.geo import haversine_m
 
 
@@ -40,7 +40,7 @@ def test_different_code_or_farther_opens_a_new_case(store: CaseStore) -> None:
     assert other_class.created and far.created
     assert len({base.id, other_class.case.id, far.case.id}) == 3
     # A larger merge distance is the caller's choice.
-    wide = store.ingest_event(make_event("d", north_m=30), MergePolicy(distance_m=40))
+    wide = store.ingest_event(make_event("d", north_m=30), merge_distance_m=40)
     assert not wide.created and wide.case.id in (base.id, far.case.id)
 
 

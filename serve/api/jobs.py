@@ -23,6 +23,7 @@ from typing import Any
 
 from detector.errors import StreetWatchError
 from serve.api.inference import MicroBatcher, Overloaded
+from serve.store.store import DEFAULT_MERGE_DISTANCE_M
 from serve.store.types import JobStatus
 
 log = logging.getLogger("streetwatch.jobs")
@@ -71,8 +72,8 @@ class _CountingSink:
     def __getattr__(self, name: str) -> Any:  # sightings_near, record_sighting, ...
         return getattr(self._store, name)
 
-    def ingest_event(self, event: Any, merge: Any = None) -> Any:
-        result = self._store.ingest_event(event, merge)
+    def ingest_event(self, event: Any, merge_distance_m: float = DEFAULT_MERGE_DISTANCE_M) -> Any:
+        result = self._store.ingest_event(event, merge_distance_m)
         case = getattr(result, "case", None)
         if case is not None:
             self.case_ids.add(int(case.id))

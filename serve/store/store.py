@@ -60,7 +60,6 @@ from serve.store.types import (
     IngestResult,
     Job,
     JobStatus,
-    MergePolicy,
     Observation,
     Page,
     Principal,
@@ -72,6 +71,7 @@ from serve.store.types import (
 
 DEFAULT_DB_URL = "sqlite:///data/streetwatch.db"
 DEFAULT_EVIDENCE_DIR = "data/evidence"
+DEFAULT_MERGE_DISTANCE_M = 15.0  # the pipeline configuration's cases.merge_distance_m
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _JOB_FIELDS = {
     "status",
@@ -314,9 +314,10 @@ class CaseStore:
         return start + timedelta(hours=hours) if hours is not None else None
 
     # ---- cases: ingest and merge ------------------------------------------------------------
-    def ingest_event(self, event: ViolationEvent, merge: MergePolicy | None = None) -> IngestResult:
-        """Open a case for the event, or join the nearest open case with the same matter code
-        (within `merge.distance_m`, default 15 m; see MergePolicy).
+    def ingest_event(
+        self, event: ViolationEvent, merge_distance_m: float = DEFAULT_MERGE_DISTANCE_M
+    ) -> IngestResult:
+        """Open a case for the event, or join the nearest open case with the same matter code.
 
         Idempotent on event.event_key: a second call returns the case with observation_added=False.
         "Open" means not rejected/closed/voided. The new observation becomes the case's best evidence
@@ -332,7 +333,7 @@ class CaseStore:
         evidence_key = self.storage.put(event.evidence_jpeg, ".jpg") if event.evidence_jpeg else None
         crop_key = self.storage.put(event.crop_jpeg, ".jpg") if event.crop_jpeg else None
         try:
-            return self._ingest_tx(event, merge or MergePolicy(), evidence_key, crop_key)
+            return self._ingest_tx(event, merge_distance_m, evidence_key, crop_key)
         except (IntegrityError, _DuplicateEvent):
             # Another writer stored the same event_key between our check and our insert.
             existing = self._result_for_existing_key(event.event_key)
@@ -368,34 +369,37 @@ class CaseStore:
         for key in geo.lock_keys(namespace, lat, lon, radius_m):
             s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
-    def _case_to_join(self, s: Session, event: ViolationEvent, merge: MergePolicy) -> CaseRow | None:
-        """The nearest open case of the event's matter code within merge.distance_m (ties: the older
-        case); None = open a new case."""
-        min_lat, max_lat, min_lon, max_lon = geo.search_box(event.lat, event.lon, merge.distance_m)
+    def _nearest_open_case(
+        self, s: Session, matter_code: str, lat: float, lon: float, radius_m: float
+    ) -> CaseRow | None:
+        min_lat, max_lat, min_lon, max_lon = geo.search_box(lat, lon, radius_m)
         rows = s.scalars(
             sa.select(CaseRow).where(
-                CaseRow.matter_code == event.matter_code,
+                CaseRow.matter_code == matter_code,
                 CaseRow.status.in_([st.value for st in OPEN_STATUSES]),
                 CaseRow.lat.between(min_lat, max_lat),
                 CaseRow.lon.between(min_lon, max_lon),
             )
         ).all()
-        near = [(geo.haversine_m(event.lat, event.lon, row.lat, row.lon), row.id, row) for row in rows]
-        near = [c for c in near if c[0] <= merge.distance_m]
-        return min(near, key=lambda c: c[:2])[2] if near else None
+        best, best_d = None, None
+        for row in rows:
+            d = geo.haversine_m(lat, lon, row.lat, row.lon)
+            if d <= radius_m and (best_d is None or d < best_d or (d == best_d and row.id < best.id)):
+                best, best_d = row, d
+        return best
 
     def _ingest_tx(
-        self, event: ViolationEvent, merge: MergePolicy, evidence_key: str | None, crop_key: str | None
+        self, event: ViolationEvent, merge_distance_m: float, evidence_key: str | None, crop_key: str | None
     ) -> IngestResult:
         now = self._now()
         quality = evidence_quality(event)
         first_seen, last_seen = _utc(event.first_seen), _utc(event.last_seen)
         with self._write() as s:
-            self._lock_area(s, f"case:{event.matter_code}", event.lat, event.lon, merge.distance_m)
+            self._lock_area(s, f"case:{event.matter_code}", event.lat, event.lon, merge_distance_m)
             # Re-check under the lock: a concurrent writer may have stored this very event.
             if s.scalar(sa.select(ObservationRow.id).where(ObservationRow.event_key == event.event_key)):
                 raise _DuplicateEvent(event.event_key)
-            case = self._case_to_join(s, event, merge)
+            case = self._nearest_open_case(s, event.matter_code, event.lat, event.lon, merge_distance_m)
             created = case is None
             if created:
                 case = self._new_case_row(event, now)

@@ -7,7 +7,6 @@ database (stable, shown to inspectors as "case 42"); jobs and API keys have shor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
@@ -271,11 +270,3 @@ class SegmentStats(BaseModel):
     open_now: int = Field(description="Of those, not yet in a terminal state.")
     overdue: int = Field(description="Of those, overdue now or handled after their deadline.")
     median_hours_to_close: float | None = None
-
-
-@dataclass(frozen=True)
-class MergePolicy:
-    """When an event joins an open case instead of opening one (the pipeline config's `cases` section):
-    the nearest open case of the same matter code within `distance_m` takes it."""
-
-    distance_m: float = 15.0
