@@ -32,6 +32,7 @@ from typing import Any
 from detector.errors import InputError
 from detector.geo import distance_m
 from detector.types import Detection, Frame
+from serve.miss_diagnosis import explain_misses, read_cached_detections, verdict_counts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # "Clearly visible" violations: in view for about a second (10 labelled frames of a 10 fps clip) with a
@@ -374,6 +375,7 @@ def run_case_benchmark(
         0,
     )
     clear_totals = dict(totals)
+    missed_by_verdict: dict[str, int] = {}
     wall = 0.0
     video_s = 0.0
     for seed in seeds:
@@ -386,12 +388,17 @@ def run_case_benchmark(
         run_dir.mkdir(parents=True)
         store = CaseStore.open(f"sqlite:///{run_dir / 'cases.db'}", str(run_dir / "evidence"))
         truth_passes: list[list[GroundTruthObject]] = []
+        cache_files: list[Path | None] = []
         summaries = []
         try:
             for i, pdir in enumerate(pass_dirs):
                 truth = load_ground_truth(pdir / "ground_truth.json")
                 truth_passes.append(truth)
                 det = GroundTruthDetector(truth, names) if oracle else detector
+                cache_file = (
+                    work / "detections" / f"seed_{seed}_{pdir.name}.{cache_tag}.jsonl" if cache_tag else None
+                )
+                cache_files.append(cache_file)
                 t0 = time.perf_counter()
                 s = process_video(
                     pdir / "clip.mp4",
@@ -403,11 +410,7 @@ def run_case_benchmark(
                     camera=pdir / "camera.yaml",
                     zones=zones if zones.is_dir() else None,
                     fps=fps,
-                    detections_cache=(
-                        work / "detections" / f"seed_{seed}_{pdir.name}.{cache_tag}.jsonl"
-                        if cache_tag
-                        else None
-                    ),
+                    detections_cache=cache_file,
                 )
                 wall += time.perf_counter() - t0
                 video_s += s.video_seconds
@@ -428,6 +431,16 @@ def run_case_benchmark(
         m = match_cases(cases, expected, match_m, tolerated)
         clear_exp, clear_tol = expected_cases(truth_passes, CLEAR_MIN_FRAMES, CLEAR_MIN_BOX_PX)
         clear = match_cases(cases, clear_exp, match_m, clear_tol)
+        missed = [g for g in clear_exp if f"{g.id}:{g.case_class}" in set(clear["missed"])]
+        seen = [
+            (truth, read_cached_detections(f) if f is not None and f.exists() else None)
+            for truth, f in zip(truth_passes, cache_files, strict=True)
+        ]
+        clear["missed_detail"] = explain_misses(
+            missed, seen, cases, match_m, near_m=config.cases.merge_distance_m, rule_for=config.rule_for
+        )
+        for verdict, n in verdict_counts(clear["missed_detail"]).items():
+            missed_by_verdict[verdict] = missed_by_verdict.get(verdict, 0) + n
         for k in clear_totals:
             clear_totals[k] += clear[k]
         for k in totals:
@@ -461,6 +474,7 @@ def run_case_benchmark(
             **_ratios(clear_totals),
             "definition": f"violations labelled in >= {CLEAR_MIN_FRAMES} frames (1 s at 10 fps) of a pass, "
             f"with a box of at least {CLEAR_MIN_BOX_PX:.0f} px on its short side",
+            "missed_by_verdict": missed_by_verdict,  # serve.miss_diagnosis; per object in per_seed
         },
         "per_seed": per_seed,
     }

@@ -381,12 +381,17 @@ def test_case_benchmark_reuses_its_detections_cache(tmp_path: Path, coco_onnx_pa
     from serve.case_benchmark import run_case_benchmark
 
     def run() -> dict:
-        return run_case_benchmark([7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, detections_cache=True)[
-            "totals"
-        ]
+        return run_case_benchmark([7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, detections_cache=True)
 
-    first, second = run(), run()
+    first, report = run(), run()
+    first, second = first["totals"], report["totals"]
     assert first["inferred_frames"] == 10 and second["inferred_frames"] == 0
     keep = ("gt_violations", "cases", "gt_found", "false_cases", "duplicate_cases")
     assert {k: second[k] for k in keep} == {k: first[k] for k in keep}
     assert list((tmp_path / "detections").glob("seed_7_pass_*.*.jsonl"))
+    # every missed violation says, from the cached detections, which stage lost it (serve.miss_diagnosis)
+    clear = report["per_seed"][0]["clearly_visible"]
+    assert clear["missed"]  # a COCO model finds none of the city classes
+    assert len(clear["missed_detail"]) == len(clear["missed"])
+    assert all(e["passes"] and not e["verdict"].startswith("unknown") for e in clear["missed_detail"])
+    assert sum(report["totals_clearly_visible"]["missed_by_verdict"].values()) == len(clear["missed"])
