@@ -275,3 +275,13 @@ def test_a_refused_frame_is_counted_once_in_the_metrics(svc, bus_jpeg, post):
     bad = json.dumps({"vehicle_id": "V1", "frame_id": "m1", "captured_at": "yesterday"})
     assert post(svc, bus_jpeg, bad, svc.auth("vehicle", "V1")).status_code == 422
     assert _metric(svc, "refused_422") == before + 1
+
+
+def test_a_frame_refused_for_its_key_is_counted_in_the_metrics(svc, bus_jpeg, post):
+    """No key (401) and a key of another role (403) are frame refusals an operator sees in /metrics,
+    whichever way the frame was sent, and each is counted once."""
+    meta = frame_metadata("V1", "k1")
+    before = {code: _metric(svc, f"refused_{code}") for code in (401, 403)}
+    assert post(svc, bus_jpeg, meta, {}).status_code == 401
+    assert post(svc, bus_jpeg, meta, svc.auth("inspector")).status_code == 403
+    assert {code: _metric(svc, f"refused_{code}") - before[code] for code in (401, 403)} == {401: 1, 403: 1}

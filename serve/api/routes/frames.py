@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 
-from serve.api.auth import api_key_caller, check_role, check_vehicle, require_vehicle
+from serve.api.auth import api_key_caller, check_role, check_vehicle, frame_sender
 from serve.api.inference import Overloaded, overload_answer
 from serve.api.limits import (
     ALLOWED_IMAGE_TYPES,
@@ -160,7 +160,7 @@ async def post_frame(
         description='JSON: {"vehicle_id", "frame_id", "captured_at" (ISO 8601 with zone), '
         '"lat", "lon", "heading"}'
     ),
-    principal: Principal = Depends(require_vehicle),
+    principal: Principal = Depends(frame_sender),
 ) -> dict:
     state = request.app.state.sw
     limits = state.settings.limits
