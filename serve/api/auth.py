@@ -163,16 +163,13 @@ async def api_key_caller(state, headers) -> Principal:
     return principal
 
 
-require_vehicle = require_roles(Role.vehicle)
-
-
 def frame_sender(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
     header_key: str | None = Depends(api_key_scheme),
 ) -> Principal:
-    """`require_vehicle` for the live-frame form route: a refusal (401, 403, 429) is counted in the
-    frame metrics too, as RawFrameUpload counts it for an image body."""
+    """The caller of the live-frame form route: a vehicle key (or admin). A refusal (401, 403, 429) is
+    counted in the frame metrics too, as RawFrameUpload counts it for an image body."""
     try:
         principal = get_principal(request, bearer, header_key)
         check_role(principal, Role.vehicle)
