@@ -123,18 +123,38 @@ def _draw_box(image: np.ndarray, det: Detection) -> np.ndarray:
 
 def encode_evidence(image: np.ndarray, det: Detection, settings: EvidenceSettings) -> tuple[bytes, bytes]:
     """(frame with the box drawn, raw crop) as JPEG bytes; the frame is downscaled to max_long_side."""
+    return _encode_frame(image, det, settings), _encode_crop(image, det, settings)
+
+
+def render_evidence(
+    frame_jpeg: bytes, det: Detection, settings: EvidenceSettings, view: str = "frame"
+) -> bytes:
+    """One evidence image drawn from a kept original frame (a live upload, stored as it came):
+    "frame" = the frame with the box drawn, "crop" = the raw crop; the pixels `encode_evidence` makes."""
+    from detector.decode import decode_full
+
+    image = decode_full(frame_jpeg)
+    return _encode_crop(image, det, settings) if view == "crop" else _encode_frame(image, det, settings)
+
+
+def _encode_frame(image: np.ndarray, det: Detection, settings: EvidenceSettings) -> bytes:
     drawn = _draw_box(image, det)
     h, w = drawn.shape[:2]
     if max(h, w) > settings.max_long_side:
         s = settings.max_long_side / float(max(h, w))
         drawn = cv2.resize(drawn, (int(w * s), int(h * s)), interpolation=cv2.INTER_AREA)
-    params = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
-    ok1, frame_jpeg = cv2.imencode(".jpg", drawn, params)
-    crop = np.ascontiguousarray(_crop(image, det, settings.crop_margin))
-    ok2, crop_jpeg = cv2.imencode(".jpg", crop, params)
-    if not (ok1 and ok2):
+    return _jpeg(drawn, settings.jpeg_quality)
+
+
+def _encode_crop(image: np.ndarray, det: Detection, settings: EvidenceSettings) -> bytes:
+    return _jpeg(np.ascontiguousarray(_crop(image, det, settings.crop_margin)), settings.jpeg_quality)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
         raise RuntimeError("JPEG encoding failed")
-    return frame_jpeg.tobytes(), crop_jpeg.tobytes()
+    return data.tobytes()
 
 
 def track_passes(track: Track, rule: ClassRule) -> tuple[bool, str]:

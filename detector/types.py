@@ -145,8 +145,8 @@ class ViolationEvent:
     lon: float
     position_source: str  # "ground" (camera geometry) or "vehicle" (fallback: the vehicle's GPS)
     detection: Detection  # the box in the best evidence frame
-    evidence_jpeg: bytes  # the best frame with the box drawn
-    crop_jpeg: bytes  # the raw crop of the box
+    evidence_jpeg: bytes | None  # the best frame with the box drawn (None: drawn later from frame_jpeg)
+    crop_jpeg: bytes | None  # the raw crop of the box (None: likewise)
     frame_index: int  # index of the evidence frame in its source
     source: str  # video path / stream id the event came from
     road_segment_id: str | None = None
@@ -157,10 +157,14 @@ class ViolationEvent:
     deadline: datetime | None = None
     layer_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A live upload's original JPEG: the store keeps it as it came and the evidence images are drawn
+    # from it when first asked for (no decode and re-encode per event on the live path).
+    frame_jpeg: bytes | None = None
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("evidence_jpeg")
         data.pop("crop_jpeg")
+        data.pop("frame_jpeg")
         data["detection"] = self.detection.to_dict()
         return data

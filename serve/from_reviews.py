@@ -10,8 +10,9 @@ Output: the YOLO import format of the training pipeline (datasets/importers/yolo
 taxonomy order) and `groups.csv` (`image,group`: the footage/stream an image came from, so a split
 keeps all images of one pass on the same side).
 
-Which pixels: the raw crop stored with every observation (the box plus the evidence margin,
-unmodified pixels). The full evidence frame is not used because it has the box drawn into it, and
+Which pixels: the raw crop of every observation (the box plus the evidence margin, unmodified
+pixels), stored, or cut now from the original frame a live observation keeps. The full evidence
+frame is not used because it has the box drawn into it, and
 a model must never learn to look for our own red rectangles. The box inside the crop is recovered
 exactly from the observation's box and the pipeline's `evidence.crop_margin`.
 """
@@ -93,13 +94,15 @@ def export_reviews(
     crop_margin: float | None = None,
 ) -> FromReviewsSummary:
     """Write the reviewed cases of the store at `db_url` as a YOLO dataset under `out`."""
+    from detector.pipeline_config import load_pipeline_config
     from serve.store import CaseStore
 
     taxonomy = taxonomy or default_taxonomy()
+    evidence_settings = load_pipeline_config().evidence
     if crop_margin is None:
-        from detector.pipeline_config import load_pipeline_config
-
-        crop_margin = load_pipeline_config().evidence.crop_margin
+        crop_margin = evidence_settings.crop_margin
+    # a live observation keeps its original frame: its crop is cut now, with the same margin
+    evidence_settings = evidence_settings.model_copy(update={"crop_margin": crop_margin})
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise InputError("output folder exists and is not empty", out)
@@ -129,11 +132,11 @@ def export_reviews(
             for obs in detail.observations:
                 if obs.kind != "detection":
                     continue
-                if not obs.crop_key or not obs.box:
+                if not (obs.crop_key or obs.frame_key) or not obs.box:
                     summary.skip("no crop stored")
                     continue
                 try:
-                    data = store.evidence.get(obs.crop_key)
+                    data = store.observation_evidence(obs.id, "crop", evidence_settings)
                 except (KeyError, InputError):
                     summary.skip("crop missing from evidence storage")
                     continue

@@ -135,6 +135,12 @@ def _evidence_image(frame: Frame | None) -> np.ndarray:
         return cv2.resize(frame.image, (frame.width, frame.height), interpolation=cv2.INTER_LINEAR)
 
 
+def _original_jpeg(frame: Frame | None) -> bytes | None:
+    """The frame's original JPEG bytes when it has them (live uploads), else None."""
+    data = frame.encoded if frame is not None else None
+    return data if data is not None and data[:2] == b"\xff\xd8" else None
+
+
 class EventAssembler:
     """Tracker + geolocation + evidence + rules for one stream of frames (one video, or one vehicle live)."""
 
@@ -251,8 +257,13 @@ class EventAssembler:
             return None, decision.reason
         placement = self.rules.place(decision.class_name, position.lat, position.lon, first_seen)
         seg = placement.segment
-        image = _evidence_image(track.best_frame)
-        evidence_jpeg, crop_jpeg = encode_evidence(image, best.detection, self.config.evidence)
+        frame_jpeg = _original_jpeg(track.best_frame)
+        if frame_jpeg is None:  # decoded video: draw now (no original JPEG to keep)
+            evidence_jpeg, crop_jpeg = encode_evidence(
+                _evidence_image(track.best_frame), best.detection, self.config.evidence
+            )
+        else:  # a live upload: kept as it came, the evidence is drawn when first asked for
+            evidence_jpeg = crop_jpeg = None
         event = ViolationEvent(
             event_key=key,
             class_name=decision.class_name,
@@ -268,6 +279,7 @@ class EventAssembler:
             detection=best.detection,
             evidence_jpeg=evidence_jpeg,
             crop_jpeg=crop_jpeg,
+            frame_jpeg=frame_jpeg,
             frame_index=best.frame_index,
             source=self.source,
             road_segment_id=seg.segment_id if seg else None,

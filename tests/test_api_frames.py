@@ -93,6 +93,24 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
     assert evidence.status_code == 200
     shown = cv2.imdecode(np.frombuffer(evidence.content, np.uint8), cv2.IMREAD_COLOR)
     assert shown.shape[:2] == image.shape[:2]
+    # the upload was kept as it came (no decode and re-encode per event); the box is drawn on request
+    detail = svc.client.get(f"/v1/cases/{bus_case['id']}", headers=svc.auth()).json()
+    assert detail["frame_key"] and detail["evidence_key"] is None
+    kept = svc.store.evidence.get(detail["frame_key"])
+    assert kept in {jpeg_bytes(np.roll(image, 2 * i, axis=1)) for i in range(6)}
+    assert bus_case["evidence_url"] == f"/v1/observations/{detail['best_observation_id']}/evidence"
+    original = cv2.imdecode(np.frombuffer(kept, np.uint8), cv2.IMREAD_COLOR)
+    x1, y1, x2, y2 = (int(v) for v in detail["best_box"])
+    diff = np.abs(shown.astype(int) - original).sum(axis=2)
+    assert diff[y1 : y1 + 2, x1 + 5 : x2 - 5].mean() > 100  # the box's top edge is drawn
+    assert diff.mean() < 10  # elsewhere the frame itself
+    crop = svc.client.get(bus_case["crop_url"], headers=svc.auth())
+    crop_image = cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR)
+    margin = 0.1 * (x2 - x1)  # the pipeline's evidence.crop_margin, clipped at the frame's edges
+    expected = min(image.shape[1], x2 + margin) - max(0, x1 - margin)
+    assert crop.status_code == 200 and crop_image.shape[1] == pytest.approx(expected, abs=4)
+    assert svc.client.get(bus_case["evidence_url"], headers=svc.auth("vehicle", "V7")).status_code == 403
+    assert svc.client.get("/v1/observations/999999/evidence", headers=svc.auth()).status_code == 404
     observations = sum(c["observation_count"] for c in cases)
     for i in range(3):  # resend frames that were already answered
         again = post_form(

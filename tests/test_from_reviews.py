@@ -20,14 +20,22 @@ OBJECT_BOX = (200.0, 120.0, 330.0, 260.0)
 OBJECT_BGR = (20, 200, 240)
 
 
-def event_with_real_crop(key: str, class_name: str, code: str, class_id: int, north: float, box=OBJECT_BOX):
-    """An event whose evidence is cut the way the pipeline cuts it, from a frame with one coloured object."""
+def event_with_real_crop(
+    key: str, class_name: str, code: str, class_id: int, north: float, box=OBJECT_BOX, live: bool = False
+):
+    """An event whose evidence is cut the way the pipeline cuts it, from a frame with one coloured object.
+    `live`: as from a live upload, the original JPEG kept and no evidence drawn yet."""
     frame = np.full((360, 640, 3), 90, np.uint8)
     x1, y1, x2, y2 = (int(v) for v in box)
     cv2.rectangle(frame, (x1, y1), (x2 - 1, y2 - 1), OBJECT_BGR, -1)
     det = Detection(*box, 0.9, class_id, class_name)
-    evidence, crop = encode_evidence(frame, det, EvidenceSettings())
     base = make_event(key, class_name, code, LAT0 + north, LON0, class_id=class_id)
+    if live:
+        original = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+        return dataclasses.replace(
+            base, detection=det, evidence_jpeg=None, crop_jpeg=None, frame_jpeg=original
+        )
+    evidence, crop = encode_evidence(frame, det, EvidenceSettings())
     return dataclasses.replace(base, detection=det, evidence_jpeg=evidence, crop_jpeg=crop)
 
 
@@ -40,8 +48,10 @@ def reviewed_store(tmp_path: Path) -> Path:
     confirmed = store.ingest_event(
         event_with_real_crop("c1", "out_of_store_vending", "09005", 0, 0.0)
     ).case.id
-    corrected = store.ingest_event(
-        event_with_real_crop("c2", "exposed_garbage", "06010", 4, 0.01, box=(0.0, 100.0, 150.0, 300.0))
+    corrected = store.ingest_event(  # a live observation: its crop is cut from the kept frame on export
+        event_with_real_crop(
+            "c2", "exposed_garbage", "06010", 4, 0.01, box=(0.0, 100.0, 150.0, 300.0), live=True
+        )
     ).case.id
     rejected = store.ingest_event(event_with_real_crop("c3", "overflowing_bin", "06042", 3, 0.02)).case.id
     store.ingest_event(event_with_real_crop("c4", "exposed_soil", "L-0001", 2, 0.03))  # pending: no decision

@@ -67,6 +67,7 @@ class CaseRow(Base):
     best_observation_id: Mapped[int | None]
     evidence_key: Mapped[str | None] = mapped_column(sa.String(100))
     crop_key: Mapped[str | None] = mapped_column(sa.String(100))
+    frame_key: Mapped[str | None] = mapped_column(sa.String(100))  # original frame; evidence drawn on read
     best_box: Mapped[list[Any] | None]
     score: Mapped[float] = mapped_column(default=0.0)
     best_quality: Mapped[float] = mapped_column(default=0.0)
@@ -93,6 +94,7 @@ class ObservationRow(Base):
     class_name: Mapped[str | None] = mapped_column(sa.String(64))
     evidence_key: Mapped[str | None] = mapped_column(sa.String(100))
     crop_key: Mapped[str | None] = mapped_column(sa.String(100))
+    frame_key: Mapped[str | None] = mapped_column(sa.String(100))  # original frame; evidence drawn on read
     frame_index: Mapped[int | None]
     source: Mapped[str | None] = mapped_column(sa.Text)
     position_source: Mapped[str | None] = mapped_column(sa.String(20))

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from datasets.taxonomy import Taxonomy, default_taxonomy
 from detector.errors import InputError, StreetWatchError
-from detector.types import ViolationEvent
+from detector.types import Detection, ViolationEvent
 from serve.store import auth, geo
 from serve.store.db import create_store_engine, writer_engine
 from serve.store.lifecycle import (
@@ -72,6 +72,14 @@ from serve.store.types import (
 DEFAULT_DB_URL = "sqlite:///data/streetwatch.db"
 DEFAULT_EVIDENCE_DIR = "data/evidence"
 DEFAULT_MERGE_DISTANCE_M = 15.0  # the pipeline configuration's cases.merge_distance_m
+
+
+class EvidenceKeys(NamedTuple):
+    """Storage keys of an event's pictures: drawn at once (evidence, crop) or the original frame."""
+
+    evidence: str | None
+    crop: str | None
+    frame: str | None
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _JOB_FIELDS = {
     "status",
@@ -213,8 +221,33 @@ class CaseStore:
         return _utc(self.clock())
 
     # ---- conversions ----------------------------------------------------------------------------
-    def _url(self, key: str | None) -> str | None:
-        return self.storage.url(key) if key else None
+    def _url(self, key: str | None, drawn_from: int | None = None, view: str = "frame") -> str | None:
+        """The URL of a stored picture, else of the one drawn on request from observation `drawn_from`'s
+        original frame (GET /v1/observations/{id}/evidence), else None."""
+        if key:
+            return self.storage.url(key)
+        if drawn_from:
+            return f"/v1/observations/{drawn_from}/evidence" + ("?view=crop" if view == "crop" else "")
+        return None
+
+    def observation_evidence(self, observation_id: int, view: str, settings: Any) -> bytes:
+        """An observation's evidence image ("frame": with the box drawn, "crop": the raw crop): the stored
+        one, or drawn now from its original frame (live uploads keep the frame as it came; `settings`:
+        the pipeline's EvidenceSettings). KeyError when there is none."""
+        with self._read() as s:
+            row = s.get(ObservationRow, observation_id)
+            if row is None:
+                raise KeyError(observation_id)
+            stored = row.crop_key if view == "crop" else row.evidence_key
+            frame_key, box, score, name = row.frame_key, row.box, row.score, row.class_name
+        if stored:
+            return self.storage.get(stored)
+        if not frame_key or not box:
+            raise KeyError(observation_id)
+        from detector.events import render_evidence
+
+        det = Detection(*(float(v) for v in box), float(score), -1, name or "")
+        return render_evidence(self.storage.get(frame_key), det, settings, view)
 
     def _is_overdue(self, row: CaseRow, now: datetime) -> bool:
         return (
@@ -258,8 +291,9 @@ class CaseStore:
             best_observation_id=row.best_observation_id,
             evidence_key=row.evidence_key,
             crop_key=row.crop_key,
-            evidence_url=self._url(row.evidence_key),
-            crop_url=self._url(row.crop_key),
+            frame_key=row.frame_key,
+            evidence_url=self._url(row.evidence_key, row.frame_key and row.best_observation_id),
+            crop_url=self._url(row.crop_key, row.frame_key and row.best_observation_id, "crop"),
             best_box=list(row.best_box) if row.best_box else None,
             score=row.score,
             observation_count=row.observation_count,
@@ -282,8 +316,9 @@ class CaseStore:
             class_name=row.class_name,
             evidence_key=row.evidence_key,
             crop_key=row.crop_key,
-            evidence_url=self._url(row.evidence_key),
-            crop_url=self._url(row.crop_key),
+            frame_key=row.frame_key,
+            evidence_url=self._url(row.evidence_key, row.frame_key and row.id),
+            crop_url=self._url(row.crop_key, row.frame_key and row.id, "crop"),
             frame_index=row.frame_index,
             source=row.source,
             position_source=row.position_source,
@@ -330,10 +365,13 @@ class CaseStore:
         existing = self._result_for_existing_key(event.event_key)
         if existing is not None:
             return existing
-        evidence_key = self.storage.put(event.evidence_jpeg, ".jpg") if event.evidence_jpeg else None
-        crop_key = self.storage.put(event.crop_jpeg, ".jpg") if event.crop_jpeg else None
+        keys = EvidenceKeys(
+            self.storage.put(event.evidence_jpeg, ".jpg") if event.evidence_jpeg else None,
+            self.storage.put(event.crop_jpeg, ".jpg") if event.crop_jpeg else None,
+            self.storage.put(event.frame_jpeg, ".jpg") if event.frame_jpeg else None,
+        )
         try:
-            return self._ingest_tx(event, merge_distance_m, evidence_key, crop_key)
+            return self._ingest_tx(event, merge_distance_m, keys)
         except (IntegrityError, _DuplicateEvent):
             # Another writer stored the same event_key between our check and our insert.
             existing = self._result_for_existing_key(event.event_key)
@@ -388,9 +426,7 @@ class CaseStore:
                 best, best_d = row, d
         return best
 
-    def _ingest_tx(
-        self, event: ViolationEvent, merge_distance_m: float, evidence_key: str | None, crop_key: str | None
-    ) -> IngestResult:
+    def _ingest_tx(self, event: ViolationEvent, merge_distance_m: float, keys: EvidenceKeys) -> IngestResult:
         now = self._now()
         quality = evidence_quality(event)
         first_seen, last_seen = _utc(event.first_seen), _utc(event.last_seen)
@@ -429,8 +465,9 @@ class CaseStore:
                 score=float(event.score),
                 box=[round(float(v), 2) for v in event.detection.box],
                 class_name=event.class_name,
-                evidence_key=evidence_key,
-                crop_key=crop_key,
+                evidence_key=keys.evidence,
+                crop_key=keys.crop,
+                frame_key=keys.frame,
                 frame_index=event.frame_index,
                 source=event.source,
                 position_source=event.position_source,
@@ -508,6 +545,7 @@ class CaseStore:
             case.best_observation_id = obs.id
             case.evidence_key = obs.evidence_key
             case.crop_key = obs.crop_key
+            case.frame_key = obs.frame_key
             case.best_box = obs.box
             case.score = obs.score
         for field in (

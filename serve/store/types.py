@@ -99,6 +99,11 @@ class Case(_Model):
     )
     evidence_key: str | None = Field(default=None, description="Storage key of the best frame (box drawn).")
     crop_key: str | None = Field(default=None, description="Storage key of the best raw crop.")
+    frame_key: str | None = Field(
+        default=None,
+        description="Storage key of the best observation's original frame (a live upload, kept as it "
+        "came); evidence_url / crop_url then draw its pictures on request.",
+    )
     evidence_url: str | None = Field(default=None, description="URL of the best frame (from the storage).")
     crop_url: str | None = None
     best_box: list[float] | None = Field(default=None, description="x1, y1, x2, y2 in the evidence frame.")
@@ -124,6 +129,7 @@ class Observation(_Model):
     class_name: str | None = None
     evidence_key: str | None = None
     crop_key: str | None = None
+    frame_key: str | None = None  # the original frame of a live upload; evidence drawn on request
     evidence_url: str | None = None
     crop_url: str | None = None
     frame_index: int | None = None

@@ -155,3 +155,29 @@ async def get_evidence(
     except KeyError:
         raise ApiError(404, f"no evidence {key}") from None
     return Response(data, media_type=media, headers=headers)
+
+
+@router.get(
+    "/v1/observations/{observation_id}/evidence",
+    summary="An observation's evidence image, drawn from its original frame when it was not stored drawn",
+    description="A live upload is kept as it came; its frame with the box (`view=frame`) and its raw crop "
+    "(`view=crop`) are drawn when first asked for. Observations of recorded footage have them stored.",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such observation or picture."}},
+)
+async def get_observation_evidence(
+    request: Request,
+    observation_id: Annotated[int, Path(ge=1, le=2**62)],
+    view: Annotated[str, Query(pattern="^(frame|crop)$", description="frame (box drawn) or crop")] = "frame",
+    _: Principal = Depends(require_inspector),
+) -> Response:
+    from serve.api.pipeline import pipeline_config
+
+    state = request.app.state.sw
+    settings = pipeline_config(state.settings).evidence
+    try:
+        data = await run_in_threadpool(state.store.observation_evidence, observation_id, view, settings)
+    except KeyError:
+        raise ApiError(404, f"observation {observation_id} has no {view} evidence") from None
+    headers = {"Cache-Control": "private, max-age=31536000, immutable"}  # an observation never changes
+    return Response(data, media_type="image/jpeg", headers=headers)
