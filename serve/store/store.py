@@ -72,14 +72,6 @@ from serve.store.types import (
 DEFAULT_DB_URL = "sqlite:///data/streetwatch.db"
 DEFAULT_EVIDENCE_DIR = "data/evidence"
 DEFAULT_MERGE_DISTANCE_M = 15.0  # the pipeline configuration's cases.merge_distance_m
-
-
-class EvidenceKeys(NamedTuple):
-    """Storage keys of an event's pictures: drawn at once (evidence, crop) or the original frame."""
-
-    evidence: str | None
-    crop: str | None
-    frame: str | None
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _JOB_FIELDS = {
     "status",
@@ -92,6 +84,14 @@ _JOB_FIELDS = {
     "vehicle_id",
     "gps_path",
 }
+
+
+class EvidenceKeys(NamedTuple):
+    """Storage keys of an event's pictures: drawn at once (evidence, crop) or the original frame."""
+
+    evidence: str | None
+    crop: str | None
+    frame: str | None
 
 
 class CaseNotFound(StreetWatchError, LookupError):
