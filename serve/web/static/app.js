@@ -282,7 +282,8 @@ class ReviewQueue {
       const p = api(`/v1/cases/${id}`).then((c) => {
         const url = evidenceUrl(c);
         if (url) { const img = new Image(); img.src = url; c._img = img; } // preload the evidence
-        if (c.crop_key) { const crop = new Image(); crop.src = `/v1/evidence/${c.crop_key}`; c._crop = crop; }
+        const cropUrl = c.crop_key ? `/v1/evidence/${c.crop_key}` : c.crop_url; // live: drawn on request
+        if (cropUrl) { const crop = new Image(); crop.src = cropUrl; c._crop = crop; }
         return c;
       });
       p.catch(() => this.cache.delete(id));
