@@ -32,7 +32,7 @@ from typing import Any
 from detector.errors import InputError
 from detector.geo import distance_m
 from detector.types import Detection, Frame
-from serve.miss_diagnosis import explain_misses, read_cached_detections, verdict_counts
+from serve.miss_diagnosis import explain_misses, verdict_counts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # "Clearly visible" violations: in view for about a second (10 labelled frames of a 10 fps clip) with a
@@ -342,7 +342,7 @@ def run_case_benchmark(
     """
     from datasets.taxonomy import default_taxonomy
     from detector.pipeline_config import load_pipeline_config
-    from serve.processing import detector_identity, process_video
+    from serve.processing import detector_identity, process_video, read_detections_cache
     from serve.store import CaseStore
 
     config = load_pipeline_config(config_path)
@@ -431,9 +431,10 @@ def run_case_benchmark(
         m = match_cases(cases, expected, match_m, tolerated)
         clear_exp, clear_tol = expected_cases(truth_passes, CLEAR_MIN_FRAMES, CLEAR_MIN_BOX_PX)
         clear = match_cases(cases, clear_exp, match_m, clear_tol)
-        missed = [g for g in clear_exp if f"{g.id}:{g.case_class}" in set(clear["missed"])]
+        missed_ids = set(clear["missed"])
+        missed = [g for g in clear_exp if f"{g.id}:{g.case_class}" in missed_ids]
         seen = [
-            (truth, read_cached_detections(f) if f is not None and f.exists() else None)
+            (truth, read_detections_cache(f) if f is not None and f.exists() else None)
             for truth, f in zip(truth_passes, cache_files, strict=True)
         ]
         clear["missed_detail"] = explain_misses(

@@ -12,15 +12,14 @@ nearest case of its class. One verdict sums it up:
 - "case at N m": a case of its class lies within `near_m` but beyond the match distance (it joined
   a neighbour's case, or its position is off).
 
-The detections come from the benchmark's detections cache (`--detections-cache`): without it only the
+The detections come from the benchmark's detections cache (`--detections-cache`,
+serve.processing.read_detections_cache): without it only the
 nearest case is known.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from detector.geo import distance_m
@@ -32,22 +31,14 @@ from detector.types import Detection
 SEEN_AS = {"illegal_parking": ("illegal_parking", "vehicle")}
 
 
-def read_cached_detections(path: str | Path) -> dict[int, list[Detection]]:
-    """The frames of a detections cache file (serve.processing.DetectionsCache), read only."""
-    frames: dict[int, list[Detection]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines()[1:]:
-        try:
-            row = json.loads(line)
-            frames[int(row["frame"])] = [Detection.from_dict(d) for d in row["dets"]]
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            break  # a cut-off last line
-    return frames
-
-
 def _pass_view(
-    obj: Any, detections: Mapping[int, list[Detection]], min_iou: float, min_score: float
+    obj: Any,
+    classes: Sequence[str],
+    detections: Mapping[int, list[Detection]],
+    min_iou: float,
+    min_score: float,
 ) -> dict[str, Any]:
-    classes = SEEN_AS.get(obj.case_class, (obj.case_class,))
+    """What the detector saw of `obj` in one pass: detections of one of `classes` covering its boxes."""
     processed = seen = strong = 0
     best_score, largest = 0.0, 0.0
     for frame, box in zip(obj.frames, obj.boxes, strict=False):
@@ -85,12 +76,13 @@ def explain_misses(
     out = []
     for g in missed:
         rule = rule_for(g.case_class)
+        classes = SEEN_AS.get(g.case_class, (g.case_class,))
         views = []
         for index, (truth, detections) in enumerate(passes):
             mine = next((o for o in truth if o.id == g.id), None)
             if mine is None or detections is None:
                 continue
-            seen = _pass_view(_with_class(mine, g.case_class), detections, min_iou, rule.min_median_score)
+            seen = _pass_view(mine, classes, detections, min_iou, rule.min_median_score)
             views.append({"pass": index, **seen})
         near = [(distance_m(g.lat, g.lon, c.lat, c.lon), c) for c in cases if c.class_name == g.case_class]
         nearest = min(near, key=lambda pair: pair[0]) if near else None
@@ -112,15 +104,6 @@ def explain_misses(
             }
         )
     return out
-
-
-def _with_class(obj: Any, case_class: str) -> Any:
-    """The pass's own record of the object, filed under the case class of the expected violation."""
-    if obj.case_class == case_class:
-        return obj
-    from dataclasses import replace
-
-    return replace(obj, case_class=case_class)
 
 
 def verdict_counts(entries: Sequence[Mapping[str, Any]]) -> dict[str, int]:

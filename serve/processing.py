@@ -302,6 +302,24 @@ class EventAssembler:
 # --------------------------------------------------------------------------------- detections cache
 
 
+def _cached_frames(lines: Iterable[str]) -> dict[int, list[Detection]]:
+    """The frame lines of a detections cache, up to a cut-off one (the line being written when a run
+    stopped)."""
+    frames: dict[int, list[Detection]] = {}
+    for line in lines:
+        try:
+            row = json.loads(line)
+            frames[int(row["frame"])] = [Detection.from_dict(d) for d in row["dets"]]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            break
+    return frames
+
+
+def read_detections_cache(path: str | Path) -> dict[int, list[Detection]]:
+    """The frames of a DetectionsCache file, read only (its header is not checked, the file is kept)."""
+    return _cached_frames(Path(path).read_text(encoding="utf-8").splitlines()[1:])
+
+
 class DetectionsCache:
     """JSON Lines: a header line, then one line per processed frame with its detections.
 
@@ -328,13 +346,7 @@ class DetectionsCache:
         if head != {"header": self.header}:
             self.path.unlink()  # another footage/model/settings: start afresh
             return
-        for line in lines[1:]:
-            try:
-                row = json.loads(line)
-                dets = [Detection.from_dict(d) for d in row["dets"]]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                break  # the line being written when the run stopped
-            self.frames[int(row["frame"])] = dets
+        self.frames = _cached_frames(lines[1:])
         # Rewrite without a possibly cut-off tail so appends start on a clean line.
         self._rewrite()
 

@@ -9,7 +9,8 @@ from store_events import make_event
 from detector.pipeline_config import load_pipeline_config
 from detector.types import Detection
 from serve.case_benchmark import GroundTruthObject
-from serve.miss_diagnosis import explain_misses, read_cached_detections, verdict_counts
+from serve.miss_diagnosis import explain_misses, verdict_counts
+from serve.processing import read_detections_cache
 
 LAT, LON = 31.2304, 121.4737
 BOX = (100.0, 100.0, 160.0, 150.0)
@@ -75,5 +76,5 @@ def test_cached_detections_are_read_up_to_a_cut_off_line(tmp_path) -> None:
     det = {"box": [1, 2, 30, 40], "score": 0.7, "class_id": 3, "class_name": "overflowing_bin"}
     lines = [json.dumps({"header": {"source": "x"}}), json.dumps({"frame": 0, "dets": [det]})]
     path.write_text("\n".join([*lines, json.dumps({"frame": 2, "dets": []}), '{"frame": 4, "de']))
-    frames = read_cached_detections(path)
+    frames = read_detections_cache(path)
     assert sorted(frames) == [0, 2] and frames[0][0].class_name == "overflowing_bin"

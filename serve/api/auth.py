@@ -177,6 +177,8 @@ def frame_sender(
         request.app.state.sw.metrics.frames.labels("http", f"refused_{exc.status}").inc()
         raise
     return principal
+
+
 require_inspector = require_roles(Role.inspector)
 require_admin = require_roles(Role.admin)
 

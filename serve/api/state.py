@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -34,6 +35,13 @@ class ServiceState:
     taxonomy: Any = None  # datasets.taxonomy.Taxonomy used by the store, the pipeline and the API
     active_streams: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @functools.cached_property
+    def evidence_settings(self) -> Any:
+        """The pipeline configuration's `evidence` section (pictures drawn on request), read once."""
+        from serve.api.pipeline import pipeline_config
+
+        return pipeline_config(self.settings).evidence
 
     @property
     def model_loaded(self) -> bool:

@@ -171,12 +171,11 @@ async def get_observation_evidence(
     view: Annotated[str, Query(pattern="^(frame|crop)$", description="frame (box drawn) or crop")] = "frame",
     _: Principal = Depends(require_inspector),
 ) -> Response:
-    from serve.api.pipeline import pipeline_config
-
     state = request.app.state.sw
-    settings = pipeline_config(state.settings).evidence
     try:
-        data = await run_in_threadpool(state.store.observation_evidence, observation_id, view, settings)
+        data = await run_in_threadpool(
+            state.store.observation_evidence, observation_id, view, state.evidence_settings
+        )
     except KeyError:
         raise ApiError(404, f"observation {observation_id} has no {view} evidence") from None
     headers = {"Cache-Control": "private, max-age=31536000, immutable"}  # an observation never changes
