@@ -292,6 +292,7 @@ class EventAssembler:
             extra={
                 "evidence_quality": round(max(track.best_quality, 0.0), 6),
                 "detected_class": track.class_name,
+                "best_score": round(float(best.detection.score), 4),  # the evidence frame's own score
                 "track_seconds": round(track.duration, 2),
                 "rule": decision.reason,
             },

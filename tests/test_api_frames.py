@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from api_support import frame_metadata, jpeg_bytes
 
+from detector.events import render_evidence
+from detector.pipeline_config import EvidenceSettings
 from detector.track import box_iou
+from detector.types import Detection
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +107,11 @@ def test_live_frames_become_a_case_and_retries_add_no_observation(make_service, 
     diff = np.abs(shown.astype(int) - original).sum(axis=2)
     assert diff[y1 : y1 + 2, x1 + 5 : x2 - 5].mean() > 100  # the box's top edge is drawn
     assert diff.mean() < 10  # elsewhere the frame itself
+    # labelled as the detector saw it in that frame (class and score of that frame's answer)
+    kept_index = next(i for i in range(6) if jpeg_bytes(np.roll(image, 2 * i, axis=1)) == kept)
+    seen = max(answers[kept_index]["detections"], key=lambda d: box_iou(d["box"], detail["best_box"]))
+    label = Detection(*detail["best_box"], seen["score"], -1, seen["class_name"])
+    assert evidence.content == render_evidence(kept, label, EvidenceSettings())
     crop = svc.client.get(bus_case["crop_url"], headers=svc.auth())
     crop_image = cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR)
     margin = 0.1 * (x2 - x1)  # the pipeline's evidence.crop_margin, clipped at the frame's edges

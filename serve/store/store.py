@@ -239,7 +239,10 @@ class CaseStore:
             if row is None:
                 raise KeyError(observation_id)
             stored = row.crop_key if view == "crop" else row.evidence_key
-            frame_key, box, score, name = row.frame_key, row.box, row.score, row.class_name
+            frame_key, box, extra = row.frame_key, row.box, row.extra or {}
+            # labelled as drawn at once: the class the detector saw and its score in that frame
+            score = extra.get("best_score", row.score)
+            name = extra.get("detected_class", row.class_name)
         if stored:
             return self.storage.get(stored)
         if not frame_key or not box:
