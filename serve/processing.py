@@ -484,7 +484,6 @@ def process_video(
     vehicle_id: str = "vehicle-1",
     progress: Callable[[int, int | None], None] | None = None,
     detections_cache: str | Path | None = None,
-    start_frame: int = 0,
     camera: str | Path | CameraMount | None = None,
     zones: str | Path | ZoneLayers | None = None,
     start_time: float | None = None,
@@ -498,7 +497,6 @@ def process_video(
     (Unix seconds; default: the track's first fix).
     progress: called as progress(frames_done, frames_total_or_None) after each frame.
     detections_cache: JSON Lines file of per-frame detections; resumes without re-running inference.
-    start_frame: frames before this source index are skipped (they still advance the decoder).
     verify_handled: handled cases the vehicle passed in view of, without seeing the violation again,
     get this pass attached as verification evidence (store.attach_verification).
     """
@@ -533,7 +531,6 @@ def process_video(
                     "source": source_id,
                     "detector": detector_identity(detector),
                     "fps": sample_fps,
-                    "start_frame": start_frame,
                 },
             )
         if start_time is None and prepared.gps.relative:
@@ -572,8 +569,6 @@ def process_video(
         # the next frames are decoded while the detector runs (FFmpeg releases the GIL)
         with Prefetched(source, depth=2 * batch_size) as frames:
             for frame in frames:
-                if frame.index < start_frame:
-                    continue
                 point = prepared.gps.at_video_time(frame.timestamp, start_time)
                 frame.meta = FrameMeta(
                     vehicle_id=vehicle_id,
