@@ -365,6 +365,17 @@ def test_case_matching_counts_clusters_duplicates_false_and_tolerated() -> None:
     assert m["false_cases"] == 1 and m["tolerated_cases"] == 1  # soil 20 m off; the barely visible garbage
 
 
+def test_case_benchmark_reports_how_sure_its_rates_are() -> None:
+    """Wilson 95 % intervals: textbook values at the edges, and the width ~80 violations leave."""
+    from serve.case_benchmark import wilson_interval
+
+    assert wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert wilson_interval(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
+    low, high = wilson_interval(65, 76)
+    assert low == pytest.approx(0.759, abs=1e-3) and high == pytest.approx(0.917, abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 1.0)  # nothing measured: nothing known
+
+
 def test_detector_input_is_a_16_9_rectangle_at_the_model_scale(coco_onnx_path: Path) -> None:
     from detector.pipeline_config import load_pipeline_config
     from serve.process_cli import _open_detector
