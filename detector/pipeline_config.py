@@ -8,7 +8,7 @@ any subset of fields) with `--config`. Every field has a description, so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -174,8 +174,18 @@ class CaseMerging(BaseModel):
         description="An event joins the nearest open case of its matter code within this distance (metres) "
         "instead of opening a new one.",
     )
+    merge_distance_by_class: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="Per class the case is filed under (after rules, e.g. illegal_parking): a distance other "
+        "than merge_distance_m, metres. Two cars parked 10 m apart are two violations; three bins of one "
+        "garbage station are one.",
+    )
 
     model_config = {"extra": "forbid"}
+
+    def distance_for(self, class_name: str) -> float:
+        """The merge distance for an event filed as `class_name`."""
+        return self.merge_distance_by_class.get(class_name, self.merge_distance_m)
 
 
 class PipelineConfig(BaseModel):

@@ -41,7 +41,7 @@ from detector.events import (
 )
 from detector.geo import CameraMount, GeoPosition, distance_m, ground_area_m2, initial_bearing, locate
 from detector.gps import GpsTrack, load_gps_track
-from detector.pipeline_config import PipelineConfig, load_pipeline_config
+from detector.pipeline_config import CaseMerging, PipelineConfig, load_pipeline_config
 from detector.rules import RuleEngine, SightingLog
 from detector.track import ObjectTracker, Track
 from detector.types import Detection, Frame, FrameMeta, ViolationEvent
@@ -423,11 +423,11 @@ def prepare_inputs(
 
 
 def _ingest(
-    store: EventSink, events: list[ViolationEvent], summary: ProcessSummary, merge_distance_m: float
+    store: EventSink, events: list[ViolationEvent], summary: ProcessSummary, merging: CaseMerging
 ) -> list[Any]:
     results = []
     for event in events:
-        result = store.ingest_event(event, merge_distance_m)
+        result = store.ingest_event(event, merging.distance_for(event.class_name))
         results.append(result)
         summary.events += 1
         created = bool(getattr(result, "created", False))
@@ -512,7 +512,7 @@ def process_video(
         source_id = source_id_for_file(video)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
         rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
-        merge_m = prepared.config.cases.merge_distance_m
+        merging = prepared.config.cases
         assembler = EventAssembler(
             prepared.config,
             prepared.taxonomy,
@@ -561,7 +561,7 @@ def process_video(
                 if watcher is not None:
                     watcher.look(f, prepared.camera)
                 ended = assembler.observe(f, dets)
-                _ingest(store, assembler.finish(ended), summary, merge_m)
+                _ingest(store, assembler.finish(ended), summary, merging)
                 summary.frames += 1
                 if progress is not None:
                     progress(summary.frames, total)
@@ -585,7 +585,7 @@ def process_video(
                     pending = []
         if pending:
             run_batch(pending)
-        _ingest(store, assembler.finish(assembler.flush()), summary, merge_m)
+        _ingest(store, assembler.finish(assembler.flush()), summary, merging)
         if cache is not None:
             cache.close()
         if watcher is not None:
@@ -655,13 +655,13 @@ class PatrolVerifier:
     ) -> int:
         import cv2
 
-        merge_m = config.cases.merge_distance_m
         seen_again = summary.events_detail
         attached = 0
         for case in self.cases:
             entry = self.best.get(int(case.id))
             if entry is None:
                 continue
+            merge_m = config.cases.distance_for(case.class_name)
             again = any(
                 e["class_name"] == case.class_name
                 and distance_m(e["lat"], e["lon"], case.lat, case.lon) <= merge_m
@@ -746,7 +746,7 @@ class LivePipeline:
         self.nominal_fps = nominal_fps
         sightings = store if hasattr(store, "sightings_near") else None
         self.rules = RuleEngine(self.config, self.taxonomy, zones, sightings)  # type: ignore[arg-type]
-        self.merge_m = self.config.cases.merge_distance_m
+        self.merging = self.config.cases
         self._vehicles: dict[str, EventAssembler] = {}
         self._last_time: dict[str, float] = {}
         self._counter: dict[str, int] = {}
@@ -818,7 +818,7 @@ class LivePipeline:
             encoded=decoded.encoded,
         )
         ended = asm.observe(frame, detections)
-        results += _ingest(self.store, asm.finish(ended), summary, self.merge_m)
+        results += _ingest(self.store, asm.finish(ended), summary, self.merging)
         return results
 
     def _flush_vehicle(self, vehicle_id: str, summary: ProcessSummary) -> list[Any]:
@@ -826,7 +826,7 @@ class LivePipeline:
         asm = self._vehicles.pop(vehicle_id, None)
         if asm is None:
             return []
-        return _ingest(self.store, asm.finish(asm.flush()), summary, self.merge_m)
+        return _ingest(self.store, asm.finish(asm.flush()), summary, self.merging)
 
     def flush(self, vehicle_id: str | None = None, idle_seconds: float | None = None) -> list[Any]:
         """End tracks: of one vehicle, of vehicles idle for `idle_seconds` (by wall clock), or of all."""

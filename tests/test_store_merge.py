@@ -44,6 +44,32 @@ def test_different_code_or_farther_opens_a_new_case(store: CaseStore) -> None:
     assert not wide.created and wide.case.id in (base.id, far.case.id)
 
 
+def test_the_merge_distance_can_differ_per_class(store: CaseStore) -> None:
+    """A city's configuration: two cars parked 10 m apart are two violations, while two bins 10 m
+    apart (one garbage station) stay one case under the 15 m default."""
+    from detector.pipeline_config import load_pipeline_config
+    from serve.processing import ProcessSummary, _ingest
+
+    city = {"cases": {"merge_distance_by_class": {"illegal_parking": 6}}}
+    merging = load_pipeline_config(overrides=city).cases
+    events = [
+        make_event("car1", class_name="illegal_parking"),
+        make_event("car2", east_m=10, class_name="illegal_parking"),
+        make_event("car1-again", east_m=1, class_name="illegal_parking", vehicle_id="veh-2"),
+        make_event("bin1", north_m=40, class_name="overflowing_bin"),
+        make_event("bin2", north_m=40, east_m=10, class_name="overflowing_bin"),
+    ]
+    results = _ingest(store, events, ProcessSummary(), merging)
+    car1, car2, car1_again, bin1, bin2 = (r.case.id for r in results)
+    assert car1 != car2 and car1_again == car1
+    assert bin1 == bin2
+    assert merging.distance_for("exposed_soil") == 15.0
+    from detector.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"cases\.merge_distance_by_class\.illegal_parking"):
+        load_pipeline_config(overrides={"cases": {"merge_distance_by_class": {"illegal_parking": 0}}})
+
+
 def test_joins_the_nearest_open_case(store: CaseStore) -> None:
     west = store.ingest_event(make_event("w", east_m=-10)).case
     east = store.ingest_event(make_event("e", east_m=10)).case
