@@ -512,7 +512,6 @@ def process_video(
         source_id = source_id_for_file(video)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
         rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
-        merging = prepared.config.cases
         assembler = EventAssembler(
             prepared.config,
             prepared.taxonomy,
@@ -561,7 +560,7 @@ def process_video(
                 if watcher is not None:
                     watcher.look(f, prepared.camera)
                 ended = assembler.observe(f, dets)
-                _ingest(store, assembler.finish(ended), summary, merging)
+                _ingest(store, assembler.finish(ended), summary, prepared.config.cases)
                 summary.frames += 1
                 if progress is not None:
                     progress(summary.frames, total)
@@ -585,7 +584,7 @@ def process_video(
                     pending = []
         if pending:
             run_batch(pending)
-        _ingest(store, assembler.finish(assembler.flush()), summary, merging)
+        _ingest(store, assembler.finish(assembler.flush()), summary, prepared.config.cases)
         if cache is not None:
             cache.close()
         if watcher is not None:
@@ -746,7 +745,6 @@ class LivePipeline:
         self.nominal_fps = nominal_fps
         sightings = store if hasattr(store, "sightings_near") else None
         self.rules = RuleEngine(self.config, self.taxonomy, zones, sightings)  # type: ignore[arg-type]
-        self.merging = self.config.cases
         self._vehicles: dict[str, EventAssembler] = {}
         self._last_time: dict[str, float] = {}
         self._counter: dict[str, int] = {}
@@ -818,7 +816,7 @@ class LivePipeline:
             encoded=decoded.encoded,
         )
         ended = asm.observe(frame, detections)
-        results += _ingest(self.store, asm.finish(ended), summary, self.merging)
+        results += _ingest(self.store, asm.finish(ended), summary, self.config.cases)
         return results
 
     def _flush_vehicle(self, vehicle_id: str, summary: ProcessSummary) -> list[Any]:
@@ -826,7 +824,7 @@ class LivePipeline:
         asm = self._vehicles.pop(vehicle_id, None)
         if asm is None:
             return []
-        return _ingest(self.store, asm.finish(asm.flush()), summary, self.merging)
+        return _ingest(self.store, asm.finish(asm.flush()), summary, self.config.cases)
 
     def flush(self, vehicle_id: str | None = None, idle_seconds: float | None = None) -> list[Any]:
         """End tracks: of one vehicle, of vehicles idle for `idle_seconds` (by wall clock), or of all."""
