@@ -165,6 +165,35 @@ class EvidenceSettings(BaseModel):
     )
 
 
+class DenseSampling(BaseModel):
+    """Stricter track evidence when frames come densely.
+
+    At 10 frames/s a roadside object is in twice as many frames as at 5: a weak detection reaches
+    `min_hits` by chance more often, and the median of more scores is steadier, so it can be asked to be
+    higher. The class rules are written for about 5 frames/s; a stream sampled at `min_fps` or more
+    needs `extra_hits` more frames and an `extra_median_score` higher median. Chosen on validation
+    drive-bys (docs/pipeline.md, "Session 9")."""
+
+    min_fps: float = Field(
+        default=8.0, gt=0, description="Sampling rate (frames/s) from which the stricter evidence applies."
+    )
+    extra_hits: int = Field(default=2, ge=0, description="Frames added to every class's min_hits.")
+    extra_median_score: float = Field(
+        default=0.05, ge=0, le=1, description="Added to every class's min_median_score (capped at 1)."
+    )
+
+    def applies_at(self, fps: float | None) -> bool:
+        return fps is not None and fps >= self.min_fps
+
+    def tighten(self, rule: ClassRule) -> ClassRule:
+        return rule.model_copy(
+            update={
+                "min_hits": rule.min_hits + self.extra_hits,
+                "min_median_score": min(1.0, round(rule.min_median_score + self.extra_median_score, 4)),
+            }
+        )
+
+
 class CaseMerging(BaseModel):
     """How events become cases: one case per violation, across frames, passes and vehicles."""
 
@@ -194,6 +223,11 @@ class PipelineConfig(BaseModel):
         default=5.0, gt=0, le=60, description="Frames per second taken from recorded video."
     )
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Multi-object tracker.")
+    dense_sampling: DenseSampling | None = Field(
+        default_factory=DenseSampling,
+        description="Stricter hits and median score for streams sampled at a high rate (None = the class "
+        "rules at every rate).",
+    )
     default_rule: ClassRule = Field(
         default_factory=ClassRule, description="Rule for classes not listed below."
     )
@@ -244,8 +278,11 @@ class PipelineConfig(BaseModel):
             data = {**data, "classes": merged}
         return data
 
-    def rule_for(self, class_name: str) -> ClassRule:
-        return self.classes.get(class_name, self.default_rule)
+    def rule_for(self, class_name: str, fps: float | None = None) -> ClassRule:
+        """The class's rule; for a stream sampled at `fps`, tightened by `dense_sampling` where it applies."""
+        rule = self.classes.get(class_name, self.default_rule)
+        dense = self.dense_sampling
+        return dense.tighten(rule) if dense is not None and dense.applies_at(fps) else rule
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ labelled `oracle` and say nothing about the model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -344,7 +345,7 @@ def run_case_benchmark(
     seconds: float,
     model: Path | None,
     oracle: bool,
-    fps: float,
+    fps: float | None,
     work: Path,
     match_m: float = 10.0,
     config_path: Path | None = None,
@@ -362,6 +363,7 @@ def run_case_benchmark(
     from serve.store import CaseStore
 
     config = load_pipeline_config(config_path)
+    fps = fps or config.sample_fps
     names = default_taxonomy().names
     detector = None
     model_label = "oracle (ground-truth boxes; DIAGNOSTIC of tracker/geo/rules/merge only)"
@@ -453,8 +455,14 @@ def run_case_benchmark(
             (truth, read_detections_cache(f) if f is not None and f.exists() else None)
             for truth, f in zip(truth_passes, cache_files, strict=True)
         ]
+        sampled_at = max((s["fps"] for s in summaries), default=fps)
         clear["missed_detail"] = explain_misses(
-            missed, seen, cases, match_m, near_m=config.cases.merge_distance_m, rule_for=config.rule_for
+            missed,
+            seen,
+            cases,
+            match_m,
+            near_m=config.cases.merge_distance_m,
+            rule_for=functools.partial(config.rule_for, fps=sampled_at),
         )
         for verdict, n in verdict_counts(clear["missed_detail"]).items():
             missed_by_verdict[verdict] = missed_by_verdict.get(verdict, 0) + n

@@ -197,7 +197,9 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             "--oracle",
             help="DIAGNOSTIC: ground-truth boxes instead of a model (tests tracker/geo/merge only).",
         ),
-        fps: float = typer.Option(5.0, "--fps", help="Sampling rate."),
+        fps: float | None = typer.Option(
+            None, "--fps", help="Sampling rate (default: the pipeline configuration's sample_fps, 10)."
+        ),
         work: Path = typer.Option(
             Path("runs/bench-cases"), "--work", help="Folder for clips, stores and report."
         ),

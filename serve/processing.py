@@ -65,6 +65,7 @@ class EventSink(Protocol):
 @dataclass
 class ProcessSummary:
     frames: int = 0  # frames processed (after sampling)
+    fps: float = 0.0  # the rate the frames were sampled at (tracker and rules ran for it)
     inferred_frames: int = 0  # frames that ran the model (the rest came from the detections cache)
     detections: int = 0
     tracks: int = 0
@@ -86,6 +87,7 @@ class ProcessSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "frames": self.frames,
+            "fps": self.fps,
             "inferred_frames": self.inferred_frames,
             "detections": self.detections,
             "tracks": self.tracks,
@@ -221,7 +223,7 @@ class EventAssembler:
         return events
 
     def _event_for(self, track: Track) -> tuple[ViolationEvent | None, str]:
-        rule = self.config.rule_for(track.class_name)
+        rule = self.config.rule_for(track.class_name, fps=self.tracker.fps)
         ok, reason = track_passes(track, rule)
         if not ok:
             return None, reason
@@ -512,12 +514,13 @@ def process_video(
         source_id = source_id_for_file(video)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
         rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
+        summary = ProcessSummary(fps=min(sample_fps, source.native_fps or sample_fps))  # 2 fps stays 2 fps
         assembler = EventAssembler(
             prepared.config,
             prepared.taxonomy,
             rules,
             prepared.camera,
-            min(sample_fps, source.native_fps or sample_fps),  # a 2 fps recording stays 2 fps
+            summary.fps,
             vehicle_id,
             key_for=lambda t: event_key(source_id, t),
             source=source_id,
@@ -534,7 +537,6 @@ def process_video(
             )
         if start_time is None and prepared.gps.relative:
             start_time = video_start_time(source)
-        summary = ProcessSummary()
         watcher = PatrolVerifier.for_route(store, prepared, start_time) if verify_handled else None
         total = source.estimated_frames
         batch_size = prepared.config.detector.batch

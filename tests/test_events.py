@@ -56,6 +56,32 @@ def test_low_frame_rate_tracks_pass_by_time_span() -> None:
     assert track_passes(_track([0.8, 0.8], dt=1.0), rule)[0] is True  # 2 fps, 1 s apart
 
 
+def test_densely_sampled_streams_need_more_and_stronger_frames() -> None:
+    config = load_pipeline_config()  # bin: 3 hits, median 0.45; dense sampling from 8 fps: +2 hits, +0.05
+    weak = _track([0.47, 0.48, 0.47, 0.49, 0.46], dt=0.1)  # 5 frames at 10 fps, median 0.47
+    short = _track([0.8, 0.8, 0.8, 0.8], dt=0.1)  # 4 strong frames at 10 fps
+    at_5fps = config.rule_for("overflowing_bin", fps=5)
+    assert track_passes(weak, at_5fps)[0] and track_passes(short, at_5fps)[0]
+    at_10fps = config.rule_for("overflowing_bin", fps=10)
+    ok, reason = track_passes(weak, at_10fps)
+    assert not ok and "median score 0.47 < 0.5" in reason
+    ok, reason = track_passes(short, at_10fps)
+    assert not ok and "4 frames < 5" in reason
+    assert track_passes(_track([0.8, 0.7, 0.6, 0.5, 0.5], dt=0.1), at_10fps)[0]
+    # the rule of a rate is the class's rule, tightened: nothing else of the class changes
+    assert at_10fps.min_area_m2 == config.rule_for("overflowing_bin").min_area_m2
+    # and a city can switch it off
+    plain = load_pipeline_config(overrides={"dense_sampling": None})
+    assert plain.rule_for("overflowing_bin", fps=10) == plain.rule_for("overflowing_bin")
+
+
+def test_a_bad_dense_sampling_setting_names_its_field() -> None:
+    from detector.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dense_sampling.extra_hits"):
+        load_pipeline_config(overrides={"dense_sampling": {"extra_hits": -1}})
+
+
 def test_minimum_visible_area() -> None:
     rule = ClassRule(min_hits=1, min_median_score=0.1, min_box_area_frac=0.01)
     small = _track([0.9, 0.9], box=(0, 0, 50, 50))  # 2500 / 921600 = 0.0027 of the frame

@@ -65,7 +65,8 @@ def test_two_passes_give_one_case_per_violation_and_rerun_adds_nothing(scene: Pa
     store = _open_store(tmp_path)
     try:
         s1 = _process(store, scene, "pass_00", "v1")
-        assert s1.frames == 20 and s1.new_cases == 2  # stall + bin; the parked car needs a second pass
+        # the 10 fps scene at the default 10 fps sample rate: every frame
+        assert s1.frames == 40 and s1.fps == 10 and s1.new_cases == 2  # stall + bin; the car needs a 2nd pass
         assert s1.rejected.get("seen for") == 1
         s2 = _process(store, scene, "pass_01", "v2")
         assert s2.new_cases == 1 and s2.merged_observations == 2  # car -> illegal_parking; others merge
@@ -151,8 +152,8 @@ def test_interrupted_run_resumes_from_the_detections_cache(scene: Path, tmp_path
         assert cache.exists()
         second = _CountingOracle(truth, default_taxonomy().names)
         resumed = _process(store, scene, "pass_00", "v1", detector=second, detections_cache=cache)
-        assert second.frames_seen == resumed.frames - resumed.frames + (20 - 8)  # only frames not cached
-        assert resumed.inferred_frames == 12
+        assert resumed.frames == 40
+        assert second.frames_seen == resumed.inferred_frames == 40 - 8  # only the frames not cached
         cases = sorted((c.class_name, round(c.lat, 7), round(c.lon, 7)) for c in _all_cases(store))
         assert cases == clean_cases
         assert resumed.events == clean.events
@@ -286,7 +287,7 @@ def test_process_command_twice_and_bad_gps_writes_nothing(
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "20 frames" in first.output and "new cases:" in first.output
+    assert "40 frames" in first.output and "new cases:" in first.output
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "new cases: 0" in second.output and "merged observations: 0" in second.output
