@@ -169,10 +169,12 @@ class EventAssembler:
         self.tracks_seen = 0
         # ended tracks kept a while: the stronger reading of an object may end before the weaker one
         self._recent: collections.deque[Track] = collections.deque(maxlen=256)
+        self._frame_times: collections.deque[float] = collections.deque(maxlen=32)
 
     def observe(self, frame: Frame, detections: list[Detection]) -> list[Track]:
         """Feed one frame; returns the tracks that ended with it (ready for `finish`)."""
         meta = frame.meta
+        self._frame_times.append(frame.timestamp)
         pairs = self.tracker.update(frame.index, frame.timestamp, detections, frame.width, frame.height, meta)
         for track, obs in pairs:
             if meta is not None and meta.lat is not None and meta.lon is not None:
@@ -188,6 +190,15 @@ class EventAssembler:
             if early.position is None and early.meta is not None and early.meta.lat is not None:
                 early.position = self._locate(early.detection, early.image_w, early.image_h, early.meta)
         return self.tracker.pop_finished()
+
+    @property
+    def sampling_fps(self) -> float:
+        """The rate this stream's frames come at: the median interval of its latest 32 frames (sorted:
+        live uploads may finish out of order), so that a live vehicle sending 10 frames/s is held to
+        the same dense-sampling rules as footage sampled at 10. The tracker's rate until known."""
+        times = sorted(self._frame_times)
+        gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
+        return 1.0 / gaps[len(gaps) // 2] if gaps else self.tracker.fps
 
     def _locate(self, det: Detection, width: int, height: int, meta: FrameMeta) -> GeoPosition:
         rule = self.config.rule_for(det.class_name)
@@ -223,7 +234,7 @@ class EventAssembler:
         return events
 
     def _event_for(self, track: Track) -> tuple[ViolationEvent | None, str]:
-        rule = self.config.rule_for(track.class_name, fps=self.tracker.fps)
+        rule = self.config.rule_for(track.class_name, fps=self.sampling_fps)
         ok, reason = track_passes(track, rule)
         if not ok:
             return None, reason

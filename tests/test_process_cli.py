@@ -214,6 +214,50 @@ def test_live_pipeline_keeps_per_vehicle_tracks(scene: Path, tmp_path: Path, out
         store.close()
 
 
+@pytest.mark.parametrize(("step", "cases"), [(2, 2), (1, 0)], ids=["5-fps", "10-fps"])
+def test_a_live_vehicle_is_held_to_the_rules_of_the_rate_it_sends(
+    scene: Path, tmp_path: Path, step: int, cases: int
+) -> None:
+    """Objects seen at a median score of 0.48 open cases from a vehicle sending 5 frames/s (the class
+    rules: 0.45), and none from one sending 10 (dense sampling: 0.5), as in footage sampled at those
+    rates."""
+    import av
+
+    from detector.geo import load_camera_mount
+    from detector.gps import load_gps_track
+    from detector.pipeline_config import load_pipeline_config
+    from detector.types import Frame
+    from detector.zones import load_zones
+
+    pdir = scene / "pass_00"
+    truth = load_ground_truth(pdir / "ground_truth.json")
+    weak = GroundTruthDetector(truth, default_taxonomy().names, score=0.48)
+    gps = load_gps_track(pdir / "track.csv")
+    store = _open_store(tmp_path)
+    try:
+        live = LivePipeline(
+            store,
+            weak,
+            load_pipeline_config(),
+            zones=load_zones(scene / "zones"),
+            camera=load_camera_mount(pdir / "camera.yaml"),
+        )
+        t0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+        with av.open(str(pdir / "clip.mp4")) as container:
+            images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+        results = []
+        for i in range(0, len(images), step):
+            p = gps.at(i / 10)
+            meta = FrameMeta("car-a", f"car-a-{i}", t0 + timedelta(seconds=i / 10), p.lat, p.lon, p.heading)
+            dets = weak.detect_frames([Frame(images[i], i, i / 10, "live")])[0]
+            results += live.process_detections(images[i], meta, dets)
+        results += live.flush()
+        assert sum(1 for r in results if r.created) == cases
+        assert len(_all_cases(store)) == cases
+    finally:
+        store.close()
+
+
 def test_every_observation_of_a_track_is_placed(scene: Path) -> None:
     """The detection that started a track (handed back by the tracker one frame late) is placed too:
     a case's observations all carry a ground position."""
