@@ -74,7 +74,10 @@ class ClassRule(BaseModel):
     """What a track of one class needs to become an event, and what it becomes."""
 
     min_hits: int = Field(
-        default=3, ge=1, description="Frames the track must be seen in (at the reference 5 fps)."
+        default=3,
+        ge=1,
+        description="Frames the track must be seen in (at about 5 fps; dense_sampling adds to it at "
+        "higher rates).",
     )
     min_track_seconds: float = Field(
         default=0.0,

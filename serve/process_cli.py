@@ -63,7 +63,9 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             None, "--model", help="ONNX detector (default: the bundled model)."
         ),
         fps: float | None = typer.Option(
-            None, "--fps", help="Frames per second sampled from the video (default 5)."
+            None,
+            "--fps",
+            help="Frames per second sampled from the video (default: the configuration's sample_fps, 10).",
         ),
         vehicle: str = typer.Option(
             "vehicle-1", "--vehicle", help="Id of the patrol vehicle that filmed it."

@@ -31,7 +31,12 @@ class JobFromPath(BaseModel):
         default=None, max_length=4096, description="GPS track (GPX, NMEA, CSV, JSON)."
     )
     vehicle_id: str | None = Field(default=None, max_length=64, description="Vehicle that filmed it.")
-    sample_fps: float | None = Field(default=None, gt=0, le=60, description="Frames per second analysed.")
+    sample_fps: float | None = Field(
+        default=None,
+        gt=0,
+        le=60,
+        description="Frames per second analysed (default: the pipeline configuration's sample_fps).",
+    )
 
 
 JOB_REQUEST_BODY: dict[str, Any] = {
