@@ -223,7 +223,10 @@ class CaseMerging(BaseModel):
 class PipelineConfig(BaseModel):
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Model inference.")
     sample_fps: float = Field(
-        default=5.0, gt=0, le=60, description="Frames per second taken from recorded video."
+        default=10.0,
+        gt=0,
+        le=60,
+        description="Frames per second taken from recorded video (a slower recording keeps its own rate).",
     )
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Multi-object tracker.")
     dense_sampling: DenseSampling | None = Field(

@@ -32,6 +32,7 @@ def test_uploaded_job_runs_to_done_with_progress_and_cases(make_service, bus_cli
     created = upload(svc, video, track, vehicle_id="V9")
     assert created.status_code == 202, created.text
     job = created.json()
+    assert job["params"]["sample_fps"] == 10  # the configured rate, kept with the job for its resume
     stored = svc.settings.uploads_dir
     assert any(p.name == "video.mp4" and p.stat().st_size == video.stat().st_size for p in stored.rglob("*"))
     done = wait_for(svc, job["id"], {"done", "failed"})

@@ -37,11 +37,16 @@ class ServiceState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @functools.cached_property
-    def evidence_settings(self) -> Any:
-        """The pipeline configuration's `evidence` section (pictures drawn on request), read once."""
+    def pipeline_settings(self) -> Any:
+        """The pipeline configuration (detector.pipeline_config.PipelineConfig), read once per service."""
         from serve.api.pipeline import pipeline_config
 
-        return pipeline_config(self.settings).evidence
+        return pipeline_config(self.settings)
+
+    @property
+    def evidence_settings(self) -> Any:
+        """The pipeline configuration's `evidence` section (pictures drawn on request)."""
+        return self.pipeline_settings.evidence
 
     @property
     def model_loaded(self) -> bool:

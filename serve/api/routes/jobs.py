@@ -193,8 +193,9 @@ async def create_job(request: Request, principal: Principal = Depends(require_in
         params["upload_dir"] = str(target)
     else:
         raise ApiError(415, "send multipart/form-data (video [+ gps]) or application/json ({path, gps_path})")
-    if sample_fps is not None:
-        params["sample_fps"] = sample_fps
+    # the rate is fixed when the job is made: a job resumed after an upgrade that changed the default
+    # (5 -> 10 fps in session 9) goes on at its own rate, from its detections cache, with the same keys
+    params["sample_fps"] = sample_fps if sample_fps is not None else state.pipeline_settings.sample_fps
     params["submitted_by"] = principal.name
     job = await run_in_threadpool(
         state.store.create_job,
