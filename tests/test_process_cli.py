@@ -161,50 +161,66 @@ def test_interrupted_run_resumes_from_the_detections_cache(scene: Path, tmp_path
         store.close()
 
 
+def _drive_live(
+    store,
+    scene: Path,
+    detector,
+    step: int,
+    vehicles: tuple[tuple[str, float], ...] = (("car-a", 0.0),),
+    swap_pairs: bool = False,
+) -> list:
+    """Send pass_00's frames live (every `step`-th of the 10 fps clip) from each of `vehicles` (id, clock
+    lag in seconds), with `detector`'s detections; returns every ingest result, the final flush's too.
+    swap_pairs: every second pair of frames arrives swapped (parallel uploads finishing out of order)."""
+    import av
+
+    from detector.geo import load_camera_mount
+    from detector.gps import load_gps_track
+    from detector.pipeline_config import load_pipeline_config
+    from detector.types import Frame
+    from detector.zones import load_zones
+
+    pdir = scene / "pass_00"
+    gps = load_gps_track(pdir / "track.csv")
+    live = LivePipeline(
+        store,
+        detector,
+        load_pipeline_config(),
+        zones=load_zones(scene / "zones"),
+        camera=load_camera_mount(pdir / "camera.yaml"),
+        nominal_fps=5.0,
+    )
+    with av.open(str(pdir / "clip.mp4")) as container:
+        images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    order = list(range(0, len(images), step))
+    if swap_pairs:
+        order = [j for k in range(0, len(order), 2) for j in reversed(order[k : k + 2])]
+    t0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    results = []
+    for i in order:
+        for vehicle, lag in vehicles:
+            p = gps.at(i / 10)
+            meta = FrameMeta(
+                vehicle, f"{vehicle}-{i}", t0 + timedelta(seconds=i / 10 + lag), p.lat, p.lon, p.heading
+            )
+            dets = detector.detect_frames([Frame(images[i], i, i / 10, "live")])[0]
+            results += live.process_detections(images[i], meta, dets)
+    return results + live.flush()
+
+
+def _oracle(scene: Path, score: float = 0.9) -> GroundTruthDetector:
+    truth = load_ground_truth(scene / "pass_00" / "ground_truth.json")
+    return GroundTruthDetector(truth, default_taxonomy().names, score=score)
+
+
 @pytest.mark.parametrize("out_of_order", [False, True], ids=["in-order", "uploads-finish-out-of-order"])
 def test_live_pipeline_keeps_per_vehicle_tracks(scene: Path, tmp_path: Path, out_of_order: bool) -> None:
     """Two vehicles' frames interleaved: each vehicle's tracks end on its own and open cases. Frames of
     a vehicle that arrive slightly out of order (parallel uploads) change nothing: no track is cut."""
-    import av
-
-    from detector.gps import load_gps_track
-    from detector.pipeline_config import load_pipeline_config
-    from detector.zones import load_zones
-
-    pdir = scene / "pass_00"
-    truth = load_ground_truth(pdir / "ground_truth.json")
-    oracle = GroundTruthDetector(truth, default_taxonomy().names)
-    gps = load_gps_track(pdir / "track.csv")
-    from detector.geo import load_camera_mount
-
     store = _open_store(tmp_path)
     try:
-        live = LivePipeline(
-            store,
-            oracle,
-            load_pipeline_config(),
-            zones=load_zones(scene / "zones"),
-            camera=load_camera_mount(pdir / "camera.yaml"),
-            nominal_fps=5.0,
-        )
-        t0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-        results = []
-        with av.open(str(pdir / "clip.mp4")) as container:
-            images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
-        from detector.types import Frame
-
-        order = list(range(0, len(images), 2))  # 5 fps from the 10 fps clip
-        if out_of_order:  # every second pair of frames swapped
-            order = [j for k in range(0, len(order), 2) for j in reversed(order[k : k + 2])]
-        for i in order:
-            for vehicle, lag in (("car-a", 0.0), ("car-b", 0.05)):
-                p = gps.at(i / 10)
-                meta = FrameMeta(
-                    vehicle, f"{vehicle}-{i}", t0 + timedelta(seconds=i / 10 + lag), p.lat, p.lon, p.heading
-                )
-                dets = oracle.detect_frames([Frame(images[i], i, i / 10, "live")])[0]
-                results += live.process_detections(images[i], meta, dets)
-        results += live.flush()
+        two = (("car-a", 0.0), ("car-b", 0.05))
+        results = _drive_live(store, scene, _oracle(scene), 2, two, swap_pairs=out_of_order)  # 5 fps
         created = [r for r in results if r.created]
         assert len(created) == 2  # stall and bin; the second vehicle's events merge into them
         assert sum(1 for r in results if r.observation_added and not r.created) == 2
@@ -221,37 +237,9 @@ def test_a_live_vehicle_is_held_to_the_rules_of_the_rate_it_sends(
     """Objects seen at a median score of 0.48 open cases from a vehicle sending 5 frames/s (the class
     rules: 0.45), and none from one sending 10 (dense sampling: 0.5), as in footage sampled at those
     rates."""
-    import av
-
-    from detector.geo import load_camera_mount
-    from detector.gps import load_gps_track
-    from detector.pipeline_config import load_pipeline_config
-    from detector.types import Frame
-    from detector.zones import load_zones
-
-    pdir = scene / "pass_00"
-    truth = load_ground_truth(pdir / "ground_truth.json")
-    weak = GroundTruthDetector(truth, default_taxonomy().names, score=0.48)
-    gps = load_gps_track(pdir / "track.csv")
     store = _open_store(tmp_path)
     try:
-        live = LivePipeline(
-            store,
-            weak,
-            load_pipeline_config(),
-            zones=load_zones(scene / "zones"),
-            camera=load_camera_mount(pdir / "camera.yaml"),
-        )
-        t0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-        with av.open(str(pdir / "clip.mp4")) as container:
-            images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
-        results = []
-        for i in range(0, len(images), step):
-            p = gps.at(i / 10)
-            meta = FrameMeta("car-a", f"car-a-{i}", t0 + timedelta(seconds=i / 10), p.lat, p.lon, p.heading)
-            dets = weak.detect_frames([Frame(images[i], i, i / 10, "live")])[0]
-            results += live.process_detections(images[i], meta, dets)
-        results += live.flush()
+        results = _drive_live(store, scene, _oracle(scene, score=0.48), step)
         assert sum(1 for r in results if r.created) == cases
         assert len(_all_cases(store)) == cases
     finally:
