@@ -197,6 +197,31 @@ class DenseSampling(BaseModel):
         )
 
 
+class HorizonBand(BaseModel):
+    """A second model pass on the band of the frame around the horizon, where far objects are small
+    (detector.horizon_band). Recorded footage only: the live service does not run it."""
+
+    top: float = Field(
+        default=0.28, ge=0, lt=1, description="The band's top edge, as a fraction of the frame height."
+    )
+    bottom: float = Field(
+        default=0.58, gt=0, le=1, description="The band's bottom edge, as a fraction of the frame height."
+    )
+    imgsz: tuple[int, int] = Field(
+        default=(160, 896),
+        description="Model input (h, w) for the band, multiples of 32: 160x896 shows a 1280x216 band of "
+        "a 720p frame at 0.7 of its size (the whole frame runs at 0.4).",
+    )
+
+    @model_validator(mode="after")
+    def _a_real_band(self) -> HorizonBand:
+        if self.bottom <= self.top:
+            raise ValueError(f"bottom ({self.bottom}) must be below top ({self.top})")
+        if any(v <= 0 or v % 32 for v in self.imgsz):
+            raise ValueError(f"imgsz {self.imgsz}: both sides must be positive multiples of 32")
+        return self
+
+
 class CaseMerging(BaseModel):
     """How events become cases: one case per violation, across frames, passes and vehicles."""
 
@@ -229,6 +254,12 @@ class PipelineConfig(BaseModel):
         description="Frames per second taken from recorded video (a slower recording keeps its own rate).",
     )
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Multi-object tracker.")
+    horizon_band: HorizonBand | None = Field(
+        default=None,
+        description="Recorded footage: run the model a second time on the horizon band, where far objects "
+        "are (None = whole frames only, the default). Doubles the model's work per frame; the live "
+        "service never runs it.",
+    )
     dense_sampling: DenseSampling | None = Field(
         default_factory=DenseSampling,
         description="Stricter hits and median score for streams sampled at a high rate (None = the class "

@@ -14,6 +14,7 @@ import typer
 
 def _open_detector(model: Path | None, conf: float | None, threads: int | None, config):
     from detector.errors import ModelError
+    from detector.horizon_band import with_horizon_band
     from detector.model import default_model_path, open_detector
 
     path = model or default_model_path()
@@ -21,7 +22,7 @@ def _open_detector(model: Path | None, conf: float | None, threads: int | None, 
         raise ModelError(
             "no model: pass --model PATH.onnx (the bundled models/streetwatch-yolo11n.onnx is missing)"
         )
-    return open_detector(
+    detector = open_detector(
         path,
         config.detector.imgsz,
         conf=conf if conf is not None else config.detector.conf,
@@ -29,6 +30,7 @@ def _open_detector(model: Path | None, conf: float | None, threads: int | None, 
         threads=threads or config.detector.threads,
         spin=config.detector.spin,
     )
+    return with_horizon_band(detector, config)  # recorded footage: a second look at the far objects
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:

@@ -45,6 +45,20 @@ def coco_onnx_path(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def static_batch_onnx(coco_onnx_path, tmp_path_factory) -> Path:
+    """The same model with a fixed (1, 3, 640, 640) input, like `yolo export dynamic=False`."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(coco_onnx_path))
+    for value, dims in ((model.graph.input[0], (1, 3, 640, 640)), (model.graph.output[0], (1, 84, 8400))):
+        for dim, size in zip(value.type.tensor_type.shape.dim, dims, strict=True):
+            dim.Clear()
+            dim.dim_value = size
+    path = tmp_path_factory.mktemp("static") / "static.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def bundled_model_path() -> Path:
     """The project's own trained model, committed under models/."""
     path = REPO_ROOT / "models" / "streetwatch-yolo11n.onnx"

@@ -37,20 +37,6 @@ def test_thread_settings_reach_onnxruntime(coco_onnx_path):
     assert detector.session.get_session_options().inter_op_num_threads == 1
 
 
-@pytest.fixture(scope="module")
-def static_batch_onnx(coco_onnx_path, tmp_path_factory) -> Path:
-    """The same model with a fixed (1, 3, 640, 640) input, like `yolo export dynamic=False`."""
-    onnx = pytest.importorskip("onnx")
-    model = onnx.load(str(coco_onnx_path))
-    for value, dims in ((model.graph.input[0], (1, 3, 640, 640)), (model.graph.output[0], (1, 84, 8400))):
-        for dim, size in zip(value.type.tensor_type.shape.dim, dims, strict=True):
-            dim.Clear()
-            dim.dim_value = size
-    path = tmp_path_factory.mktemp("static") / "static.onnx"
-    onnx.save(model, str(path))
-    return path
-
-
 def test_static_batch_model_is_fed_one_frame_at_a_time(static_batch_onnx, coco_onnx_path):
     static = Detector(static_batch_onnx)
     dynamic = Detector(coco_onnx_path)

@@ -167,6 +167,7 @@ class JobRunner:
                     self._claimed.discard(job[0].id)
 
     def _run(self, job: Any, resumed: bool) -> None:
+        from detector.horizon_band import with_horizon_band
         from serve.api.pipeline import camera_for, pipeline_config, zones_for
         from serve.processing import process_video
 
@@ -196,7 +197,11 @@ class JobRunner:
                     observations_so_far=sink.observations,
                 )
 
-        detector = BatcherDetector(self.state.batcher, self.state.detector, self._stop)
+        config = pipeline_config(self.settings)
+        # whole frames through the shared micro-batcher; the horizon band (recorded footage only) on a
+        # session of its own: its input shape is not the live frames'
+        batched = BatcherDetector(self.state.batcher, self.state.detector, self._stop)
+        detector = with_horizon_band(batched, config)
         try:
             if not job.gps_path:
                 raise StreetWatchError("job has no GPS track: upload `gps` with the video")
@@ -205,7 +210,7 @@ class JobRunner:
                 job.gps_path,
                 sink,
                 detector,
-                config=pipeline_config(self.settings),
+                config=config,
                 vehicle_id=job.vehicle_id or f"job-{job.id}",
                 progress=progress,
                 detections_cache=self.job_dir(job.id) / "detections.jsonl",
