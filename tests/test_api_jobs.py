@@ -134,3 +134,18 @@ def test_admin_uploads_a_zone_layer_with_a_version(make_service, tmp_path):
     assert broken.status_code == 422
     assert svc.client.get("/v1/admin/zones", headers=svc.auth()).json()["version"] == "2026-11-a"  # unchanged
     assert svc.client.get("/v1/admin/zones", headers=svc.auth("inspector")).status_code == 403
+
+
+def test_a_job_runs_the_horizon_band_when_the_configuration_asks(make_service, bus_clip, tmp_path):
+    config = tmp_path / "band.yaml"
+    config.write_text("horizon_band: {top: 0.28, bottom: 0.58, imgsz: [160, 896]}\n")
+    svc = make_service(pipeline_config=config)
+    video, track = bus_clip
+    done = wait_for(svc, upload(svc, video, track, vehicle_id="V7").json()["id"], {"done", "failed"})
+    assert done["status"] == "done", done
+    assert done["frames_done"] == done["frames_total"] == 20
+    # the job's detections came from both passes: its detections cache says so (and is not reused
+    # by a job without the band)
+    cache = svc.settings.data_dir / "jobs" / done["id"] / "detections.jsonl"
+    header = json.loads(cache.read_text().splitlines()[0])["header"]
+    assert "+band(160, 896)@0.28-0.58" in header["detector"]
