@@ -149,7 +149,8 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             return
         s = summary
         typer.echo(
-            f"{video.name}: {s.frames} frames ({s.video_seconds:.1f} s of video in {s.wall_seconds:.1f} s, "
+            f"{video.name}: {s.frames} frames at {s.fps:g} fps ({s.video_seconds:.1f} s of video in "
+            f"{s.wall_seconds:.1f} s, "
             f"{s.speed_x_realtime:.1f}x real time), {s.detections} detections, {s.tracks} tracks"
         )
         typer.echo(

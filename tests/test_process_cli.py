@@ -319,7 +319,7 @@ def test_process_command_twice_and_bad_gps_writes_nothing(
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "40 frames" in first.output and "new cases:" in first.output
+    assert "40 frames at 10 fps" in first.output and "new cases:" in first.output
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "new cases: 0" in second.output and "merged observations: 0" in second.output
