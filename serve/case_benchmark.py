@@ -16,6 +16,7 @@ labelled `oracle` and say nothing about the model.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import json
@@ -393,7 +394,7 @@ def run_case_benchmark(
         0,
     )
     clear_totals = dict(totals)
-    missed_by_verdict: dict[str, int] = {}
+    missed_by_verdict: collections.Counter[str] = collections.Counter()
     wall = 0.0
     video_s = 0.0
     for seed in seeds:
@@ -461,11 +462,10 @@ def run_case_benchmark(
             seen,
             cases,
             match_m,
-            near_m=config.cases.merge_distance_m,
+            merging=config.cases,
             rule_for=functools.partial(config.rule_for, fps=sampled_at),
         )
-        for verdict, n in verdict_counts(clear["missed_detail"]).items():
-            missed_by_verdict[verdict] = missed_by_verdict.get(verdict, 0) + n
+        missed_by_verdict.update(verdict_counts(clear["missed_detail"]))
         for k in clear_totals:
             clear_totals[k] += clear[k]
         for k in totals:
@@ -499,7 +499,7 @@ def run_case_benchmark(
             **_ratios(clear_totals),
             "definition": f"violations labelled in >= {CLEAR_MIN_FRAMES} frames (1 s at 10 fps) of a pass, "
             f"with a box of at least {CLEAR_MIN_BOX_PX:.0f} px on its short side",
-            "missed_by_verdict": missed_by_verdict,  # serve.miss_diagnosis; per object in per_seed
+            "missed_by_verdict": dict(missed_by_verdict),  # serve.miss_diagnosis; per object in per_seed
         },
         "per_seed": per_seed,
     }

@@ -98,11 +98,11 @@ def export_reviews(
     from serve.store import CaseStore
 
     taxonomy = taxonomy or default_taxonomy()
+    # a live observation keeps its original frame: its crop is cut now, with the margin used below
     evidence_settings = load_pipeline_config().evidence
-    if crop_margin is None:
-        crop_margin = evidence_settings.crop_margin
-    # a live observation keeps its original frame: its crop is cut now, with the same margin
-    evidence_settings = evidence_settings.model_copy(update={"crop_margin": crop_margin})
+    if crop_margin is not None:
+        evidence_settings = evidence_settings.model_copy(update={"crop_margin": crop_margin})
+    crop_margin = evidence_settings.crop_margin
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise InputError("output folder exists and is not empty", out)

@@ -19,10 +19,12 @@ nearest case is known.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from detector.geo import distance_m
+from detector.pipeline_config import CaseMerging
 from detector.track import box_iou
 from detector.types import Detection
 
@@ -66,13 +68,14 @@ def explain_misses(
     passes: Sequence[tuple[Sequence[Any], Mapping[int, list[Detection]] | None]],
     cases: Sequence[Any],
     match_m: float,
-    near_m: float,
+    merging: CaseMerging,
     rule_for: Callable[[str], Any],
     min_iou: float = 0.3,
 ) -> list[dict[str, Any]]:
     """One entry per missed object (GroundTruthObject with a case_class). `passes`: per pass, its
-    ground-truth objects and the detections of its processed frames (None: not known). `rule_for`:
-    the pipeline configuration's rule of a class (its min_hits and min_median_score)."""
+    ground-truth objects and the detections of its processed frames (None: not known). `merging`: the
+    pipeline configuration's `cases` (a case of the class within its merge distance took the object).
+    `rule_for`: the pipeline configuration's rule of a class (its min_hits and min_median_score)."""
     out = []
     for g in missed:
         rule = rule_for(g.case_class)
@@ -88,7 +91,7 @@ def explain_misses(
         nearest = min(near, key=lambda pair: pair[0]) if near else None
         if views and all(v["frames_at_min_score"] < rule.min_hits for v in views):
             verdict = "rarely detected"
-        elif nearest is not None and match_m <= nearest[0] <= near_m:
+        elif nearest is not None and match_m <= nearest[0] <= merging.distance_for(g.case_class):
             verdict = f"case at {nearest[0]:.0f} m"
         elif views:
             verdict = "detected, no case near"
@@ -108,8 +111,5 @@ def explain_misses(
 
 def verdict_counts(entries: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """How many misses per verdict ("case at 12 m" and "case at 14 m" count as "case nearby")."""
-    counts: dict[str, int] = {}
-    for e in entries:
-        key = "case nearby" if e["verdict"].startswith("case at") else e["verdict"]
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+    verdicts = ("case nearby" if e["verdict"].startswith("case at") else e["verdict"] for e in entries)
+    return dict(Counter(verdicts))

@@ -6,7 +6,7 @@ import json
 
 from store_events import make_event
 
-from detector.pipeline_config import load_pipeline_config
+from detector.pipeline_config import CaseMerging, load_pipeline_config
 from detector.types import Detection
 from serve.case_benchmark import GroundTruthObject
 from serve.miss_diagnosis import explain_misses, verdict_counts
@@ -50,7 +50,9 @@ def test_each_miss_gets_the_stage_that_lost_it(tmp_path) -> None:
     cases = store.list_cases(CaseFilter()).items
     store.close()
 
-    out = explain_misses([weak, merged, unseen, parked], passes, cases, 10, near_m=15, rule_for=RULES)
+    out = explain_misses(
+        [weak, merged, unseen, parked], passes, cases, 10, merging=CaseMerging(), rule_for=RULES
+    )
 
     verdicts = {e["id"]: e["verdict"] for e in out}
     assert verdicts == {
@@ -67,7 +69,7 @@ def test_each_miss_gets_the_stage_that_lost_it(tmp_path) -> None:
 
 def test_without_detections_only_the_nearest_case_is_known() -> None:
     obj = _object("7", "exposed_garbage")
-    out = explain_misses([obj], [([obj], None)], [], match_m=10, near_m=15, rule_for=RULES)
+    out = explain_misses([obj], [([obj], None)], [], match_m=10, merging=CaseMerging(), rule_for=RULES)
     assert out[0]["verdict"] == "unknown (no detections cache)" and out[0]["nearest_case_m"] is None
 
 

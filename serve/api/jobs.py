@@ -168,7 +168,7 @@ class JobRunner:
 
     def _run(self, job: Any, resumed: bool) -> None:
         from detector.horizon_band import with_horizon_band
-        from serve.api.pipeline import camera_for, pipeline_config, zones_for
+        from serve.api.pipeline import camera_for, zones_for
         from serve.processing import process_video
 
         store = self.store
@@ -197,7 +197,7 @@ class JobRunner:
                     observations_so_far=sink.observations,
                 )
 
-        config = pipeline_config(self.settings)
+        config = self.state.pipeline_settings
         # whole frames through the shared micro-batcher; the horizon band (recorded footage only) on a
         # session of its own: its input shape is not the live frames'
         batched = BatcherDetector(self.state.batcher, self.state.detector, self._stop)

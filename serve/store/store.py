@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from datasets.taxonomy import Taxonomy, default_taxonomy
 from detector.errors import InputError, StreetWatchError
+from detector.pipeline_config import CaseMerging
 from detector.types import Detection, ViolationEvent
 from serve.store import auth, geo
 from serve.store.db import create_store_engine, writer_engine
@@ -71,7 +72,7 @@ from serve.store.types import (
 
 DEFAULT_DB_URL = "sqlite:///data/streetwatch.db"
 DEFAULT_EVIDENCE_DIR = "data/evidence"
-DEFAULT_MERGE_DISTANCE_M = 15.0  # the pipeline configuration's cases.merge_distance_m
+DEFAULT_MERGE_DISTANCE_M: float = CaseMerging.model_fields["merge_distance_m"].default
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _JOB_FIELDS = {
     "status",
@@ -413,6 +414,7 @@ class CaseStore:
     def _nearest_open_case(
         self, s: Session, matter_code: str, lat: float, lon: float, radius_m: float
     ) -> CaseRow | None:
+        """The nearest open case of `matter_code` within `radius_m` (ties: the older case); None = none."""
         min_lat, max_lat, min_lon, max_lon = geo.search_box(lat, lon, radius_m)
         rows = s.scalars(
             sa.select(CaseRow).where(
@@ -422,12 +424,9 @@ class CaseStore:
                 CaseRow.lon.between(min_lon, max_lon),
             )
         ).all()
-        best, best_d = None, None
-        for row in rows:
-            d = geo.haversine_m(lat, lon, row.lat, row.lon)
-            if d <= radius_m and (best_d is None or d < best_d or (d == best_d and row.id < best.id)):
-                best, best_d = row, d
-        return best
+        near = [(geo.haversine_m(lat, lon, row.lat, row.lon), row.id, row) for row in rows]
+        near = [c for c in near if c[0] <= radius_m]
+        return min(near, key=lambda c: c[:2])[2] if near else None
 
     def _ingest_tx(self, event: ViolationEvent, merge_distance_m: float, keys: EvidenceKeys) -> IngestResult:
         now = self._now()
