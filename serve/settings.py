@@ -111,8 +111,20 @@ class Settings(BaseSettings):
         default=None, description="Where uploaded job videos are streamed to. Default: `<data_dir>/uploads`."
     )
     model_path: Path = Field(default=BUNDLED_MODEL, description="ONNX detector the service runs.")
-    conf: float = Field(default=0.25, ge=0, le=1, description="Detector score threshold.")
-    iou: float = Field(default=0.45, ge=0, le=1, description="Detector NMS IoU threshold.")
+    conf: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Detector score threshold. Default: the pipeline config's `detector.conf` (0.25), as "
+        "`streetwatch process` uses.",
+    )
+    iou: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Detector NMS IoU threshold. Default: the pipeline config's `detector.iou` (0.5), as "
+        "`streetwatch process` uses.",
+    )
     imgsz: int | None = Field(
         default=None,
         ge=32,

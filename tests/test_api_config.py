@@ -93,9 +93,14 @@ def test_live_frames_jobs_and_the_cli_run_the_model_at_the_same_input(make_servi
 
     svc = make_service(model_path=bundled_model_path, imgsz=None, taxonomy=None)
     service_input = svc.app.state.sw.detector.imgsz
-    assert service_input == _open_detector(bundled_model_path, None, 1, load_pipeline_config()).imgsz
+    cli_detector = _open_detector(bundled_model_path, None, 1, load_pipeline_config())
+    assert service_input == cli_detector.imgsz
+    service_detector = svc.app.state.sw.detector
+    assert (service_detector.conf, service_detector.iou) == (cli_detector.conf, cli_detector.iou)
     height, width = service_input
     assert 1.5 < width / height < 1.8  # a 16:9 rectangle, not the square metadata size
     assert svc.app.state.sw.live.input_shape == service_input  # JPEG decoding sized for it
     square = make_service(model_path=bundled_model_path, imgsz=width, taxonomy=None)
     assert square.app.state.sw.detector.imgsz == (width, width)  # an explicit size still wins
+    stricter = make_service(model_path=bundled_model_path, iou=0.4, conf=0.3, taxonomy=None)
+    assert (stricter.app.state.sw.detector.conf, stricter.app.state.sw.detector.iou) == (0.3, 0.4)

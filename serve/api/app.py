@@ -86,15 +86,16 @@ def _jsonable(errors: list[dict]) -> list[dict]:
 
 def _load_detector(settings: Settings, state: ServiceState) -> None:
     from detector.model import open_detector
-    from serve.api.pipeline import detector_imgsz
+    from serve.api.pipeline import detector_imgsz, detector_thresholds
 
+    conf, iou = detector_thresholds(settings)
     try:
-        # the same input as `streetwatch process`: live, jobs and CLI see the same detections
+        # the same input and thresholds as `streetwatch process`: live, jobs and CLI see the same detections
         state.detector = open_detector(
             settings.model_path,
             detector_imgsz(settings),
-            conf=settings.conf,
-            iou=settings.iou,
+            conf=conf,
+            iou=iou,
             threads=settings.detector_threads(),
             spin=settings.spin,
         )

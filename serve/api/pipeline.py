@@ -34,6 +34,15 @@ def detector_imgsz(settings: Settings) -> Any:
     return settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
 
 
+def detector_thresholds(settings: Settings) -> tuple[float, float]:
+    """(conf, iou) the service's detector runs with: its own when set, else the pipeline config's, so
+    live frames, footage jobs and `streetwatch process` see the same detections."""
+    detector = pipeline_config(settings).detector
+    conf = settings.conf if settings.conf is not None else detector.conf
+    iou = settings.iou if settings.iou is not None else detector.iou
+    return conf, iou
+
+
 def camera_for(settings: Settings) -> Any:
     if settings.camera_config is None:
         return None
