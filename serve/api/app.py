@@ -88,12 +88,13 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
     from detector.model import open_detector
     from serve.api.pipeline import detector_imgsz, detector_thresholds
 
-    conf, iou = detector_thresholds(settings)
+    config = state.pipeline_settings
+    conf, iou = detector_thresholds(settings, config)
     try:
         # the same input and thresholds as `streetwatch process`: live, jobs and CLI see the same detections
         state.detector = open_detector(
             settings.model_path,
-            detector_imgsz(settings),
+            detector_imgsz(settings, config),
             conf=conf,
             iou=iou,
             threads=settings.detector_threads(),
@@ -144,7 +145,7 @@ def build_state(settings: Settings) -> ServiceState:
         state.live = LiveService(
             store,
             state.batcher,
-            build_live_pipeline(settings, store, state.detector),
+            build_live_pipeline(settings, store, state.detector, state.pipeline_settings),
             idle_flush_s=settings.live_idle_flush_s,
             keep_answers_s=settings.frame_answers_keep_hours * 3600.0,
             input_shape=tuple(state.detector.imgsz) if settings.reduced_decode else None,

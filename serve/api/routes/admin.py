@@ -185,6 +185,8 @@ async def upload_zone_layer(
     if state.live is not None:
         from serve.api.pipeline import build_live_pipeline
 
-        pipeline = await run_in_threadpool(build_live_pipeline, state.settings, state.store, state.detector)
+        pipeline = await run_in_threadpool(
+            build_live_pipeline, state.settings, state.store, state.detector, state.pipeline_settings
+        )
         state.live.replace_pipeline(pipeline)
     return await run_in_threadpool(_zones_version, folder)
