@@ -340,6 +340,82 @@ def _gps_file(pass_dir: Path) -> Path:
     raise InputError("no track.csv/gpx/nmea/json", pass_dir)
 
 
+def replay_live(
+    video: Path,
+    gps_file: Path,
+    store: Any,
+    detector: Any,
+    config: Any,
+    vehicle_id: str,
+    camera: Path,
+    zones: Path | None,
+    fps: float,
+    detections_cache: Path | None = None,
+) -> Any:
+    """One pass sent as a patrol vehicle streams it: every sampled frame, with its GPS fix as the frame's
+    metadata, through `LivePipeline.process_detections` (what POST /v1/frames and the vehicle WebSocket
+    run after the model), instead of `process_video`. The detections come from the same detector and
+    the same cache as the footage path's, so the two paths are compared on identical detections."""
+    from detector.events import source_id_for_file
+    from detector.sources import VideoFileSource
+    from detector.types import FrameMeta
+    from serve.processing import (
+        DetectionsCache,
+        LivePipeline,
+        ProcessSummary,
+        _detect_frames,
+        detector_identity,
+        prepare_inputs,
+        video_start_time,
+    )
+
+    started = time.perf_counter()
+    source = VideoFileSource(video, fps=fps)
+    try:
+        prepared = prepare_inputs(gps_file, config, camera, zones, fps_hint=source.native_fps)
+        source_id = source_id_for_file(video)
+        live = LivePipeline(store, detector, prepared.config, zones=prepared.zones, camera=prepared.camera)
+        header = {"source": source_id, "detector": detector_identity(detector), "fps": fps}
+        cache = DetectionsCache(detections_cache, header) if detections_cache is not None else None
+        start_time = video_start_time(source) if prepared.gps.relative else None
+        summary = ProcessSummary(fps=min(fps, source.native_fps or fps))
+        results: list[Any] = []
+        last_t = 0.0
+        for frame in source:
+            point = prepared.gps.at_video_time(frame.timestamp, start_time)
+            frame.meta = FrameMeta(
+                vehicle_id=vehicle_id,
+                frame_id=f"{source_id}:{frame.index}",
+                captured_at=prepared.gps.wall_time(frame.timestamp, start_time),
+                lat=point.lat,
+                lon=point.lon,
+                heading=point.heading,
+            )
+            dets = cache.get(frame.index) if cache is not None else None
+            if dets is None:
+                dets = _detect_frames(detector, [frame])[0]
+                summary.inferred_frames += 1
+                if cache is not None:
+                    cache.put(frame.index, dets)
+            summary.detections += len(dets)
+            results += live.process_detections(frame.image, frame.meta, dets)
+            summary.frames += 1
+            last_t = frame.timestamp
+        results += live.flush(vehicle_id=vehicle_id)
+        if cache is not None:
+            cache.close()
+    finally:
+        source.close()
+    summary.events = len(results)
+    summary.new_cases = sum(1 for r in results if getattr(r, "created", False))
+    summary.merged_observations = sum(
+        1 for r in results if not getattr(r, "created", False) and getattr(r, "observation_added", True)
+    )
+    summary.video_seconds = last_t + 1.0 / fps if summary.frames else 0.0
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
 def run_case_benchmark(
     seeds: Sequence[int],
     passes: int,
@@ -351,8 +427,11 @@ def run_case_benchmark(
     match_m: float = 10.0,
     config_path: Path | None = None,
     detections_cache: bool = False,
+    live: bool = False,
 ) -> dict[str, Any]:
     """Process every seed's passes into a fresh store and match the cases with the ground truth.
+
+    live: send each pass through the live service's path (`replay_live`) instead of `process_video`.
 
     detections_cache: each pass's detections are kept under WORK/detections (model, input size,
     thresholds and sampling rate in the cache's header; another detector discards them), so that
@@ -401,7 +480,7 @@ def run_case_benchmark(
         clip_dir = work / "clips" / f"seed_{seed}_p{passes}_{int(seconds)}s"
         pass_dirs = ensure_synth_clips(clip_dir, seed, passes, seconds)
         zones = clip_dir / "zones"
-        run_dir = work / ("oracle" if oracle else "model") / f"seed_{seed}"
+        run_dir = work / ("oracle" if oracle else "model") / ("live" if live else "") / f"seed_{seed}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
@@ -419,7 +498,7 @@ def run_case_benchmark(
                 )
                 cache_files.append(cache_file)
                 t0 = time.perf_counter()
-                s = process_video(
+                s = (replay_live if live else process_video)(
                     pdir / "clip.mp4",
                     _gps_file(pdir),
                     store,
@@ -481,6 +560,7 @@ def run_case_benchmark(
         )
     report = {
         "detector": model_label,
+        "path": "live (LivePipeline, as POST /v1/frames)" if live else "footage (process_video)",
         "seeds": list(seeds),
         "passes": passes,
         "seconds_per_pass": seconds,
@@ -503,8 +583,14 @@ def run_case_benchmark(
         },
         "per_seed": per_seed,
     }
-    (work / ("report-oracle.json" if oracle else "report.json")).write_text(json.dumps(report, indent=2))
+    (work / report_name(oracle, live)).write_text(json.dumps(report, indent=2))
     return report
+
+
+def report_name(oracle: bool, live: bool) -> str:
+    """The report's file name under the work folder: one per detector and path, so runs do not overwrite
+    each other's."""
+    return f"report{'-oracle' if oracle else ''}{'-live' if live else ''}.json"
 
 
 def run_speed_benchmark(

@@ -219,9 +219,15 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             "size and thresholds are unchanged: re-measuring tracker and rule settings skips the model "
             "(the wall time then no longer measures speed).",
         ),
+        live: bool = typer.Option(
+            False,
+            "--live",
+            help="Send each pass as a patrol vehicle streams it (the live service's path after the model, "
+            "frame by frame with its GPS fix) instead of processing it as recorded footage.",
+        ),
     ) -> None:
         """Case-level recall, duplicate and false cases on synthetic drive-by clips (issue 4 acceptance)."""
-        from serve.case_benchmark import parse_seeds, run_case_benchmark
+        from serve.case_benchmark import parse_seeds, report_name, run_case_benchmark
 
         report = run_case_benchmark(
             parse_seeds(seeds),
@@ -234,7 +240,8 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             match_m,
             config_path=config,
             detections_cache=detections_cache,
+            live=live,
         )
         typer.echo("all labelled violations (>= 3 frames): " + json.dumps(report["totals"], indent=2))
         typer.echo("clearly visible violations: " + json.dumps(report["totals_clearly_visible"], indent=2))
-        typer.echo(f"report: {work / ('report-oracle.json' if oracle else 'report.json')}")
+        typer.echo(f"report: {work / report_name(oracle, live)}")

@@ -439,3 +439,21 @@ def test_case_benchmark_reuses_its_detections_cache(tmp_path: Path, coco_onnx_pa
     assert len(clear["missed_detail"]) == len(clear["missed"])
     assert all(e["passes"] and not e["verdict"].startswith("unknown") for e in clear["missed_detail"])
     assert sum(report["totals_clearly_visible"]["missed_by_verdict"].values()) == len(clear["missed"])
+
+
+def test_streaming_a_pass_live_files_the_cases_its_recording_files(tmp_path: Path) -> None:
+    """`bench cases --live`: the same passes sent frame by frame through the live service's path (with
+    their GPS fixes as frame metadata) open the cases that processing them as footage opens."""
+    from serve.case_benchmark import run_case_benchmark
+
+    def run(live: bool) -> dict:
+        return run_case_benchmark([7], 2, 3.0, None, True, 5.0, tmp_path, live=live)
+
+    footage, live = run(False), run(True)
+    keep = ("gt_violations", "cases", "gt_found", "false_cases", "duplicate_cases")
+    assert footage["totals"]["gt_found"] > 0
+    assert {k: live["totals"][k] for k in keep} == {k: footage["totals"][k] for k in keep}
+    assert live["path"].startswith("live") and footage["path"].startswith("footage")
+    assert (tmp_path / "report-oracle-live.json").is_file() and (tmp_path / "report-oracle.json").is_file()
+    frames = [p["frames"] for s in live["per_seed"] for p in s["passes"]]
+    assert frames == [p["frames"] for s in footage["per_seed"] for p in s["passes"]] and min(frames) > 0
