@@ -358,13 +358,13 @@ def replay_live(
     the same cache as the footage path's, so the two paths are compared on identical detections."""
     from detector.events import source_id_for_file
     from detector.sources import VideoFileSource
-    from detector.types import FrameMeta
     from serve.processing import (
         DetectionsCache,
         LivePipeline,
         ProcessSummary,
         _detect_frames,
         detector_identity,
+        frame_meta,
         prepare_inputs,
         video_start_time,
     )
@@ -382,15 +382,7 @@ def replay_live(
         results: list[Any] = []
         last_t = 0.0
         for frame in source:
-            point = prepared.gps.at_video_time(frame.timestamp, start_time)
-            frame.meta = FrameMeta(
-                vehicle_id=vehicle_id,
-                frame_id=f"{source_id}:{frame.index}",
-                captured_at=prepared.gps.wall_time(frame.timestamp, start_time),
-                lat=point.lat,
-                lon=point.lon,
-                heading=point.heading,
-            )
+            frame.meta = frame_meta(prepared.gps, frame, start_time, vehicle_id, source_id)
             dets = cache.get(frame.index) if cache is not None else None
             if dets is None:
                 dets = _detect_frames(detector, [frame])[0]

@@ -581,15 +581,7 @@ def process_video(
         # the next frames are decoded while the detector runs (FFmpeg releases the GIL)
         with Prefetched(source, depth=2 * batch_size) as frames:
             for frame in frames:
-                point = prepared.gps.at_video_time(frame.timestamp, start_time)
-                frame.meta = FrameMeta(
-                    vehicle_id=vehicle_id,
-                    frame_id=f"{source_id}:{frame.index}",
-                    captured_at=prepared.gps.wall_time(frame.timestamp, start_time),
-                    lat=point.lat,
-                    lon=point.lon,
-                    heading=point.heading,
-                )
+                frame.meta = frame_meta(prepared.gps, frame, start_time, vehicle_id, source_id)
                 last_t = frame.timestamp
                 pending.append(frame)
                 if len(pending) >= batch_size:
@@ -702,6 +694,22 @@ class PatrolVerifier:
                 continue  # the case moved on meanwhile (e.g. already verified by this pass)
             attached += 1
         return attached
+
+
+def frame_meta(
+    gps: GpsTrack, frame: Frame, start_time: float | None, vehicle_id: str, source_id: str
+) -> FrameMeta:
+    """A recorded frame's metadata as a patrol vehicle would send it: its time and GPS fix from the track
+    (interpolated to the frame's video time), the vehicle, and an id unique within the video."""
+    point = gps.at_video_time(frame.timestamp, start_time)
+    return FrameMeta(
+        vehicle_id=vehicle_id,
+        frame_id=f"{source_id}:{frame.index}",
+        captured_at=gps.wall_time(frame.timestamp, start_time),
+        lat=point.lat,
+        lon=point.lon,
+        heading=point.heading,
+    )
 
 
 def video_start_time(source: Any) -> float:
