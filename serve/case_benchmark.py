@@ -472,7 +472,8 @@ def run_case_benchmark(
         clip_dir = work / "clips" / f"seed_{seed}_p{passes}_{int(seconds)}s"
         pass_dirs = ensure_synth_clips(clip_dir, seed, passes, seconds)
         zones = clip_dir / "zones"
-        run_dir = work / ("oracle" if oracle else "model") / ("live" if live else "") / f"seed_{seed}"
+        detector_kind = "oracle" if oracle else "model"
+        run_dir = work / (f"{detector_kind}-live" if live else detector_kind) / f"seed_{seed}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
