@@ -45,19 +45,23 @@ CLEAR_MIN_BOX_PX = 24.0
 
 
 def parse_seeds(text: str) -> list[int]:
-    """ "101-105" or "101,103,110" -> list of ints."""
+    """ "101-105" or "101,103,110" -> list of ints; InputError naming the part that is not one."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
-        if "-" in part:
-            a, b = part.split("-", 1)
-            seeds.extend(range(int(a), int(b) + 1))
-        else:
-            seeds.append(int(part))
+        first, _, last = part.partition("-")
+        try:
+            low = int(first)
+            high = int(last) if last else low
+        except ValueError:
+            raise InputError(f"--seeds: {part!r} is not a seed or a range like 101-105") from None
+        if high < low:
+            raise InputError(f"--seeds: the range {part!r} runs backwards")
+        seeds.extend(range(low, high + 1))
     if not seeds:
-        raise InputError(f"no seeds in {text!r}")
+        raise InputError(f"--seeds: no seeds in {text!r}")
     return seeds
 
 

@@ -457,3 +457,25 @@ def test_streaming_a_pass_live_files_the_cases_its_recording_files(tmp_path: Pat
     assert (tmp_path / "report-oracle-live.json").is_file() and (tmp_path / "report-oracle.json").is_file()
     frames = [p["frames"] for s in live["per_seed"] for p in s["passes"]]
     assert frames == [p["frames"] for s in footage["per_seed"] for p in s["passes"]] and min(frames) > 0
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [("abc", "'abc' is not a seed"), ("105-101", "runs backwards"), (" , ", "no seeds")],
+)
+def test_bench_cases_names_a_bad_seed_list(seeds: str, message: str) -> None:
+    """`bench cases --seeds` with something that is not a seed list: one line naming it, exit 2."""
+    import subprocess
+    import sys
+
+    code = "from streetwatch.cli import main; main()"
+    args = [sys.executable, "-c", code, "bench", "cases", "--seeds", seeds]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_seed_lists_take_ranges_and_single_seeds() -> None:
+    from serve.case_benchmark import parse_seeds
+
+    assert parse_seeds("101-103, 110") == [101, 102, 103, 110]
