@@ -94,6 +94,12 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         workers: int | None = typer.Option(
             None, "--workers", help="Ray inference actors, one CPU each (default: 2/3 of the cluster's CPUs)."
         ),
+        reprocess: bool = typer.Option(
+            False,
+            "--reprocess",
+            help="Process a video this store already holds from a run with other settings (model, --fps, "
+            "configuration) anyway: its objects' observations are added to their cases a second time.",
+        ),
     ) -> None:
         """Detect, track, geolocate and judge videos; open or update cases in the store."""
         if engine != "inprocess" or len(video) != 1 or video[0].is_dir() or len(gps or []) != 1:
@@ -102,7 +108,7 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             return run_process(video, gps, camera=camera, zones=zones, db=db, evidence=str(evidence),
                                model=model, fps=fps, vehicle=vehicle, config=config, conf=conf,
                                threads=threads, engine=engine, address=address, workers=workers,
-                               as_json=as_json, cache=cache)  # fmt: skip
+                               as_json=as_json, cache=cache, reprocess=reprocess)  # fmt: skip
         video, gps = video[0], gps[0]  # type: ignore[index,assignment]  # one video with its track
         from tqdm import tqdm
 
@@ -140,6 +146,7 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
                 camera=prepared.camera,
                 zones=prepared.zones,
                 fps=fps,
+                reprocess=reprocess,
             )
         finally:
             bar.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -478,14 +479,53 @@ def _detect_frames(detector: Any, frames: list[Frame]) -> list[list[Detection]]:
 
 
 def detector_identity(detector: Any) -> str:
-    """What makes two runs' detections interchangeable: model file hash, thresholds, input size."""
+    """What makes two runs' detections interchangeable: model file hash, thresholds, input size (the
+    horizon band's included), whatever wraps the model (the service's micro-batcher, for one). A
+    detector that runs a model elsewhere (serve.engines.ray_engine) states that model's identity in
+    `detections_identity`; one without a model file (ground-truth boxes) its class and `identity`."""
+    remote = getattr(detector, "detections_identity", None)
+    if remote:
+        return str(remote)
     path = getattr(detector, "path", None)
-    name = type(detector).__name__
     if path is not None and Path(str(path)).exists():
         conf, iou = getattr(detector, "conf", ""), getattr(detector, "iou", "")
         imgsz = getattr(detector, "imgsz", "")
-        return f"{name}:{source_id_for_file(path)}:conf={conf}:iou={iou}:imgsz={imgsz}"
-    return f"{name}:{getattr(detector, 'identity', '')}"
+        return f"{source_id_for_file(path)}:conf={conf}:iou={iou}:imgsz={imgsz}"
+    return f"{type(detector).__name__}:{getattr(detector, 'identity', '')}"
+
+
+def run_settings(detector: Any, sample_fps: float, config: PipelineConfig) -> dict[str, Any]:
+    """What decides a recording's event keys: the detections (model, thresholds, input size), the
+    sampling rate, and the pipeline configuration (tracker and rules), the latter as a short hash."""
+    config_json = config.model_dump_json().encode()
+    return {
+        "detector": detector_identity(detector),
+        "sample_fps": float(sample_fps),
+        "pipeline_config": hashlib.sha256(config_json).hexdigest()[:16],
+    }
+
+
+def claim_source(store: Any, video: Path, source_id: str, settings: dict[str, Any], reprocess: bool) -> None:
+    """Record that `video` is processed with `settings`; refuse (InputError) when this store holds it
+    processed with other settings, unless `reprocess`. Stores without a source record are not checked."""
+    if not hasattr(store, "source_settings"):
+        return
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    before = store.source_settings(source_id)
+    if before is not None and before["settings_key"] != key and not reprocess:
+        earlier = before["settings"]
+        changed = ", ".join(
+            f"{name} {earlier.get(name)!r} then, {value!r} now"
+            for name, value in settings.items()
+            if earlier.get(name) != value
+        )
+        raise InputError(
+            f"processed into this store before with other settings ({changed or 'different'}); "
+            "processing it again may add its objects to their cases a second time. Run it with the "
+            "settings it had, or reprocess it on purpose (--reprocess; `reprocess` for a footage job)",
+            video,
+        )
+    store.record_source_settings(source_id, settings, key, str(video))
 
 
 def process_video(
@@ -502,8 +542,13 @@ def process_video(
     start_time: float | None = None,
     fps: float | None = None,
     verify_handled: bool = True,
+    reprocess: bool = False,
 ) -> ProcessSummary:
     """Run the whole path on one recorded video and feed the store; returns the summary.
+
+    A video processed into this store before with other settings (model, sampling rate, pipeline
+    configuration) is refused with an InputError: its objects would get other event keys and be added
+    to their cases a second time. `reprocess=True` adds them anyway (and records the new settings).
 
     gps_track: a GPS file (GPX, NMEA, CSV, per-frame JSON) or a parsed GpsTrack; relative times are
     seconds from the video start, absolute times are aligned to the video start at `start_time`
@@ -523,6 +568,9 @@ def process_video(
     try:
         prepared = prepare_inputs(gps_track, config, camera, zones, fps_hint=source.native_fps)
         source_id = source_id_for_file(video)
+        effective_fps = min(sample_fps, source.native_fps or sample_fps)  # a 5 fps recording stays 5
+        settings = run_settings(detector, effective_fps, prepared.config)
+        claim_source(store, video, source_id, settings, reprocess)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
         rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
         summary = ProcessSummary(fps=min(sample_fps, source.native_fps or sample_fps))  # 2 fps stays 2 fps

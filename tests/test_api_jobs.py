@@ -53,6 +53,15 @@ def test_uploaded_job_runs_to_done_with_progress_and_cases(make_service, bus_cli
     assert [(c["id"], c["observation_count"]) for c in after] == [
         (c["id"], c["observation_count"]) for c in cases
     ]
+    # at another rate it would file some objects twice: the job fails and says why, unless `reprocess`
+    refused = wait_for(
+        svc, upload(svc, video, track, vehicle_id="V9", sample_fps=2).json()["id"], {"done", "failed"}
+    )
+    assert refused["status"] == "failed" and "sample_fps" in refused["error"], refused
+    assert "2.0 now" in refused["error"] and "--reprocess" in refused["error"]
+    forced = upload(svc, video, track, vehicle_id="V9", sample_fps=2, reprocess="true").json()
+    assert forced["params"]["reprocess"] is True
+    assert wait_for(svc, forced["id"], {"done", "failed"})["status"] == "done"
 
 
 def test_job_requests_are_validated(make_service, bus_clip, tmp_path):

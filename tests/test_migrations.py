@@ -26,6 +26,7 @@ ALL_TABLES = {
     "api_keys",
     "users",
     "sightings",
+    "processed_sources",
 }
 
 
@@ -47,7 +48,7 @@ def _tables(url: str) -> set[str]:
 def test_up_and_down_on_an_empty_database(db_url: str) -> None:
     assert migrate.current_revision(db_url) is None
     migrate.upgrade(db_url)
-    assert migrate.current_revision(db_url) == migrate.head_revision() == "0005"
+    assert migrate.current_revision(db_url) == migrate.head_revision() == "0006"
     assert _tables(db_url) == ALL_TABLES
     engine = create_store_engine(db_url)
     with engine.connect() as conn:  # the ORM models describe exactly what the migrations built
@@ -105,7 +106,7 @@ def test_opening_from_several_workers_at_once_migrates_once(db_url: str, tmp_pat
     for t in threads:
         t.join(60)
     assert not errors, errors
-    assert migrate.current_revision(db_url) == "0005"
+    assert migrate.current_revision(db_url) == "0006"
 
 
 def test_db_commands(tmp_path) -> None:
@@ -114,11 +115,11 @@ def test_db_commands(tmp_path) -> None:
     runner = CliRunner()
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     result = runner.invoke(app, ["db", "current", "--db", url])
-    assert result.exit_code == 0 and "current: base (empty)  head: 0005" in result.output
+    assert result.exit_code == 0 and "current: base (empty)  head: 0006" in result.output
     assert runner.invoke(app, ["db", "upgrade", "--db", url]).exit_code == 0
-    assert "current: 0005" in runner.invoke(app, ["db", "current", "--db", url]).output
+    assert "current: 0006" in runner.invoke(app, ["db", "current", "--db", url]).output
     result = runner.invoke(app, ["db", "downgrade", "--db", url])
-    assert result.exit_code == 0 and "at revision 0004" in result.output
+    assert result.exit_code == 0 and "at revision 0005" in result.output
     assert runner.invoke(app, ["db", "downgrade", "base", "--db", url]).exit_code == 0
     assert _tables(url) == set()
 
@@ -128,4 +129,4 @@ def test_db_commands_are_part_of_the_streetwatch_command(tmp_path) -> None:
 
     result = CliRunner().invoke(app, ["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'e.db'}"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0005" in result.output
+    assert "at revision 0006" in result.output

@@ -479,3 +479,27 @@ def test_seed_lists_take_ranges_and_single_seeds() -> None:
     from serve.case_benchmark import parse_seeds
 
     assert parse_seeds("101-103, 110") == [101, 102, 103, 110]
+
+
+def test_a_recording_processed_with_other_settings_is_refused_unless_reprocessed(
+    scene: Path, tmp_path: Path
+) -> None:
+    """The same video at another sampling rate may file its objects a second time (tracks that start on
+    other frames get other event keys): it is refused with the reason and nothing is written;
+    `reprocess` runs it anyway. The same settings again stay a harmless re-run."""
+    from detector.errors import InputError
+
+    store = _open_store(tmp_path)
+    try:
+        first = _process(store, scene, "pass_00", "v1")
+        counts = {c.id: c.observation_count for c in _all_cases(store)}
+        assert first.new_cases == 2 and _process(store, scene, "pass_00", "v1").already_stored == 2
+        with pytest.raises(InputError, match=r"sample_fps 10\.0 then, 5\.0 now.*--reprocess") as refused:
+            _process(store, scene, "pass_00", "v1", fps=5)
+        assert "clip.mp4" in str(refused.value)
+        assert {c.id: c.observation_count for c in _all_cases(store)} == counts  # nothing written
+        again = _process(store, scene, "pass_00", "v1", fps=5, reprocess=True)
+        assert again.frames == 20 and again.events == 2 and again.new_cases == 0  # the same two cases
+        assert _process(store, scene, "pass_00", "v1", fps=5).already_stored == 2  # now recorded at 5 fps
+    finally:
+        store.close()

@@ -217,6 +217,7 @@ class JobRunner:
                 camera=camera_for(self.settings),
                 zones=zones_for(self.settings),
                 fps=job.params.get("sample_fps"),
+                reprocess=bool(job.params.get("reprocess", False)),
             )
         except JobCancelled as exc:
             if str(exc) == "cancelled":

@@ -28,6 +28,7 @@ def run_process(
     workers: int | None,
     as_json: bool,
     cache: Path | None = None,
+    reprocess: bool = False,
 ) -> None:
     """`streetwatch process` for a list of videos and/or folders on the chosen engine."""
     from detector.errors import InputError
@@ -49,6 +50,7 @@ def run_process(
         fps=fps,
         conf=conf,
         threads=threads,
+        reprocess=reprocess,
     )
     runner = open_engine(engine, address=address, workers=workers)
     bar = tqdm(total=None, unit="frame", desc=f"{len(jobs)} video(s) on {runner.name}", dynamic_ncols=True)

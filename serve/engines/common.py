@@ -54,6 +54,7 @@ class ProcessPlan:
     fps: float | None = None
     conf: float | None = None
     threads: int | None = None
+    reprocess: bool = False  # add videos processed before with other settings anyway (process_video)
 
     def config(self):
         from detector.pipeline_config import load_pipeline_config

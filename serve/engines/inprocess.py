@@ -53,6 +53,7 @@ class InProcessEngine:
                     camera=job.camera or plan.camera,
                     zones=zones,
                     fps=plan.fps,
+                    reprocess=plan.reprocess,
                 )
                 done += summary.frames
                 result.videos.append({"video": str(job.video), **summary.to_dict()})

@@ -100,6 +100,12 @@ class InferenceWorker:
     def ready(self) -> str:
         return f"{os.getpid()}: {self.detector!r}"
 
+    def identity(self) -> str:
+        """The detections' identity (serve.processing.detector_identity) of the model this actor runs."""
+        from serve.processing import detector_identity
+
+        return detector_identity(self.detector)
+
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         self.frames += len(images)
         return self.detector.detect_batch(images)
@@ -177,6 +183,10 @@ def assemble_video(
         if detected is not None
         else ActorDetector(actors, first_actor)
     )
+    # the actors run the same model as an in-process run: the same identity, so that a video processed
+    # either way is recognised as processed with the same detector (serve.processing.claim_source)
+    if actors:
+        detector.detections_identity = ray.get(actors[first_actor % len(actors)].identity.remote())
     zones = load_zones(plan.zones) if plan.zones is not None else None
     store = CaseStore.open(plan.db_url, plan.evidence)
     try:
@@ -190,6 +200,7 @@ def assemble_video(
             camera=job.camera or plan.camera,
             zones=zones,
             fps=plan.fps,
+            reprocess=plan.reprocess,
         )
     finally:
         store.close()

@@ -154,6 +154,19 @@ class JobRow(Base):
     lease_until: Mapped[datetime | None]  # its claim holds until then unless renewed
 
 
+class ProcessedSourceRow(Base):
+    """A recording processed into this store and the settings it was processed with (0006)."""
+
+    __tablename__ = "processed_sources"
+
+    source_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)  # content hash
+    settings_key: Mapped[str] = mapped_column(sa.String(64))  # sha256 of `settings`
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # detector, sampling rate, rules
+    path: Mapped[str | None] = mapped_column(sa.Text)
+    first_processed_at: Mapped[datetime]
+    last_processed_at: Mapped[datetime]
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 

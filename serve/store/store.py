@@ -44,6 +44,7 @@ from serve.store.models import (
     HistoryRow,
     JobRow,
     ObservationRow,
+    ProcessedSourceRow,
     SightingRow,
     UserRow,
 )
@@ -1022,6 +1023,45 @@ class CaseStore:
         with self._write() as s:
             result = s.execute(sa.delete(FrameResultRow).where(FrameResultRow.created_at < cutoff))
             return int(result.rowcount or 0)
+
+    # ---- processed sources (a recording's settings; see migration 0006) --------------------------
+    def source_settings(self, source_id: str) -> dict | None:
+        """The settings a recording was last processed with here (`settings`, `settings_key`, `path`,
+        `first_processed_at`, `last_processed_at`), or None when it never was."""
+        with self._read() as s:
+            row = s.get(ProcessedSourceRow, source_id)
+            if row is None:
+                return None
+            return {
+                "settings": dict(row.settings),
+                "settings_key": row.settings_key,
+                "path": row.path,
+                "first_processed_at": row.first_processed_at,
+                "last_processed_at": row.last_processed_at,
+            }
+
+    def record_source_settings(self, source_id: str, settings: dict, settings_key: str, path: str) -> None:
+        """Remember that a recording is being processed with `settings` (replacing what was recorded)."""
+        now = self._now()
+        try:
+            with self._write() as s:
+                row = s.get(ProcessedSourceRow, source_id)
+                if row is None:
+                    s.add(
+                        ProcessedSourceRow(
+                            source_id=source_id,
+                            settings_key=settings_key,
+                            settings=_jsonable(settings),
+                            path=path,
+                            first_processed_at=now,
+                            last_processed_at=now,
+                        )
+                    )
+                else:
+                    row.settings_key, row.settings, row.path = settings_key, _jsonable(settings), path
+                    row.last_processed_at = now
+        except IntegrityError:  # another writer recorded it first: record over it
+            self.record_source_settings(source_id, settings, settings_key, path)
 
     # ---- sightings (rules that need a later pass, e.g. parking) ---------------------------------
     def record_sighting(

@@ -37,6 +37,12 @@ class JobFromPath(BaseModel):
         le=60,
         description="Frames per second analysed (default: the pipeline configuration's sample_fps).",
     )
+    reprocess: bool = Field(
+        default=False,
+        description="Process a video this store holds from a run with other settings (model, rate, "
+        "configuration) anyway: its objects' observations are added to their cases a second time. "
+        "Without it such a job fails and says so.",
+    )
 
 
 JOB_REQUEST_BODY: dict[str, Any] = {
@@ -52,6 +58,7 @@ JOB_REQUEST_BODY: dict[str, Any] = {
                         "gps": {"type": "string", "format": "binary", "description": "GPS track file."},
                         "vehicle_id": {"type": "string", "maxLength": 64},
                         "sample_fps": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+                        "reprocess": {"type": "boolean"},
                     },
                 }
             },
@@ -164,6 +171,7 @@ async def create_job(request: Request, principal: Principal = Depends(require_in
         if gps is not None and not gps.is_file():
             raise ApiError(422, f"gps_path: no such file on the server: {spec.gps_path}")
         vehicle_id, sample_fps = spec.vehicle_id, spec.sample_fps
+        params["reprocess"] = spec.reprocess
     elif content_type == "multipart/form-data":
         target = FsPath(settings.uploads_dir) / uuid.uuid4().hex
         target.mkdir(parents=True, exist_ok=True)
@@ -187,6 +195,10 @@ async def create_job(request: Request, principal: Principal = Depends(require_in
                     raise ApiError(422, "sample_fps: not a number") from None
                 if not 0 < sample_fps <= 60:
                     raise ApiError(422, "sample_fps: must be in (0, 60]")
+            reprocess = fields.get("reprocess", "false").strip().lower()
+            if reprocess not in ("true", "false", "1", "0", ""):
+                raise ApiError(422, "reprocess: true or false")
+            params["reprocess"] = reprocess in ("true", "1")
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
