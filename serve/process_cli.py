@@ -98,7 +98,7 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             False,
             "--reprocess",
             help="Process a video this store already holds from a run with other settings (model, --fps, "
-            "configuration) anyway: its objects' observations are added to their cases a second time.",
+            "tracker) anyway: some of its objects' observations may be added to their cases a second time.",
         ),
     ) -> None:
         """Detect, track, geolocate and judge videos; open or update cases in the store."""

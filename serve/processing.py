@@ -495,13 +495,14 @@ def detector_identity(detector: Any) -> str:
 
 
 def run_settings(detector: Any, sample_fps: float, config: PipelineConfig) -> dict[str, Any]:
-    """What decides a recording's event keys: the detections (model, thresholds, input size), the
-    sampling rate, and the pipeline configuration (tracker and rules), the latter as a short hash."""
-    config_json = config.model_dump_json().encode()
+    """What decides a recording's event keys (a track's first frame, class and box): the detections
+    (model, thresholds, input size), the sampling rate and the tracker. The rules are not in it: they
+    decide which tracks become events, not their keys, so footage run again under new rules adds only
+    the events the new rules find."""
     return {
         "detector": detector_identity(detector),
         "sample_fps": float(sample_fps),
-        "pipeline_config": hashlib.sha256(config_json).hexdigest()[:16],
+        "tracker": config.tracker.model_dump(mode="json"),
     }
 
 
@@ -546,9 +547,10 @@ def process_video(
 ) -> ProcessSummary:
     """Run the whole path on one recorded video and feed the store; returns the summary.
 
-    A video processed into this store before with other settings (model, sampling rate, pipeline
-    configuration) is refused with an InputError: its objects would get other event keys and be added
-    to their cases a second time. `reprocess=True` adds them anyway (and records the new settings).
+    A video processed into this store before with other settings (model, sampling rate, tracker;
+    `run_settings`) is refused with an InputError: its tracks may start on other frames, get other event
+    keys and be added to their cases a second time. `reprocess=True` runs it anyway (and records the
+    new settings).
 
     gps_track: a GPS file (GPX, NMEA, CSV, per-frame JSON) or a parsed GpsTrack; relative times are
     seconds from the video start, absolute times are aligned to the video start at `start_time`
@@ -568,12 +570,12 @@ def process_video(
     try:
         prepared = prepare_inputs(gps_track, config, camera, zones, fps_hint=source.native_fps)
         source_id = source_id_for_file(video)
-        effective_fps = min(sample_fps, source.native_fps or sample_fps)  # a 5 fps recording stays 5
+        effective_fps = min(sample_fps, source.native_fps or sample_fps)  # a 2 fps recording stays 2
         settings = run_settings(detector, effective_fps, prepared.config)
         claim_source(store, video, source_id, settings, reprocess)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
         rules = RuleEngine(prepared.config, prepared.taxonomy, prepared.zones, sightings)
-        summary = ProcessSummary(fps=min(sample_fps, source.native_fps or sample_fps))  # 2 fps stays 2 fps
+        summary = ProcessSummary(fps=effective_fps)
         assembler = EventAssembler(
             prepared.config,
             prepared.taxonomy,

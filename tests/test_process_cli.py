@@ -501,5 +501,13 @@ def test_a_recording_processed_with_other_settings_is_refused_unless_reprocessed
         again = _process(store, scene, "pass_00", "v1", fps=5, reprocess=True)
         assert again.frames == 20 and again.events == 2 and again.new_cases == 0  # the same two cases
         assert _process(store, scene, "pass_00", "v1", fps=5).already_stored == 2  # now recorded at 5 fps
+        # other rules decide which tracks become events, not their keys: a re-run under them is welcome
+        from detector.pipeline_config import load_pipeline_config
+
+        stricter = load_pipeline_config(overrides={"default_rule": {"min_hits": 4}})
+        assert _process(store, scene, "pass_00", "v1", fps=5, config=stricter).new_cases == 0
+        longer = load_pipeline_config(overrides={"tracker": {"lost_track_seconds": 2.0}})
+        with pytest.raises(InputError, match="tracker"):
+            _process(store, scene, "pass_00", "v1", fps=5, config=longer)
     finally:
         store.close()

@@ -40,8 +40,8 @@ class JobFromPath(BaseModel):
     reprocess: bool = Field(
         default=False,
         description="Process a video this store holds from a run with other settings (model, rate, "
-        "configuration) anyway: its objects' observations are added to their cases a second time. "
-        "Without it such a job fails and says so.",
+        "tracker) anyway: some of its objects' observations may be added to their cases a second time. "
+        "Without it such a job fails and says why.",
     )
 
 

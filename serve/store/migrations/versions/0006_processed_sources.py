@@ -1,11 +1,11 @@
 """Processed sources: which recordings went into this store, and with which settings.
 
 A recording's events are keyed by its content, its frames, the classes and the boxes
-(detector.events.event_key), so running it again with the same model, sampling rate and rules adds
-nothing. With other settings (a new model, 10 frames/s instead of 5, other rules) the same objects get
-other keys and their observations would be added a second time to the same cases. `streetwatch
-process` and footage jobs record each source's settings here and refuse such a second run unless told
-to add it anyway (`--reprocess`).
+(detector.events.event_key), so running it again with the same model, sampling rate and tracker adds
+nothing. With other settings (a new model, 10 frames/s instead of 5, another tracker setting) the same
+objects' tracks may start on other frames, get other keys, and be added a second time to their cases.
+`streetwatch process` and footage jobs record each source's settings here and refuse such a second run
+unless told to run it anyway (`--reprocess`).
 
 Revision ID: 0006
 Revises: 0005
