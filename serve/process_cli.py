@@ -128,10 +128,12 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         from serve.store import CaseStore
 
         store = CaseStore.open(db, str(evidence))
-        bar = tqdm(total=total, unit="frame", desc=video.name, dynamic_ncols=True)
+        bars: list[tqdm] = []  # opened at the first frame: a refused run prints no empty bar
 
         def progress(done: int, _total: int | None) -> None:
-            bar.update(done - bar.n)
+            if not bars:
+                bars.append(tqdm(total=total, unit="frame", desc=video.name, dynamic_ncols=True))
+            bars[0].update(done - bars[0].n)
 
         try:
             summary = process_video(
@@ -149,7 +151,8 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
                 reprocess=reprocess,
             )
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
             store.close()
         if as_json:
             typer.echo(json.dumps(summary.to_dict(), indent=2))

@@ -506,6 +506,17 @@ def run_settings(detector: Any, sample_fps: float, config: PipelineConfig) -> di
     }
 
 
+def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"tracker": {"lost_track_seconds": 1.2}} -> {"tracker.lost_track_seconds": 1.2}."""
+    out: dict[str, Any] = {}
+    for name, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
 def claim_source(store: Any, video: Path, source_id: str, settings: dict[str, Any], reprocess: bool) -> None:
     """Record that `video` is processed with `settings`; refuse (InputError) when this store holds it
     processed with other settings, unless `reprocess`. Stores without a source record are not checked."""
@@ -514,11 +525,11 @@ def claim_source(store: Any, video: Path, source_id: str, settings: dict[str, An
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     before = store.source_settings(source_id)
     if before is not None and before["settings_key"] != key and not reprocess:
-        earlier = before["settings"]
+        then, now = _flat(before["settings"]), _flat(settings)
         changed = ", ".join(
-            f"{name} {earlier.get(name)!r} then, {value!r} now"
-            for name, value in settings.items()
-            if earlier.get(name) != value
+            f"{name} {then.get(name)!r} then, {now.get(name)!r} now"
+            for name in sorted(then.keys() | now.keys())
+            if then.get(name) != now.get(name)
         )
         raise InputError(
             f"processed into this store before with other settings ({changed or 'different'}); "

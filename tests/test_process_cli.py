@@ -507,7 +507,7 @@ def test_a_recording_processed_with_other_settings_is_refused_unless_reprocessed
         stricter = load_pipeline_config(overrides={"default_rule": {"min_hits": 4}})
         assert _process(store, scene, "pass_00", "v1", fps=5, config=stricter).new_cases == 0
         longer = load_pipeline_config(overrides={"tracker": {"lost_track_seconds": 2.0}})
-        with pytest.raises(InputError, match="tracker"):
+        with pytest.raises(InputError, match=r"tracker\.lost_track_seconds 1\.2 then, 2\.0 now"):
             _process(store, scene, "pass_00", "v1", fps=5, config=longer)
     finally:
         store.close()
