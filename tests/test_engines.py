@@ -186,6 +186,13 @@ def test_ray_engine_leaves_the_same_cases_as_in_process(
     report = json.loads(out[out.index("{") :])
     assert report["engine"] == "ray" and report["workers"] == 2 and report["videos"] == 4
     assert _signature(tmp_path / "cases.db") == _signature(inprocess_run)
+    # the actors run the same model as an in-process run: a store filled in-process takes the Ray run
+    # as a re-run (not as a run with another detector, which it would refuse) and gains nothing
+    mixed = tmp_path / "mixed"
+    _process(_run_args(archive, coco_onnx_path, mixed))
+    again = _process(_run_args(archive, coco_onnx_path, mixed, "--engine", "ray", "--workers", "1"))
+    rerun = json.loads(again[again.index("{") :])
+    assert rerun["new_cases"] == rerun["merged_observations"] == 0 and rerun["already_stored"] > 0, rerun
     # more workers than the instance has CPUs is refused with a clear message, nothing written
     from streetwatch.cli import app
 
