@@ -158,3 +158,20 @@ def test_a_job_runs_the_horizon_band_when_the_configuration_asks(make_service, b
     cache = svc.settings.data_dir / "jobs" / done["id"] / "detections.jsonl"
     header = json.loads(cache.read_text().splitlines()[0])["header"]
     assert "+band(160, 896)@0.28-0.58" in header["detector"]
+
+
+def test_a_job_runs_the_model_under_the_identity_the_cli_gives_it(make_service, bundled_model_path):
+    """A recording processed by `streetwatch process` and then by a footage job (through the service's
+    micro-batcher) counts as processed with the same detector: a re-run, not a run to refuse."""
+    import threading
+
+    from detector.pipeline_config import load_pipeline_config
+    from serve.api.jobs import BatcherDetector
+    from serve.process_cli import _open_detector
+    from serve.processing import detector_identity
+
+    svc = make_service(model_path=bundled_model_path, imgsz=None, taxonomy=None)
+    state = svc.app.state.sw
+    job_detector = BatcherDetector(state.batcher, state.detector, threading.Event())
+    cli_detector = _open_detector(bundled_model_path, None, 1, load_pipeline_config())
+    assert detector_identity(job_detector) == detector_identity(cli_detector)
