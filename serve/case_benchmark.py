@@ -355,11 +355,15 @@ def replay_live(
     zones: Path | None,
     fps: float,
     detections_cache: Path | None = None,
+    jpeg_quality: int | None = None,
 ) -> Any:
     """One pass sent as a patrol vehicle streams it: every sampled frame, with its GPS fix as the frame's
     metadata, through `LivePipeline.process_detections` (what POST /v1/frames and the vehicle WebSocket
-    run after the model), instead of `process_video`. The detections come from the same detector and
-    the same cache as the footage path's, so the two paths are compared on identical detections."""
+    run after the model), instead of `process_video`. Without `jpeg_quality` the detections come from
+    the same detector and the same cache as the footage path's, so the two paths are compared on
+    identical detections. With it each frame is sent as the vehicle sends it: a JPEG of that quality,
+    decoded as the service decodes it (`serve.api.limits.decode_image`: half size when the model
+    needs no more) and detected on those pixels."""
     from detector.events import source_id_for_file
     from detector.sources import VideoFileSource
     from serve.processing import (
@@ -387,14 +391,18 @@ def replay_live(
         last_t = 0.0
         for frame in source:
             frame.meta = frame_meta(prepared.gps, frame, start_time, vehicle_id, source_id)
+            image = frame.image if jpeg_quality is None else as_uploaded(frame.image, jpeg_quality, detector)
             dets = cache.get(frame.index) if cache is not None else None
             if dets is None:
-                dets = _detect_frames(detector, [frame])[0]
+                if jpeg_quality is None:
+                    dets = _detect_frames(detector, [frame])[0]
+                else:  # as the service does: the reduced pixels, boxes scaled back to the frame
+                    dets = [d.scaled(image.scale) for d in detector.detect_batch([image.pixels])[0]]
                 summary.inferred_frames += 1
                 if cache is not None:
                     cache.put(frame.index, dets)
             summary.detections += len(dets)
-            results += live.process_detections(frame.image, frame.meta, dets)
+            results += live.process_detections(image, frame.meta, dets)
             summary.frames += 1
             last_t = frame.timestamp
         results += live.flush(vehicle_id=vehicle_id)
@@ -412,6 +420,20 @@ def replay_live(
     return summary
 
 
+def as_uploaded(image: Any, quality: int, detector: Any) -> Any:
+    """`image` as the service holds an upload of it: JPEG-encoded at `quality`, then decoded by the
+    service's own function for the model's input (a DecodedImage, usually at half size)."""
+    import cv2
+
+    from serve.api.limits import decode_image
+    from serve.settings import Limits
+
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise InputError("frame could not be encoded as JPEG")
+    return decode_image(encoded.tobytes(), "JPEG", Limits(), tuple(detector.imgsz))
+
+
 def run_case_benchmark(
     seeds: Sequence[int],
     passes: int,
@@ -424,10 +446,13 @@ def run_case_benchmark(
     config_path: Path | None = None,
     detections_cache: bool = False,
     live: bool = False,
+    live_jpeg: int | None = None,
 ) -> dict[str, Any]:
     """Process every seed's passes into a fresh store and match the cases with the ground truth.
 
     live: send each pass through the live service's path (`replay_live`) instead of `process_video`.
+    live_jpeg: the same, each frame sent as a JPEG of this quality and detected as the service detects
+    it (implies `live`; the live service never runs the horizon band, so neither does this).
 
     detections_cache: each pass's detections are kept under WORK/detections (model, input size,
     thresholds and sampling rate in the cache's header; another detector discards them), so that
@@ -438,6 +463,12 @@ def run_case_benchmark(
     from serve.processing import detector_identity, process_video, read_detections_cache
     from serve.store import CaseStore
 
+    if live_jpeg is not None:
+        if oracle:
+            raise InputError("--live-jpeg runs the model on the service's pixels: not with --oracle")
+        if not 1 <= live_jpeg <= 100:
+            raise InputError(f"--live-jpeg: a JPEG quality from 1 to 100, not {live_jpeg}")
+        live = True
     config = load_pipeline_config(config_path)
     fps = fps or config.sample_fps
     names = default_taxonomy().names
@@ -446,14 +477,17 @@ def run_case_benchmark(
     if not oracle:
         from serve.process_cli import _open_detector
 
-        detector = _open_detector(model, None, None, config)
+        # the live service never runs the horizon band: a JPEG replay runs the model as it does
+        detector_config = config.model_copy(update={"horizon_band": None}) if live_jpeg else config
+        detector = _open_detector(model, None, None, detector_config)
         model_label = str(detector.path)
     work.mkdir(parents=True, exist_ok=True)
     # one cache file per detector (model, input size, thresholds) and rate: switching back and forth
     # between two input sizes keeps both caches
     cache_tag = None
     if detections_cache and not oracle:
-        cache_tag = hashlib.sha256(f"{detector_identity(detector)}:{fps}".encode()).hexdigest()[:10]
+        pixels = f":jpeg{live_jpeg}" if live_jpeg else ""  # other pixels, other detections
+        cache_tag = hashlib.sha256(f"{detector_identity(detector)}:{fps}{pixels}".encode()).hexdigest()[:10]
     per_seed = []
     totals = dict.fromkeys(
         (
@@ -476,8 +510,7 @@ def run_case_benchmark(
         clip_dir = work / "clips" / f"seed_{seed}_p{passes}_{int(seconds)}s"
         pass_dirs = ensure_synth_clips(clip_dir, seed, passes, seconds)
         zones = clip_dir / "zones"
-        detector_kind = "oracle" if oracle else "model"
-        run_dir = work / (f"{detector_kind}-live" if live else detector_kind) / f"seed_{seed}"
+        run_dir = work / report_name(oracle, live, live_jpeg).removesuffix(".json") / f"seed_{seed}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
@@ -495,7 +528,8 @@ def run_case_benchmark(
                 )
                 cache_files.append(cache_file)
                 t0 = time.perf_counter()
-                s = (replay_live if live else process_video)(
+                run_pass = functools.partial(replay_live, jpeg_quality=live_jpeg) if live else process_video
+                s = run_pass(
                     pdir / "clip.mp4",
                     _gps_file(pdir),
                     store,
@@ -557,7 +591,7 @@ def run_case_benchmark(
         )
     report = {
         "detector": model_label,
-        "path": "live (LivePipeline, as POST /v1/frames)" if live else "footage (process_video)",
+        "path": _path_label(live, live_jpeg),
         "seeds": list(seeds),
         "passes": passes,
         "seconds_per_pass": seconds,
@@ -580,14 +614,22 @@ def run_case_benchmark(
         },
         "per_seed": per_seed,
     }
-    (work / report_name(oracle, live)).write_text(json.dumps(report, indent=2))
+    (work / report_name(oracle, live, live_jpeg)).write_text(json.dumps(report, indent=2))
     return report
 
 
-def report_name(oracle: bool, live: bool) -> str:
+def _path_label(live: bool, live_jpeg: int | None) -> str:
+    if not live:
+        return "footage (process_video)"
+    pixels = f", frames sent as JPEG q{live_jpeg}" if live_jpeg else ", the footage path's detections"
+    return f"live (LivePipeline, as POST /v1/frames){pixels}"
+
+
+def report_name(oracle: bool, live: bool, live_jpeg: int | None = None) -> str:
     """The report's file name under the work folder: one per detector and path, so runs do not overwrite
     each other's."""
-    return f"report{'-oracle' if oracle else ''}{'-live' if live else ''}.json"
+    path = f"-live-jpeg{live_jpeg}" if live_jpeg else ("-live" if live else "")
+    return f"report{'-oracle' if oracle else ''}{path}.json"
 
 
 def run_speed_benchmark(

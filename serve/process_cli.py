@@ -235,6 +235,12 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             help="Send each pass as a patrol vehicle streams it (the live service's path after the model, "
             "frame by frame with its GPS fix) instead of processing it as recorded footage.",
         ),
+        live_jpeg: int | None = typer.Option(
+            None,
+            "--live-jpeg",
+            help="As --live, each frame sent as a JPEG of this quality (e.g. 85) and detected on the pixels "
+            "the service decodes from it.",
+        ),
     ) -> None:
         """Case-level recall, duplicate and false cases on synthetic drive-by clips (issue 4 acceptance)."""
         from serve.case_benchmark import parse_seeds, report_name, run_case_benchmark
@@ -251,7 +257,8 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             config_path=config,
             detections_cache=detections_cache,
             live=live,
+            live_jpeg=live_jpeg,
         )
         typer.echo("all labelled violations (>= 3 frames): " + json.dumps(report["totals"], indent=2))
         typer.echo("clearly visible violations: " + json.dumps(report["totals_clearly_visible"], indent=2))
-        typer.echo(f"report: {work / report_name(oracle, live)}")
+        typer.echo(f"report: {work / report_name(oracle, live, live_jpeg)}")

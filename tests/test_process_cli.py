@@ -511,3 +511,27 @@ def test_a_recording_processed_with_other_settings_is_refused_unless_reprocessed
             _process(store, scene, "pass_00", "v1", fps=5, config=longer)
     finally:
         store.close()
+
+
+def test_live_jpeg_replay_detects_on_the_pixels_the_service_decodes(
+    tmp_path: Path, coco_onnx_path: Path
+) -> None:
+    """`bench cases --live-jpeg 85`: every frame is JPEG-encoded and decoded as the service decodes an
+    upload (half size for this model), so the model runs on those pixels: its own detections cache."""
+    from detector.errors import InputError
+    from serve.case_benchmark import run_case_benchmark
+
+    report = run_case_benchmark(
+        [7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, detections_cache=True, live_jpeg=85
+    )
+    assert report["path"].endswith("JPEG q85") and (tmp_path / "report-live-jpeg85.json").is_file()
+    assert report["totals"]["inferred_frames"] == 10  # not the footage path's cache
+    footage = run_case_benchmark([7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, detections_cache=True)
+    assert (
+        footage["totals"]["inferred_frames"] == 10
+        and len(list((tmp_path / "detections").glob("*.jsonl"))) == 2
+    )
+    with pytest.raises(InputError, match="--oracle"):
+        run_case_benchmark([7], 1, 2.0, None, True, 5.0, tmp_path, live_jpeg=85)
+    with pytest.raises(InputError, match="quality"):
+        run_case_benchmark([7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, live_jpeg=0)
