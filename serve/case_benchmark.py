@@ -510,7 +510,7 @@ def run_case_benchmark(
         clip_dir = work / "clips" / f"seed_{seed}_p{passes}_{int(seconds)}s"
         pass_dirs = ensure_synth_clips(clip_dir, seed, passes, seconds)
         zones = clip_dir / "zones"
-        run_dir = work / report_name(oracle, live, live_jpeg).removesuffix(".json") / f"seed_{seed}"
+        run_dir = work / f"{'oracle' if oracle else 'model'}{_path_suffix(live, live_jpeg)}" / f"seed_{seed}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
@@ -625,11 +625,14 @@ def _path_label(live: bool, live_jpeg: int | None) -> str:
     return f"live (LivePipeline, as POST /v1/frames){pixels}"
 
 
+def _path_suffix(live: bool, live_jpeg: int | None) -> str:
+    return f"-live-jpeg{live_jpeg}" if live_jpeg else ("-live" if live else "")
+
+
 def report_name(oracle: bool, live: bool, live_jpeg: int | None = None) -> str:
     """The report's file name under the work folder: one per detector and path, so runs do not overwrite
-    each other's."""
-    path = f"-live-jpeg{live_jpeg}" if live_jpeg else ("-live" if live else "")
-    return f"report{'-oracle' if oracle else ''}{path}.json"
+    each other's (their stores are under `model`/`oracle` with the same suffix)."""
+    return f"report{'-oracle' if oracle else ''}{_path_suffix(live, live_jpeg)}.json"
 
 
 def run_speed_benchmark(
