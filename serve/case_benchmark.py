@@ -371,9 +371,10 @@ def replay_live(
         LivePipeline,
         ProcessSummary,
         _detect_frames,
-        detector_identity,
+        detections_cache_header,
         frame_meta,
         prepare_inputs,
+        sampled_rate,
         video_start_time,
     )
 
@@ -383,11 +384,10 @@ def replay_live(
         prepared = prepare_inputs(gps_file, config, camera, zones, fps_hint=source.native_fps)
         source_id = source_id_for_file(video)
         live = LivePipeline(store, detector, prepared.config, zones=prepared.zones, camera=prepared.camera)
-        header = {"source": source_id, "detector": detector_identity(detector), "fps": fps}
+        header = detections_cache_header(source_id, detector, fps)
         cache = DetectionsCache(detections_cache, header) if detections_cache is not None else None
         start_time = video_start_time(source) if prepared.gps.relative else None
-        summary = ProcessSummary(fps=min(fps, source.native_fps or fps))
-        results: list[Any] = []
+        summary = ProcessSummary(fps=sampled_rate(fps, source.native_fps))
         last_t = 0.0
         for frame in source:
             frame.meta = frame_meta(prepared.gps, frame, start_time, vehicle_id, source_id)
@@ -402,19 +402,14 @@ def replay_live(
                 if cache is not None:
                     cache.put(frame.index, dets)
             summary.detections += len(dets)
-            results += live.process_detections(image, frame.meta, dets)
+            live.process_detections(image, frame.meta, dets, summary)
             summary.frames += 1
             last_t = frame.timestamp
-        results += live.flush(vehicle_id=vehicle_id)
+        live.flush(vehicle_id=vehicle_id, summary=summary)
         if cache is not None:
             cache.close()
     finally:
         source.close()
-    summary.events = len(results)
-    summary.new_cases = sum(1 for r in results if getattr(r, "created", False))
-    summary.merged_observations = sum(
-        1 for r in results if not getattr(r, "created", False) and getattr(r, "observation_added", True)
-    )
     summary.video_seconds = last_t + 1.0 / fps if summary.frames else 0.0
     summary.wall_seconds = time.perf_counter() - started
     return summary
@@ -488,6 +483,7 @@ def run_case_benchmark(
     if detections_cache and not oracle:
         pixels = f":jpeg{live_jpeg}" if live_jpeg else ""  # other pixels, other detections
         cache_tag = hashlib.sha256(f"{detector_identity(detector)}:{fps}{pixels}".encode()).hexdigest()[:10]
+    run_pass = functools.partial(replay_live, jpeg_quality=live_jpeg) if live else process_video
     per_seed = []
     totals = dict.fromkeys(
         (
@@ -528,7 +524,6 @@ def run_case_benchmark(
                 )
                 cache_files.append(cache_file)
                 t0 = time.perf_counter()
-                run_pass = functools.partial(replay_live, jpeg_quality=live_jpeg) if live else process_video
                 s = run_pass(
                     pdir / "clip.mp4",
                     _gps_file(pdir),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -494,6 +493,17 @@ def detector_identity(detector: Any) -> str:
     return f"{type(detector).__name__}:{getattr(detector, 'identity', '')}"
 
 
+def sampled_rate(requested_fps: float, native_fps: float | None) -> float:
+    """The rate frames are taken at: the requested one, or the recording's own when slower (a 2 fps
+    recording stays 2 fps)."""
+    return min(requested_fps, native_fps or requested_fps)
+
+
+def detections_cache_header(source_id: str, detector: Any, sample_fps: float) -> dict[str, Any]:
+    """What a detections cache must match to be reused: the recording, the detector and the rate."""
+    return {"source": source_id, "detector": detector_identity(detector), "fps": sample_fps}
+
+
 def run_settings(detector: Any, sample_fps: float, config: PipelineConfig) -> dict[str, Any]:
     """What decides a recording's event keys (a track's first frame, class and box): the detections
     (model, thresholds, input size), the sampling rate and the tracker. The rules are not in it: they
@@ -520,24 +530,23 @@ def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def claim_source(store: Any, video: Path, source_id: str, settings: dict[str, Any], reprocess: bool) -> None:
     """Record that `video` is processed with `settings`; refuse (InputError) when this store holds it
     processed with other settings, unless `reprocess`. Stores without a source record are not checked."""
-    if not hasattr(store, "source_settings"):
+    if not hasattr(store, "claim_source"):
         return
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    before = store.source_settings(source_id)
-    if before is not None and before["settings_key"] != key and not reprocess:
-        then, now = _flat(before["settings"]), _flat(settings)
-        changed = ", ".join(
-            f"{name} {then.get(name)!r} then, {now.get(name)!r} now"
-            for name in sorted(then.keys() | now.keys())
-            if then.get(name) != now.get(name)
-        )
-        raise InputError(
-            f"processed into this store before with other settings ({changed or 'different'}); "
-            "processing it again may add its objects to their cases a second time. Run it with the "
-            "settings it had, or reprocess it on purpose (--reprocess; `reprocess` for a footage job)",
-            video,
-        )
-    store.record_source_settings(source_id, settings, key, str(video))
+    earlier = store.claim_source(source_id, settings, str(video), replace=reprocess)
+    if earlier is None:
+        return
+    then, now = _flat(earlier), _flat(settings)
+    changed = ", ".join(
+        f"{name} {then.get(name)!r} then, {now.get(name)!r} now"
+        for name in sorted(then.keys() | now.keys())
+        if then.get(name) != now.get(name)
+    )
+    raise InputError(
+        f"processed into this store before with other settings ({changed or 'different'}); "
+        "processing it again may add its objects to their cases a second time. Run it with the "
+        "settings it had, or reprocess it on purpose (--reprocess; `reprocess` for a footage job)",
+        video,
+    )
 
 
 def process_video(
@@ -581,7 +590,7 @@ def process_video(
     try:
         prepared = prepare_inputs(gps_track, config, camera, zones, fps_hint=source.native_fps)
         source_id = source_id_for_file(video)
-        effective_fps = min(sample_fps, source.native_fps or sample_fps)  # a 2 fps recording stays 2
+        effective_fps = sampled_rate(sample_fps, source.native_fps)
         settings = run_settings(detector, effective_fps, prepared.config)
         claim_source(store, video, source_id, settings, reprocess)
         sightings: SightingLog | None = store if hasattr(store, "sightings_near") else None  # type: ignore[assignment]
@@ -600,12 +609,7 @@ def process_video(
         cache = None
         if detections_cache is not None:
             cache = DetectionsCache(
-                detections_cache,
-                {
-                    "source": source_id,
-                    "detector": detector_identity(detector),
-                    "fps": sample_fps,
-                },
+                detections_cache, detections_cache_header(source_id, detector, sample_fps)
             )
         if start_time is None and prepared.gps.relative:
             start_time = video_start_time(source)
@@ -864,16 +868,21 @@ class LivePipeline:
         return detections, self.process_detections(image, meta, detections)
 
     def process_detections(
-        self, image: np.ndarray | DecodedImage, meta: FrameMeta, detections: list[Detection]
+        self,
+        image: np.ndarray | DecodedImage,
+        meta: FrameMeta,
+        detections: list[Detection],
+        summary: ProcessSummary | None = None,
     ) -> list[Any]:
-        """The part after the detector (for callers that ran the model themselves).
+        """The part after the detector (for callers that ran the model themselves). `summary`, when
+        given, counts the events, new cases and merged observations (the service passes none).
 
         `detections` are in original pixels; `image` may be a reduced decode (detector.decode)."""
         decoded = DecodedImage.of(image)
         vid = meta.vehicle_id
         t = meta.captured_at.timestamp()
         results: list[Any] = []
-        summary = ProcessSummary()
+        summary = summary if summary is not None else ProcessSummary()
         prev = self._last_time.get(vid)
         gap = self.config.tracker.lost_track_seconds * 2
         # A frame a little older than the vehicle's latest is one of several uploads in flight that
@@ -908,9 +917,15 @@ class LivePipeline:
             return []
         return _ingest(self.store, asm.finish(asm.flush()), summary, self.config.cases)
 
-    def flush(self, vehicle_id: str | None = None, idle_seconds: float | None = None) -> list[Any]:
-        """End tracks: of one vehicle, of vehicles idle for `idle_seconds` (by wall clock), or of all."""
-        summary = ProcessSummary()
+    def flush(
+        self,
+        vehicle_id: str | None = None,
+        idle_seconds: float | None = None,
+        summary: ProcessSummary | None = None,
+    ) -> list[Any]:
+        """End tracks: of one vehicle, of vehicles idle for `idle_seconds` (by wall clock), or of all;
+        `summary` as in `process_detections`."""
+        summary = summary if summary is not None else ProcessSummary()
         results: list[Any] = []
         if vehicle_id is not None:
             return self._flush_vehicle(vehicle_id, summary)

@@ -160,8 +160,7 @@ class ProcessedSourceRow(Base):
     __tablename__ = "processed_sources"
 
     source_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)  # content hash
-    settings_key: Mapped[str] = mapped_column(sa.String(64))  # sha256 of `settings`
-    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # detector, sampling rate, rules
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # detector, sampling rate, tracker
     path: Mapped[str | None] = mapped_column(sa.Text)
     first_processed_at: Mapped[datetime]
     last_processed_at: Mapped[datetime]

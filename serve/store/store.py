@@ -1025,23 +1025,11 @@ class CaseStore:
             return int(result.rowcount or 0)
 
     # ---- processed sources (a recording's settings; see migration 0006) --------------------------
-    def source_settings(self, source_id: str) -> dict | None:
-        """The settings a recording was last processed with here (`settings`, `settings_key`, `path`,
-        `first_processed_at`, `last_processed_at`), or None when it never was."""
-        with self._read() as s:
-            row = s.get(ProcessedSourceRow, source_id)
-            if row is None:
-                return None
-            return {
-                "settings": dict(row.settings),
-                "settings_key": row.settings_key,
-                "path": row.path,
-                "first_processed_at": row.first_processed_at,
-                "last_processed_at": row.last_processed_at,
-            }
-
-    def record_source_settings(self, source_id: str, settings: dict, settings_key: str, path: str) -> None:
-        """Remember that a recording is being processed with `settings` (replacing what was recorded)."""
+    def claim_source(self, source_id: str, settings: dict, path: str, replace: bool = False) -> dict | None:
+        """Record that a recording is processed with `settings`, in one transaction. When the store
+        holds it from a run with other settings and `replace` is not set, nothing is written and those
+        earlier settings come back (the caller refuses the run); else None."""
+        wanted = _jsonable(settings)
         now = self._now()
         try:
             with self._write() as s:
@@ -1050,18 +1038,19 @@ class CaseStore:
                     s.add(
                         ProcessedSourceRow(
                             source_id=source_id,
-                            settings_key=settings_key,
-                            settings=_jsonable(settings),
+                            settings=wanted,
                             path=path,
                             first_processed_at=now,
                             last_processed_at=now,
                         )
                     )
-                else:
-                    row.settings_key, row.settings, row.path = settings_key, _jsonable(settings), path
-                    row.last_processed_at = now
-        except IntegrityError:  # another writer recorded it first: record over it
-            self.record_source_settings(source_id, settings, settings_key, path)
+                    return None
+                if row.settings != wanted and not replace:
+                    return dict(row.settings)
+                row.settings, row.path, row.last_processed_at = wanted, path, now
+                return None
+        except IntegrityError:  # another writer recorded it between our read and our insert
+            return self.claim_source(source_id, settings, path, replace)
 
     # ---- sightings (rules that need a later pass, e.g. parking) ---------------------------------
     def record_sighting(

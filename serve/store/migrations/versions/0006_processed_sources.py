@@ -29,7 +29,6 @@ def upgrade() -> None:
     op.create_table(
         "processed_sources",
         sa.Column("source_id", sa.String(100), primary_key=True),
-        sa.Column("settings_key", sa.String(64), nullable=False),
         sa.Column("settings", sa.JSON, nullable=False),
         sa.Column("path", sa.Text),
         sa.Column("first_processed_at", TS, nullable=False),
