@@ -222,6 +222,33 @@ class HorizonBand(BaseModel):
         return self
 
 
+class VerifierSettings(BaseModel):
+    """A second look at each track's best frame, in full resolution, by a crop classifier
+    (detector.verifier): a track whose class it does not back is not filed."""
+
+    model: str | None = Field(
+        default=None,
+        description="Verifier ONNX file (None = env STREETWATCH_VERIFIER, a file or 'none', else the bundled "
+        "models/streetwatch-verifier.onnx; no verifier when neither is there).",
+    )
+    min_prob: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="The probability the verifier must give the track's own class for it to be filed.",
+    )
+    classes: list[str] | None = Field(
+        default=None,
+        description="Classes checked (None = every class). Context classes that only rules turn into "
+        "cases (vehicle) can be left to their rules.",
+    )
+
+    model_config = {"extra": "forbid"}
+
+    def checks(self, class_name: str) -> bool:
+        return self.classes is None or class_name in self.classes
+
+
 class CaseMerging(BaseModel):
     """How events become cases: one case per violation, across frames, passes and vehicles."""
 
@@ -291,6 +318,10 @@ class PipelineConfig(BaseModel):
         "object (box IoU at least this, within 1.5 sampled frames, in at least half of its frames) and saw "
         "it more strongly (larger sum of scores): the detector called one object two things, and only the "
         "stronger reading becomes a case. None = keep both.",
+    )
+    verifier: VerifierSettings | None = Field(
+        default_factory=VerifierSettings,
+        description="Crop verifier on each track's best frame before it becomes an event (None = off).",
     )
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings, description="Evidence images.")
     cases: CaseMerging = Field(default_factory=CaseMerging, description="When events join a case.")

@@ -586,6 +586,8 @@ def run_case_benchmark(
         )
     report = {
         "detector": model_label,
+        "verifier": _verifier_label(config),
+        "config": str(config_path) if config_path else "built-in defaults",
         "path": _path_label(live, live_jpeg),
         "seeds": list(seeds),
         "passes": passes,
@@ -611,6 +613,16 @@ def run_case_benchmark(
     }
     (work / report_name(oracle, live, live_jpeg)).write_text(json.dumps(report, indent=2))
     return report
+
+
+def _verifier_label(config: Any) -> str:
+    """Which crop verifier judged the tracks (detector.verifier), and how strictly."""
+    from detector.verifier import open_verifier
+
+    verifier = open_verifier(config.verifier)
+    if verifier is None:
+        return "none"
+    return f"{verifier.identity} (min_prob {config.verifier.min_prob})"
 
 
 def _path_label(live: bool, live_jpeg: int | None) -> str:

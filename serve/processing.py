@@ -45,6 +45,7 @@ from detector.pipeline_config import CaseMerging, PipelineConfig, load_pipeline_
 from detector.rules import RuleEngine, SightingLog
 from detector.track import ObjectTracker, Track
 from detector.types import Detection, Frame, FrameMeta, ViolationEvent
+from detector.verifier import open_verifier
 from detector.zones import ZoneLayers, load_zones
 
 log = logging.getLogger("streetwatch.processing")
@@ -115,6 +116,7 @@ def _reason_bucket(reason: str) -> str:
         "no zone",
         "too far",
         "class confusion",
+        "verifier",
     ):
         if reason.startswith(prefix):
             return prefix
@@ -165,6 +167,7 @@ class EventAssembler:
         self.key_for = key_for
         self.source = source
         self.tracker = ObjectTracker(config.tracker, fps)
+        self.verifier = open_verifier(config.verifier)
         self.rejected: dict[str, int] = {}
         self.tracks_seen = 0
         # ended tracks kept a while: the stronger reading of an object may end before the weaker one
@@ -251,6 +254,22 @@ class EventAssembler:
             if had_geometry:
                 return None, f"too far to place (beyond {self.camera.max_range_m:.0f} m in every frame)"
         best = track.best_observation or track.observations[-1]
+        full_image: np.ndarray | None = None  # the best frame in full resolution, decoded once
+        verdict: dict[str, float] | None = None
+        settings = self.config.verifier
+        if (
+            self.verifier is not None
+            and settings is not None
+            and settings.checks(track.class_name)
+            and track.class_name in self.verifier.names  # a class it never learnt is not its to judge
+        ):
+            full_image = _evidence_image(track.best_frame)
+            verdict = self.verifier.verify(full_image, best.detection.box)
+            support = verdict.get(track.class_name, 0.0)
+            if support < settings.min_prob:
+                top = max(verdict, key=verdict.__getitem__)
+                named = f"{track.class_name} {support:.2f}"
+                return None, f"verifier: looks like {top} ({verdict[top]:.2f}), {named}"
         first_meta, last_meta = track.first.meta, track.last.meta
         first_seen = (
             first_meta.captured_at if first_meta else datetime.fromtimestamp(track.first.timestamp, UTC)
@@ -273,7 +292,9 @@ class EventAssembler:
         frame_jpeg = _original_jpeg(track.best_frame)
         if frame_jpeg is None:  # decoded video: draw now (no original JPEG to keep)
             evidence_jpeg, crop_jpeg = encode_evidence(
-                _evidence_image(track.best_frame), best.detection, self.config.evidence
+                full_image if full_image is not None else _evidence_image(track.best_frame),
+                best.detection,
+                self.config.evidence,
             )
         else:  # a live upload: kept as it came, the evidence is drawn when first asked for
             evidence_jpeg = crop_jpeg = None
@@ -308,6 +329,7 @@ class EventAssembler:
                 "best_score": round(float(best.detection.score), 4),  # the evidence frame's own score
                 "track_seconds": round(track.duration, 2),
                 "rule": decision.reason,
+                **({"verifier": {k: round(v, 4) for k, v in verdict.items()}} if verdict else {}),
             },
         )
         return event, "ok"

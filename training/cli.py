@@ -126,8 +126,92 @@ def evaluate_command(
     typer.echo(f"report: {out / 'report.md'}")
 
 
+def verifier_crops_command(
+    source: list[Path] = typer.Option(
+        ..., "--source", help="Labelled image folder (images/ + labels/, e.g. from `streetwatch synth`); "
+        "repeat for train and val: SOURCE/../<split> is kept as the split name."
+    ),
+    out: Path = typer.Option(..., "--out", help="Crop dataset folder (OUT/<split>/<class>/*.jpg)."),
+    model: Path | None = typer.Option(None, "--model", help="Detector proposing boxes (default: bundled)."),
+    conf: float = typer.Option(0.1, "--conf", help="Detector score floor for proposals."),
+    size: int = typer.Option(96, "--size", help="Crop side in pixels (the verifier's input)."),
+    context: float = typer.Option(0.3, "--context", help="Surroundings per side, fraction of the box."),
+) -> None:
+    """Crops for the crop verifier: labelled objects, and the detector's proposals under what they are."""
+    from tqdm import tqdm
+
+    from detector.model import default_model_path, open_detector
+    from training.verifier_data import IMAGE_SUFFIXES, build_verifier_crops
+
+    model = model or default_model_path()
+    if model is None:
+        raise typer.BadParameter("no bundled model: pass --model", param_hint="--model")
+    detector = open_detector(model, conf=conf, iou=0.5, threads=2)
+    for folder in source:
+        images = folder / "images"
+        if not images.is_dir():
+            typer.echo(f"{folder}: no images/ folder (expected images/ and labels/)", err=True)
+            raise typer.Exit(2)
+        n = sum(1 for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        with tqdm(total=n, desc=f"crops {folder.name}", unit="img") as bar:
+            counts = build_verifier_crops(
+                folder, out / folder.name, detector, detector.names, size=size, context=context,
+                progress=bar.update,
+            )
+        typer.echo(f"{out / folder.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+def train_verifier_command(
+    data: Path = typer.Option(
+        ..., "--data", help="Crop dataset (train/ and val/ from `dataset verifier-crops`)."
+    ),
+    out: Path = typer.Option(
+        Path("models/streetwatch-verifier.onnx"), "--out", help="ONNX file to write."
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Detector checkpoint whose backbone starts the network "
+        "(default models/streetwatch-yolo11n.pt)."
+    ),
+    imgsz: int = typer.Option(96, "--imgsz", help="Input side: the crops' size."),
+    context: float = typer.Option(0.3, "--context", help="The crops' context (written into the ONNX)."),
+    epochs: int = typer.Option(12, "--epochs", help="Epochs."),
+    batch: int = typer.Option(64, "--batch", help="Crops per batch."),
+    device: str = typer.Option("cpu", "--device", help="cpu, 0, ..."),
+    project: Path = typer.Option(Path("runs/verifier"), "--project", help="Folder holding run folders."),
+    version: str | None = typer.Option(None, "--version", help="Verifier version (default: today's date)."),
+) -> None:
+    """Train the crop verifier (YOLO11n classify) and export it to ONNX."""
+    from training.ultralytics_env import REPO_ROOT
+    from training.verifier_train import (
+        VerifierTrainOptions,
+        evaluate_verifier,
+        export_verifier,
+        train_verifier,
+    )
+
+    for split in ("train", "val"):
+        if not (data / split).is_dir():
+            hint = "make it with `streetwatch dataset verifier-crops`"
+            typer.echo(f"{data}: no {split}/ folder ({hint})", err=True)
+            raise typer.Exit(2)
+    init = weights or REPO_ROOT / "models" / "streetwatch-yolo11n.pt"
+    run = train_verifier(
+        VerifierTrainOptions(
+            data=data, init_weights=init if init.exists() else None, imgsz=imgsz, epochs=epochs,
+            batch=batch, device=device, project=project,
+        )
+    )
+    meta = export_verifier(run / "weights" / "best.pt", out, imgsz=imgsz, context=context, version=version)
+    typer.echo(f"wrote {out}: classes {meta.get('names')}, context {meta.get('crop_context')}")
+    report = evaluate_verifier(out, data / "val")
+    (run / "val_confusion.json").write_text(json.dumps(report, indent=1))
+    typer.echo(f"val crops {report['crops']}: top-1 {report['top1']}; per class {report['per_class']}")
+
+
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add train/export/evaluate to the root app."""
     app.command("train")(train_command)
     app.command("export")(export_command)
     app.command("evaluate")(evaluate_command)
+    app.command("train-verifier")(train_verifier_command)
+    dataset.command("verifier-crops")(verifier_crops_command)

@@ -1,0 +1,138 @@
+"""`CropVerifier`: a second look at a track's best frame, at full resolution, before it becomes a case.
+
+The detector sees a 720p patrol frame shrunk to 288x512: a stall 30 px wide at 40 m becomes 12 px,
+and at that size a stall, a heap of garbage and a parked car look alike. The tracker keeps each
+track's best frame in full resolution for the evidence picture anyway; the verifier, a small image
+classifier (an ultralytics YOLO classify model exported to ONNX), looks at the object cut out of that
+frame with some of its surroundings and says which class it is, or that it is background. A track
+whose own class it does not back is not filed (`detector.events` / `serve.processing`).
+
+Split like the detector: `verification_crop` (the one crop both training and serving use) ->
+`classify` (the onnxruntime session) -> class probabilities by name.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.errors import ModelError
+from detector.pipeline_config import VerifierSettings
+
+BACKGROUND = "background"
+
+
+def verification_crop(image: np.ndarray, box: Sequence[float], size: int, context: float) -> np.ndarray:
+    """The square around `box` (x1, y1, x2, y2 in `image` pixels), its side the box's longer side
+    times (1 + 2*context), resized to size x size; what lies outside the image is edge-replicated.
+
+    Square and with context: the class of a parked car (in a marked bay or on the pavement) or of
+    goods (outside or behind a shop's door line) is in its surroundings as much as in the box."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1, 4.0) * (1.0 + 2.0 * context)
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    left, top = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
+    n = max(4, int(round(side)))
+    h, w = image.shape[:2]
+    pad_l, pad_t = max(0, -left), max(0, -top)
+    pad_r, pad_b = max(0, left + n - w), max(0, top + n - h)
+    patch = image[max(0, top) : min(h, top + n), max(0, left) : min(w, left + n)]
+    if pad_l or pad_t or pad_r or pad_b:
+        patch = cv2.copyMakeBorder(patch, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_AREA if n > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interp)
+
+
+def _names(meta: dict[str, str], path: Path) -> list[str]:
+    raw = meta.get("names")
+    try:
+        parsed = ast.literal_eval(raw) if raw else None
+    except (ValueError, SyntaxError) as exc:
+        raise ModelError(f"cannot read class names from the ONNX metadata: {raw[:80]!r}", path) from exc
+    if isinstance(parsed, dict) and parsed:
+        return [str(parsed[k]) for k in sorted(parsed, key=int)]
+    raise ModelError("not a classifier: no class names in the ONNX metadata ('names')", path)
+
+
+class CropVerifier:
+    """An image classifier on ONNX Runtime over `verification_crop`s.
+
+    Args:
+        path: the .onnx file (ultralytics classify export: input (N, 3, S, S) RGB 0..1, output
+            (N, classes) probabilities; class names and input size in its metadata).
+        context: surroundings kept around the box, as a fraction of its longer side per side; must be
+            what the model was trained with (its metadata 'crop_context' when present).
+        threads: onnxruntime intra-op threads.
+    """
+
+    def __init__(self, path: str | Path, context: float | None = None, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError("verifier model file not found", self.path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for a corrupt file
+            raise ModelError(f"not a loadable ONNX model: {exc}", self.path) from exc
+        if len(self.session.get_outputs()[0].shape) != 2:
+            raise ModelError("not an image classifier (its output is not (batch, classes))", self.path)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.names = _names(meta, self.path)
+        shape = self.session.get_inputs()[0].shape
+        self.size = int(shape[-1]) if isinstance(shape[-1], int) else int(ast.literal_eval(meta["imgsz"])[0])
+        self.context = float(meta.get("crop_context", 0.3)) if context is None else float(context)
+        self.input_name = self.session.get_inputs()[0].name
+        self.identity = f"{self.path.name}:{meta.get('version', meta.get('date', '?'))}"
+
+    def crop(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
+        return verification_crop(image, box, self.size, self.context)
+
+    def classify(self, crops: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        """Probabilities by class name for each BGR crop (size x size)."""
+        if not crops:
+            return []
+        batch = np.stack([c[:, :, ::-1] for c in crops]).astype(np.float32) / 255.0
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
+        probs = np.asarray(out, dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[1] != len(self.names):
+            raise ModelError(f"unexpected classifier output shape {probs.shape}", self.path)
+        return [dict(zip(self.names, map(float, row), strict=True)) for row in probs]
+
+    def verify(self, image: np.ndarray, box: Sequence[float]) -> dict[str, float]:
+        """Probabilities by class name for the object in `box` of the full-resolution `image`."""
+        return self.classify([self.crop(image, box)])[0]
+
+
+def default_verifier_path() -> Path | None:
+    """The default verifier: env STREETWATCH_VERIFIER (a file, or `none` for no verifier), else the
+    bundled `<repo>/models/streetwatch-verifier.onnx` when it exists."""
+    env = os.environ.get("STREETWATCH_VERIFIER")
+    if env:
+        return None if env.strip().lower() == "none" else Path(env).expanduser()
+    bundled = Path(__file__).resolve().parent.parent / "models" / "streetwatch-verifier.onnx"
+    return bundled if bundled.is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _open_cached(path: Path) -> CropVerifier:
+    return CropVerifier(path)
+
+
+def open_verifier(settings: VerifierSettings | None) -> CropVerifier | None:
+    """The verifier a pipeline configuration asks for, shared by every stream that asks for the same
+    file (one onnxruntime session per process); None when off, or when the default is asked for and
+    no bundled verifier exists. A named file that is missing or unreadable is a ModelError."""
+    if settings is None:
+        return None
+    path = default_verifier_path() if settings.model is None else Path(settings.model).expanduser()
+    return None if path is None else _open_cached(path.resolve())

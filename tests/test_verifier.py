@@ -1,0 +1,181 @@
+"""The crop verifier: the crop it judges, the model it loads, and what it does to a track's event."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.errors import ModelError
+from detector.pipeline_config import VerifierSettings
+from detector.verifier import CropVerifier, open_verifier, verification_crop
+
+
+def _gradient_image(h: int = 720, w: int = 1280) -> np.ndarray:
+    ys, xs = np.mgrid[0:h, 0:w]
+    return np.dstack([(xs % 256), (ys % 256), ((xs + ys) % 256)]).astype(np.uint8)
+
+
+def test_the_crop_is_a_square_around_the_box_with_its_surroundings():
+    image = np.zeros((720, 1280, 3), np.uint8)
+    image[300:340, 600:700] = 255  # a 100x40 white object
+    crop = verification_crop(image, (600, 300, 700, 340), size=80, context=0.3)
+    assert crop.shape == (80, 80, 3)
+    # the side is 100 * 1.6 = 160 px: the object fills 100/160 of the width and 40/160 of the height
+    white = crop[:, :, 0] > 127
+    rows, cols = np.where(white)
+    assert abs((cols.max() - cols.min() + 1) - 50) <= 2
+    assert abs((rows.max() - rows.min() + 1) - 20) <= 2
+    assert abs((rows.min() + rows.max()) / 2 - 39.5) <= 1.5  # centred
+
+
+def test_a_crop_over_the_frame_edge_repeats_the_edge_instead_of_failing():
+    image = _gradient_image()
+    crop = verification_crop(image, (1250, 690, 1290, 730), size=64, context=0.5)
+    assert crop.shape == (64, 64, 3)
+    assert crop[-1, -1].tolist() == image[-1, -1].tolist()
+
+
+def test_a_detector_is_not_taken_for_a_verifier(bundled_model_path):
+    with pytest.raises(ModelError, match="not an image classifier"):
+        CropVerifier(bundled_model_path)
+
+
+def test_a_missing_verifier_file_is_named(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        open_verifier(VerifierSettings(model=str(tmp_path / "nope.onnx")))
+
+
+def test_no_verifier_when_it_is_switched_off():
+    assert open_verifier(None) is None
+
+
+# ------------------------------------------------------------------ on a rendered street, end to end
+
+
+@pytest.fixture(scope="module")
+def street(tmp_path_factory) -> Path:
+    """A short drive-by of the synthetic street (seed 7: no benchmark seed), its objects rendered as the
+    model's training frames render them."""
+    from datasets.synth.clips import generate_clips
+
+    root = tmp_path_factory.mktemp("verifier-street")
+    generate_clips(root, seconds=6.0, seed=7, passes=1, speed_kmh=20.0, fps=5.0, progress=False)
+    return root
+
+
+def _events(street: Path, tmp_path: Path, name: str, relabel: dict[str, str], verifier: bool):
+    """Events from the ground-truth boxes of the pass, each object's class renamed by `relabel`."""
+    import dataclasses
+
+    from datasets.taxonomy import default_taxonomy
+    from detector.pipeline_config import load_pipeline_config
+    from serve.case_benchmark import GroundTruthDetector, load_ground_truth
+    from serve.processing import process_video
+    from serve.store import CaseStore
+
+    pdir = street / "pass_00"
+    truth = [
+        dataclasses.replace(o, class_name=relabel.get(o.class_name, o.class_name))
+        for o in load_ground_truth(pdir / "ground_truth.json")
+    ]
+    config = load_pipeline_config(overrides=None if verifier else {"verifier": None})
+    store = CaseStore.open(f"sqlite:///{tmp_path / (name + '.db')}", str(tmp_path / name))
+    try:
+        summary = process_video(
+            pdir / "clip.mp4",
+            pdir / "track.csv",
+            store,
+            GroundTruthDetector(truth, default_taxonomy().names, score=0.8),
+            config,
+            camera=pdir / "camera.yaml",
+            zones=street / "zones",
+        )
+    finally:
+        store.close()
+    return summary
+
+
+def test_the_verifier_files_what_is_there_and_refuses_what_is_misnamed(street: Path, tmp_path: Path):
+    """The same boxes twice: named as they are, the verifier lets (nearly) all of them become events;
+    each object named as another violation class (a stall called exposed soil, ...), it refuses most."""
+    if open_verifier(VerifierSettings()) is None:
+        pytest.skip("no bundled verifier (models/streetwatch-verifier.onnx)")
+    wrong = {
+        "out_of_store_vending": "exposed_soil",
+        "exposed_soil": "overflowing_bin",
+        "overflowing_bin": "out_of_store_vending",
+        "exposed_garbage": "illegal_parking",
+        "illegal_parking": "exposed_garbage",
+    }
+    right_off = _events(street, tmp_path, "right-off", {}, verifier=False)
+    right_on = _events(street, tmp_path, "right-on", {}, verifier=True)
+    wrong_off = _events(street, tmp_path, "wrong-off", wrong, verifier=False)
+    wrong_on = _events(street, tmp_path, "wrong-on", wrong, verifier=True)
+    assert right_off.events >= 4 and wrong_off.events >= 4  # the street has something to judge
+    assert right_on.events >= 0.75 * right_off.events
+    assert wrong_on.events <= 0.25 * wrong_off.events
+    assert wrong_on.rejected.get("verifier", 0) >= wrong_off.events - wrong_on.events
+
+
+# ------------------------------------------------------------------------------ its training crops
+
+
+def test_training_crops_cover_every_labelled_object_and_file_proposals_by_what_they_cover(
+    tmp_path: Path, bundled_model_path: Path
+):
+    import cv2
+
+    from datasets.synth import frames as synth_frames
+    from detector.model import open_detector
+    from detector.track import box_iou
+    from training.verifier_data import build_verifier_crops, read_yolo_labels
+
+    src = tmp_path / "stills"
+    synth_frames.generate_images(src, 4, seed=5, workers=1, progress=False)
+    detector = open_detector(bundled_model_path, conf=0.1, iou=0.5, threads=1)
+    counts = build_verifier_crops(src, tmp_path / "crops", detector, detector.names, size=64, jitter=0.0)
+
+    labelled = 0
+    for image_path in sorted((src / "images").iterdir()):
+        h, w = cv2.imread(str(image_path)).shape[:2]
+        boxes = read_yolo_labels(src / "labels" / f"{image_path.stem}.txt", w, h)
+        labelled += sum(1 for _, b in boxes if min(b[2] - b[0], b[3] - b[1]) >= 10)
+    proposals = sum(counts.values()) - labelled
+    assert labelled > 0 and proposals > 0
+    assert all(cv2.imread(str(p)).shape == (64, 64, 3) for p in (tmp_path / "crops").rglob("*.jpg"))
+    # a proposal is background exactly when it covers no labelled object
+    expected_background = 0
+    for image_path in sorted((src / "images").iterdir()):
+        image = cv2.imread(str(image_path))
+        h, w = image.shape[:2]
+        boxes = read_yolo_labels(src / "labels" / f"{image_path.stem}.txt", w, h)
+        for det in detector.detect(image):
+            expected_background += max((box_iou(det.box, b) for _, b in boxes), default=0.0) < 0.2
+    assert counts["background"] == expected_background
+
+
+def test_a_label_file_with_a_broken_line_is_named(tmp_path: Path):
+    from training.verifier_data import read_yolo_labels
+
+    bad = tmp_path / "x.txt"
+    bad.write_text("0 0.5 0.5 0.1 0.1\n3 0.2 0.2\n")
+    with pytest.raises(ValueError, match=r"x\.txt:2"):
+        read_yolo_labels(bad, 1280, 720)
+
+
+def test_the_commands_name_a_folder_that_is_not_a_dataset(tmp_path: Path, bundled_model_path: Path):
+    from typer.testing import CliRunner
+
+    from streetwatch.cli import app
+
+    runner = CliRunner()
+    crops = runner.invoke(
+        app,
+        ["dataset", "verifier-crops", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c")],
+    )
+    assert crops.exit_code == 2 and "nowhere: no images/ folder" in crops.output
+    train = runner.invoke(app, ["train-verifier", "--data", str(tmp_path), "--out", str(tmp_path / "v.onnx")])
+    assert train.exit_code == 2 and "no train/ folder" in train.output
+    assert not (tmp_path / "v.onnx").exists()
