@@ -53,7 +53,9 @@ def read_header(data: bytes) -> tuple[str, int, int]:
     try:
         with Image.open(io.BytesIO(data)) as header:
             return str(header.format), int(header.size[0]), int(header.size[1])
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, ImportError):
+        # ImportError: ultralytics, once imported in the process (training, a test's export), patches
+        # Image.open to load an optional HEIF plugin for any format Pillow does not know
         raise ValueError("not a readable image (corrupt or truncated)") from None
 
 

@@ -92,7 +92,8 @@ class CropVerifier:
         self.size = int(shape[-1]) if isinstance(shape[-1], int) else int(ast.literal_eval(meta["imgsz"])[0])
         self.context = float(meta.get("crop_context", 0.3)) if context is None else float(context)
         self.input_name = self.session.get_inputs()[0].name
-        self.identity = f"{self.path.name}:{meta.get('version', meta.get('date', '?'))}"
+        self.version = meta.get("model_version", meta.get("date", "?"))
+        self.identity = f"{self.path.name}:{self.version}"
 
     def crop(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
         return verification_crop(image, box, self.size, self.context)

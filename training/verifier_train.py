@@ -82,7 +82,7 @@ def export_verifier(
         out,
         {
             "crop_context": str(context),
-            "version": version or dt.date.today().isoformat(),
+            "model_version": version or dt.date.today().isoformat(),
             "license": LICENSE,
             "role": "streetwatch crop verifier",
         },
