@@ -236,6 +236,22 @@ class EventAssembler:
                 events.append(event)
         return events
 
+    def _second_look(
+        self, track: Track, det: Detection
+    ) -> tuple[np.ndarray | None, dict[str, float] | None]:
+        """The crop verifier's probabilities for the track's best frame, with that frame decoded in full
+        (the evidence reuses it); (None, None) when no verifier judges this class."""
+        settings = self.config.verifier
+        if (
+            self.verifier is None
+            or settings is None
+            or not settings.checks(track.class_name)
+            or track.class_name not in self.verifier.names  # a class it never learnt is not its to judge
+        ):
+            return None, None
+        image = _evidence_image(track.best_frame)
+        return image, self.verifier.verify(image, det.box)
+
     def _event_for(self, track: Track) -> tuple[ViolationEvent | None, str]:
         rule = self.config.rule_for(track.class_name, fps=self.sampling_fps)
         ok, reason = track_passes(track, rule)
@@ -254,22 +270,12 @@ class EventAssembler:
             if had_geometry:
                 return None, f"too far to place (beyond {self.camera.max_range_m:.0f} m in every frame)"
         best = track.best_observation or track.observations[-1]
-        full_image: np.ndarray | None = None  # the best frame in full resolution, decoded once
-        verdict: dict[str, float] | None = None
-        settings = self.config.verifier
-        if (
-            self.verifier is not None
-            and settings is not None
-            and settings.checks(track.class_name)
-            and track.class_name in self.verifier.names  # a class it never learnt is not its to judge
-        ):
-            full_image = _evidence_image(track.best_frame)
-            verdict = self.verifier.verify(full_image, best.detection.box)
-            support = verdict.get(track.class_name, 0.0)
-            if support < settings.min_prob:
-                top = max(verdict, key=verdict.__getitem__)
-                named = f"{track.class_name} {support:.2f}"
-                return None, f"verifier: looks like {top} ({verdict[top]:.2f}), {named}"
+        full_image, verdict = self._second_look(track, best.detection)
+        min_prob = self.config.verifier.min_prob if self.config.verifier is not None else 0.0
+        support = verdict.get(track.class_name, 0.0) if verdict is not None else 1.0
+        if verdict is not None and support < min_prob:
+            top = max(verdict, key=verdict.__getitem__)
+            return None, f"verifier: looks like {top} ({verdict[top]:.2f}), {track.class_name} {support:.2f}"
         first_meta, last_meta = track.first.meta, track.last.meta
         first_seen = (
             first_meta.captured_at if first_meta else datetime.fromtimestamp(track.first.timestamp, UTC)
@@ -611,6 +617,7 @@ def process_video(
     source = VideoFileSource(video, fps=sample_fps)  # raises InputError for a missing/unreadable video
     try:
         prepared = prepare_inputs(gps_track, config, camera, zones, fps_hint=source.native_fps)
+        open_verifier(prepared.config.verifier)  # a missing or broken verifier fails before the store
         source_id = source_id_for_file(video)
         effective_fps = sampled_rate(sample_fps, source.native_fps)
         settings = run_settings(detector, effective_fps, prepared.config)
@@ -853,6 +860,7 @@ class LivePipeline:
         self.nominal_fps = nominal_fps
         sightings = store if hasattr(store, "sightings_near") else None
         self.rules = RuleEngine(self.config, self.taxonomy, zones, sightings)  # type: ignore[arg-type]
+        open_verifier(self.config.verifier)  # a missing or broken verifier fails here, not at a first frame
         self._vehicles: dict[str, EventAssembler] = {}
         self._last_time: dict[str, float] = {}
         self._counter: dict[str, int] = {}

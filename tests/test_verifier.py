@@ -179,3 +179,29 @@ def test_the_commands_name_a_folder_that_is_not_a_dataset(tmp_path: Path, bundle
     train = runner.invoke(app, ["train-verifier", "--data", str(tmp_path), "--out", str(tmp_path / "v.onnx")])
     assert train.exit_code == 2 and "no train/ folder" in train.output
     assert not (tmp_path / "v.onnx").exists()
+
+
+def test_process_names_a_missing_verifier_and_writes_nothing(street: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "city.yaml"
+    config.write_text(f"verifier: {{model: {tmp_path / 'gone.onnx'}}}\n")
+    db = tmp_path / "cases.db"
+    pdir = street / "pass_00"
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "streetwatch"), "process", str(pdir / "clip.mp4"), "--gps",
+         str(pdir / "track.csv"), "--config", str(config), "--db", f"sqlite:///{db}",
+         "--evidence", str(tmp_path / "ev")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "gone.onnx" in run.stderr and "verifier model file not found" in run.stderr
+    assert "Traceback" not in run.stderr
+    if db.exists():  # the store may have been created (migrated); nothing is recorded in it
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+            for table in {"processed_sources", "cases", "observations"} & tables:
+                assert conn.execute(f"select count(*) from {table}").fetchone()[0] == 0, table
