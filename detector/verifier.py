@@ -18,6 +18,7 @@ import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -60,6 +61,17 @@ def _names(meta: dict[str, str], path: Path) -> list[str]:
     raise ModelError("not a classifier: no class names in the ONNX metadata ('names')", path)
 
 
+def _input_side(shape: Sequence[Any], meta: dict[str, str], path: Path) -> int:
+    """The square input's side: from the input shape, or (a dynamic-size export) the 'imgsz' metadata."""
+    if isinstance(shape[-1], int):
+        return int(shape[-1])
+    try:
+        imgsz = ast.literal_eval(meta["imgsz"])
+        return int(imgsz[0] if isinstance(imgsz, list | tuple) else imgsz)
+    except (KeyError, ValueError, SyntaxError, TypeError, IndexError) as exc:
+        raise ModelError("dynamic input size and no usable 'imgsz' in the ONNX metadata", path) from exc
+
+
 class CropVerifier:
     """An image classifier on ONNX Runtime over `verification_crop`s.
 
@@ -88,8 +100,7 @@ class CropVerifier:
             raise ModelError("not an image classifier (its output is not (batch, classes))", self.path)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.names = _names(meta, self.path)
-        shape = self.session.get_inputs()[0].shape
-        self.size = int(shape[-1]) if isinstance(shape[-1], int) else int(ast.literal_eval(meta["imgsz"])[0])
+        self.size = _input_side(self.session.get_inputs()[0].shape, meta, self.path)
         self.context = float(meta.get("crop_context", 0.3)) if context is None else float(context)
         self.input_name = self.session.get_inputs()[0].name
         self.version = meta.get("model_version", meta.get("date", "?"))

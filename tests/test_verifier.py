@@ -179,6 +179,13 @@ def test_the_commands_name_a_folder_that_is_not_a_dataset(tmp_path: Path, bundle
     train = runner.invoke(app, ["train-verifier", "--data", str(tmp_path), "--out", str(tmp_path / "v.onnx")])
     assert train.exit_code == 2 and "no train/ folder" in train.output
     assert not (tmp_path / "v.onnx").exists()
+    broken = tmp_path / "broken"
+    (broken / "images").mkdir(parents=True)
+    (broken / "images" / "a.jpg").write_bytes(b"not a jpeg")
+    bad = runner.invoke(
+        app, ["dataset", "verifier-crops", "--source", str(broken), "--out", str(tmp_path / "c")]
+    )
+    assert bad.exit_code == 2 and "a.jpg: not a readable image" in bad.output
 
 
 def test_process_names_a_missing_verifier_and_writes_nothing(street: Path, tmp_path: Path):

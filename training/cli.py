@@ -154,10 +154,15 @@ def verifier_crops_command(
             raise typer.Exit(2)
         n = sum(1 for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         with tqdm(total=n, desc=f"crops {folder.name}", unit="img") as bar:
-            counts = build_verifier_crops(
-                folder, out / folder.name, detector, detector.names, size=size, context=context,
-                progress=bar.update,
-            )
+            try:
+                counts = build_verifier_crops(
+                    folder, out / folder.name, detector, detector.names, size=size, context=context,
+                    progress=bar.update,
+                )
+            except (ValueError, FileNotFoundError) as exc:  # an unreadable image, a broken label line
+                bar.close()
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(2) from None
         typer.echo(f"{out / folder.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
