@@ -238,9 +238,10 @@ class EventAssembler:
 
     def _second_look(
         self, track: Track, det: Detection
-    ) -> tuple[np.ndarray | None, dict[str, float] | None]:
-        """The crop verifier's probabilities for the track's best frame, with that frame decoded in full
-        (the evidence reuses it); (None, None) when no verifier judges this class."""
+    ) -> tuple[np.ndarray | None, dict[str, float] | None, str | None]:
+        """The crop verifier on the track's best frame: (that frame decoded in full, for the evidence;
+        the probabilities; why it refuses the track, or None). (None, None, None) when no verifier
+        judges this class."""
         settings = self.config.verifier
         if (
             self.verifier is None
@@ -248,9 +249,15 @@ class EventAssembler:
             or not settings.checks(track.class_name)
             or track.class_name not in self.verifier.names  # a class it never learnt is not its to judge
         ):
-            return None, None
+            return None, None, None
         image = _evidence_image(track.best_frame)
-        return image, self.verifier.verify(image, det.box)
+        verdict = self.verifier.verify(image, det.box)
+        support = verdict[track.class_name]
+        if support >= settings.min_prob:
+            return image, verdict, None
+        top = max(verdict, key=verdict.__getitem__)
+        named = f"{track.class_name} {support:.2f}"
+        return image, verdict, f"verifier: looks like {top} ({verdict[top]:.2f}), {named}"
 
     def _event_for(self, track: Track) -> tuple[ViolationEvent | None, str]:
         rule = self.config.rule_for(track.class_name, fps=self.sampling_fps)
@@ -270,12 +277,9 @@ class EventAssembler:
             if had_geometry:
                 return None, f"too far to place (beyond {self.camera.max_range_m:.0f} m in every frame)"
         best = track.best_observation or track.observations[-1]
-        full_image, verdict = self._second_look(track, best.detection)
-        min_prob = self.config.verifier.min_prob if self.config.verifier is not None else 0.0
-        support = verdict.get(track.class_name, 0.0) if verdict is not None else 1.0
-        if verdict is not None and support < min_prob:
-            top = max(verdict, key=verdict.__getitem__)
-            return None, f"verifier: looks like {top} ({verdict[top]:.2f}), {track.class_name} {support:.2f}"
+        full_image, verdict, refusal = self._second_look(track, best.detection)
+        if refusal is not None:
+            return None, refusal
         first_meta, last_meta = track.first.meta, track.last.meta
         first_seen = (
             first_meta.captured_at if first_meta else datetime.fromtimestamp(track.first.timestamp, UTC)

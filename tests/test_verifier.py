@@ -127,10 +127,11 @@ def test_training_crops_cover_every_labelled_object_and_file_proposals_by_what_t
 ):
     import cv2
 
+    from datasets.importers.yolo import label_path_for, parse_label_file
     from datasets.synth import frames as synth_frames
     from detector.model import open_detector
     from detector.track import box_iou
-    from training.verifier_data import build_verifier_crops, read_yolo_labels
+    from training.verifier_data import build_verifier_crops
 
     src = tmp_path / "stills"
     synth_frames.generate_images(src, 4, seed=5, workers=1, progress=False)
@@ -140,8 +141,8 @@ def test_training_crops_cover_every_labelled_object_and_file_proposals_by_what_t
     labelled = 0
     for image_path in sorted((src / "images").iterdir()):
         h, w = cv2.imread(str(image_path)).shape[:2]
-        boxes = read_yolo_labels(src / "labels" / f"{image_path.stem}.txt", w, h)
-        labelled += sum(1 for _, b in boxes if min(b[2] - b[0], b[3] - b[1]) >= 10)
+        boxes = parse_label_file(label_path_for(image_path, src), detector.names, w, h)
+        labelled += sum(1 for b in boxes if min(b.x2 - b.x1, b.y2 - b.y1) >= 10)
     proposals = sum(counts.values()) - labelled
     assert labelled > 0 and proposals > 0
     assert all(cv2.imread(str(p)).shape == (64, 64, 3) for p in (tmp_path / "crops").rglob("*.jpg"))
@@ -150,19 +151,27 @@ def test_training_crops_cover_every_labelled_object_and_file_proposals_by_what_t
     for image_path in sorted((src / "images").iterdir()):
         image = cv2.imread(str(image_path))
         h, w = image.shape[:2]
-        boxes = read_yolo_labels(src / "labels" / f"{image_path.stem}.txt", w, h)
+        boxes = parse_label_file(label_path_for(image_path, src), detector.names, w, h)
         for det in detector.detect(image):
-            expected_background += max((box_iou(det.box, b) for _, b in boxes), default=0.0) < 0.2
+            ious = (box_iou(det.box, (b.x1, b.y1, b.x2, b.y2)) for b in boxes)
+            expected_background += max(ious, default=0.0) < 0.2
     assert counts["background"] == expected_background
 
 
 def test_a_label_file_with_a_broken_line_is_named(tmp_path: Path):
-    from training.verifier_data import read_yolo_labels
+    import cv2
+    from typer.testing import CliRunner
 
-    bad = tmp_path / "x.txt"
-    bad.write_text("0 0.5 0.5 0.1 0.1\n3 0.2 0.2\n")
-    with pytest.raises(ValueError, match=r"x\.txt:2"):
-        read_yolo_labels(bad, 1280, 720)
+    from streetwatch.cli import app
+
+    (tmp_path / "src" / "images").mkdir(parents=True)
+    (tmp_path / "src" / "labels").mkdir()
+    cv2.imwrite(str(tmp_path / "src" / "images" / "x.png"), np.zeros((72, 128, 3), np.uint8))
+    (tmp_path / "src" / "labels" / "x.txt").write_text("0 0.5 0.5 0.1 0.1\n3 0.2 0.2\n")
+    run = CliRunner().invoke(
+        app, ["dataset", "verifier-crops", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "c")]
+    )
+    assert run.exit_code == 2 and "x.txt:2" in run.output
 
 
 def test_the_commands_name_a_folder_that_is_not_a_dataset(tmp_path: Path, bundled_model_path: Path):

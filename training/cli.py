@@ -140,8 +140,10 @@ def verifier_crops_command(
     """Crops for the crop verifier: labelled objects, and the detector's proposals under what they are."""
     from tqdm import tqdm
 
+    from datasets.layout import dataset_images
+    from detector.errors import StreetWatchError
     from detector.model import default_model_path, open_detector
-    from training.verifier_data import IMAGE_SUFFIXES, build_verifier_crops
+    from training.verifier_data import build_verifier_crops
 
     model = model or default_model_path()
     if model is None:
@@ -152,14 +154,13 @@ def verifier_crops_command(
         if not images.is_dir():
             typer.echo(f"{folder}: no images/ folder (expected images/ and labels/)", err=True)
             raise typer.Exit(2)
-        n = sum(1 for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        with tqdm(total=n, desc=f"crops {folder.name}", unit="img") as bar:
+        with tqdm(total=len(dataset_images(folder)), desc=f"crops {folder.name}", unit="img") as bar:
             try:
                 counts = build_verifier_crops(
                     folder, out / folder.name, detector, detector.names, size=size, context=context,
                     progress=bar.update,
                 )
-            except (ValueError, FileNotFoundError) as exc:  # an unreadable image, a broken label line
+            except StreetWatchError as exc:  # an unreadable image, a broken label line
                 bar.close()
                 typer.echo(str(exc), err=True)
                 raise typer.Exit(2) from None

@@ -22,38 +22,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from datasets.importers.yolo import label_path_for, parse_label_file
+from datasets.layout import dataset_images
+from detector.errors import InputError
 from detector.track import box_iou
 from detector.verifier import BACKGROUND, verification_crop
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-
-
-def read_yolo_labels(
-    path: Path, width: int, height: int
-) -> list[tuple[int, tuple[float, float, float, float]]]:
-    """(class id, pixel box) per line of a YOLO label file; a missing file is an image without objects."""
-    if not path.exists():
-        return []
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 5:
-            raise ValueError(f"{path}:{n}: expected 'class cx cy w h', got {line!r}")
-        cls, cx, cy, bw, bh = int(parts[0]), *map(float, parts[1:])
-        out.append(
-            (
-                cls,
-                (
-                    (cx - bw / 2) * width,
-                    (cy - bh / 2) * height,
-                    (cx + bw / 2) * width,
-                    (cy + bh / 2) * height,
-                ),
-            )
-        )
-    return out
 
 
 def _jitter(box: Sequence[float], rng: random.Random, amount: float) -> tuple[float, float, float, float]:
@@ -79,13 +52,14 @@ def build_verifier_crops(
     seed: int = 0,
     progress=None,
 ) -> Counter[str]:
-    """Write the crops of every image under `source/images` (labels in `source/labels`) to `out`.
+    """Write the crops of every image under `source/images` (labels in `source/labels`, read as
+    `streetwatch dataset import` reads YOLO labels) to `out`.
 
     Returns the number of crops per class. `detector`: anything with `detect(image) -> [Detection]`."""
     rng = random.Random(seed)
-    images = sorted(p for p in (source / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = dataset_images(source)
     if not images:
-        raise FileNotFoundError(f"{source / 'images'}: no images")
+        raise InputError("no images", source)
     counts: Counter[str] = Counter()
     for name in (*class_names, BACKGROUND):
         (out / name).mkdir(parents=True, exist_ok=True)
@@ -98,17 +72,19 @@ def build_verifier_crops(
     for path in images:
         image = cv2.imread(str(path))
         if image is None:
-            raise ValueError(f"{path}: not a readable image")
+            raise InputError("not a readable image", path)
         h, w = image.shape[:2]
-        labels = read_yolo_labels(source / "labels" / (path.stem + ".txt"), w, h)
-        for cls, box in labels:
+        label_file = label_path_for(path, source)  # none: an image without objects
+        boxes = parse_label_file(label_file, list(class_names), w, h) if label_file.is_file() else []
+        labels = [(b.label, (b.x1, b.y1, b.x2, b.y2)) for b in boxes]
+        for name, box in labels:
             if min(box[2] - box[0], box[3] - box[1]) >= min_side_px:
-                save(image, _jitter(box, rng, jitter), class_names[cls], path.stem)
+                save(image, _jitter(box, rng, jitter), name, path.stem)
         for det in detector.detect(image):
-            ious = [(box_iou(det.box, box), cls) for cls, box in labels]
-            best_iou, best_cls = max(ious, default=(0.0, -1))
+            covered = ((box_iou(det.box, box), name) for name, box in labels)
+            best_iou, best_name = max(covered, default=(0.0, ""))
             if best_iou >= match_iou:
-                save(image, det.box, class_names[best_cls], path.stem)
+                save(image, det.box, best_name, path.stem)
             elif best_iou < background_iou:
                 save(image, det.box, BACKGROUND, path.stem)
         if progress is not None:
