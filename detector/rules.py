@@ -91,18 +91,11 @@ class RuleEngine:
         except KeyError:
             return None
 
-    def judge(
-        self,
-        track: Track,
-        position: GeoPosition,
-        *,
-        vehicle_id: str,
-        source_id: str,
-        track_key: str,
-        first_seen: datetime,
-        last_seen: datetime,
-    ) -> RuleDecision:
-        """Apply the class's zone and dwell rules to a track that already passed hits/score."""
+    def where_filed(self, track: Track, position: GeoPosition) -> RuleDecision:
+        """The checks that need nothing but the track's class and place: is its target class a
+        violation of the taxonomy, and does it stand in the zone its rule requires. Remembers nothing,
+        so the caller may run it before dearer checks (the crop verifier) and skip those for a track
+        that could never be filed here."""
         rule = self.config.rule_for(track.class_name)
         target = rule.becomes or track.class_name
         spec = self._spec(target)
@@ -115,13 +108,34 @@ class RuleEngine:
                 )
             if not self.zones.in_zone(rule.requires_zone, position.lat, position.lon, rule.zone_buffer_m):
                 return RuleDecision(False, target, spec.matter_code, f"outside {rule.requires_zone} zones")
+        return RuleDecision(True, target, spec.matter_code, "ok")
+
+    def judge(
+        self,
+        track: Track,
+        position: GeoPosition,
+        *,
+        vehicle_id: str,
+        source_id: str,
+        track_key: str,
+        first_seen: datetime,
+        last_seen: datetime,
+        placed: RuleDecision | None = None,
+    ) -> RuleDecision:
+        """Apply the class's zone and dwell rules to a track that already passed hits/score.
+        `placed`: the answer of `where_filed` when the caller already asked it. The dwell rule
+        records the sighting for later passes, so it runs last, once the track is otherwise filed."""
+        decision = placed if placed is not None else self.where_filed(track, position)
+        if not decision.accepted:
+            return decision
+        rule = self.config.rule_for(track.class_name)
         if rule.min_stationary_seconds > 0:
             ok, reason = self._dwell(
                 track, position, rule, vehicle_id, source_id, track_key, first_seen, last_seen
             )
             if not ok:
-                return RuleDecision(False, target, spec.matter_code, reason)
-        return RuleDecision(True, target, spec.matter_code, "ok")
+                return RuleDecision(False, decision.class_name, decision.matter_code, reason)
+        return decision
 
     def _dwell(self, track, position, rule, vehicle_id, source_id, track_key, first_seen, last_seen):
         spread = position_spread_m(track, rule.stationary_spread_quantile)

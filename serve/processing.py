@@ -276,6 +276,9 @@ class EventAssembler:
             had_geometry = any(o.meta is not None and o.meta.heading is not None for o in track.observations)
             if had_geometry:
                 return None, f"too far to place (beyond {self.camera.max_range_m:.0f} m in every frame)"
+        placed = self.rules.where_filed(track, position)  # before the verifier: a car outside every
+        if not placed.accepted:  # no-parking zone is not worth a second look
+            return None, placed.reason
         best = track.best_observation or track.observations[-1]
         full_image, verdict, refusal = self._second_look(track, best.detection)
         if refusal is not None:
@@ -294,6 +297,7 @@ class EventAssembler:
             track_key=key,
             first_seen=first_seen,
             last_seen=last_seen,
+            placed=placed,
         )
         if not decision.accepted:
             return None, decision.reason

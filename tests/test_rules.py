@@ -94,6 +94,22 @@ def test_short_sighting_needs_a_later_pass(engine_parts, store) -> None:
     assert not elsewhere.accepted
 
 
+def test_the_place_check_remembers_nothing(engine_parts, store) -> None:
+    """`where_filed` (run before the crop verifier) judges class and zone only: a parked car it
+    passes is not yet a sighting, so a track the verifier then refuses leaves no trace for later
+    passes; `judge` after it records the sighting as before."""
+    config, zones = engine_parts
+    engine = RuleEngine(config, default_taxonomy(), zones, store)
+    outside = _track("vehicle", 20.0, -1.0)
+    pos = outside.observations[0].position
+    assert "outside no_parking" in engine.where_filed(outside, pos).reason
+    parked = _track("vehicle", 46.0, -1.0)
+    placed = engine.where_filed(parked, parked.observations[0].position)
+    assert placed.accepted and placed.class_name == "illegal_parking" and placed.matter_code == "09009"
+    later = _judge(engine, _track("vehicle", 49.0, -1.0), "pass-2", "p2:k", T0 + timedelta(minutes=10))
+    assert not later.accepted and "no earlier sighting" in later.reason
+
+
 def test_moving_vehicle_is_never_parked(engine_parts, store) -> None:
     config, zones = engine_parts
     engine = RuleEngine(config, default_taxonomy(), zones, store)
