@@ -236,28 +236,26 @@ class EventAssembler:
                 events.append(event)
         return events
 
-    def _second_look(
-        self, track: Track, det: Detection
-    ) -> tuple[np.ndarray | None, dict[str, float] | None, str | None]:
-        """The crop verifier on the track's best frame: (that frame decoded in full, for the evidence;
-        the probabilities; why it refuses the track, or None). (None, None, None) when no verifier
-        judges this class."""
+    def _second_look(self, track: Track, det: Detection) -> tuple[dict[str, float] | None, str | None]:
+        """The crop verifier on the track's best frame: (the probabilities; why it refuses the track,
+        or None). (None, None) when no verifier judges this class."""
         settings = self.config.verifier
         if (
             self.verifier is None
             or settings is None
             or not settings.checks(track.class_name)
             or track.class_name not in self.verifier.names  # a class it never learnt is not its to judge
+            or track.best_frame is None
         ):
-            return None, None, None
-        image = _evidence_image(track.best_frame)
-        verdict = self.verifier.verify(image, det.box)
+            return None, None
+        frame = track.best_frame
+        verdict = self.verifier.verify_frame(frame, det.box, full_image=lambda: _evidence_image(frame))
         support = verdict[track.class_name]
         if support >= settings.min_prob:
-            return image, verdict, None
+            return verdict, None
         top = max(verdict, key=verdict.__getitem__)
         named = f"{track.class_name} {support:.2f}"
-        return image, verdict, f"verifier: looks like {top} ({verdict[top]:.2f}), {named}"
+        return verdict, f"verifier: looks like {top} ({verdict[top]:.2f}), {named}"
 
     def _event_for(self, track: Track) -> tuple[ViolationEvent | None, str]:
         rule = self.config.rule_for(track.class_name, fps=self.sampling_fps)
@@ -280,7 +278,7 @@ class EventAssembler:
         if not placed.accepted:  # no-parking zone is not worth a second look
             return None, placed.reason
         best = track.best_observation or track.observations[-1]
-        full_image, verdict, refusal = self._second_look(track, best.detection)
+        verdict, refusal = self._second_look(track, best.detection)
         if refusal is not None:
             return None, refusal
         first_meta, last_meta = track.first.meta, track.last.meta
@@ -306,7 +304,7 @@ class EventAssembler:
         frame_jpeg = _original_jpeg(track.best_frame)
         if frame_jpeg is None:  # decoded video: draw now (no original JPEG to keep)
             evidence_jpeg, crop_jpeg = encode_evidence(
-                full_image if full_image is not None else _evidence_image(track.best_frame),
+                _evidence_image(track.best_frame),  # a decoded video frame: already full size
                 best.detection,
                 self.config.evidence,
             )

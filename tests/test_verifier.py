@@ -221,3 +221,60 @@ def test_process_names_a_missing_verifier_and_writes_nothing(street: Path, tmp_p
             tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
             for table in {"processed_sources", "cases", "observations"} & tables:
                 assert conn.execute(f"select count(*) from {table}").fetchone()[0] == 0, table
+
+
+def test_a_live_upload_is_judged_on_its_reduced_pixels_when_they_hold_the_crop(street: Path):
+    """The service decodes a 720p upload at half size for the detector. The second look cuts a large
+    object from those pixels instead of decoding the upload again in full, and says what the full-size
+    look says; a small object, whose crop would be thinner there than the classifier's input, is still
+    judged on the upload decoded in full."""
+    import cv2
+
+    from detector.decode import decode_for_detection, decode_full
+    from detector.types import Frame
+    from detector.verifier import crop_side
+    from serve.case_benchmark import load_ground_truth
+
+    verifier = open_verifier(VerifierSettings())
+    assert verifier is not None  # the bundled verifier
+    video = cv2.VideoCapture(str(street / "pass_00" / "clip.mp4"))
+    frames = []
+    while (got := video.read())[0]:
+        frames.append(got[1])
+    video.release()
+    large, small = [], []
+    for obj in load_ground_truth(street / "pass_00" / "ground_truth.json"):
+        for index, box in zip(obj.frames, obj.boxes, strict=True):
+            side = crop_side(box, verifier.context)
+            if side >= 2.5 * verifier.size:  # at half size still 1.25x the classifier's input
+                large.append((index, box))
+            elif side < verifier.size:
+                small.append((index, box))
+    assert len(large) >= 5 and small
+
+    def upload(index: int) -> Frame:
+        jpeg = cv2.imencode(".jpg", frames[index], [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+        decoded = decode_for_detection(jpeg, 1280, 720, True, (288, 512))
+        assert decoded is not None and decoded.scale == 2
+        return Frame(decoded.pixels, index, 0.0, "live:v1", scale=decoded.scale, encoded=decoded.encoded)
+
+    def never() -> np.ndarray:
+        raise AssertionError("decoded in full although the reduced pixels hold the crop")
+
+    for index, box in large[:: max(1, len(large) // 5)][:5]:
+        frame = upload(index)
+        reduced = verifier.verify_frame(frame, box, full_image=never)
+        full = verifier.verify(decode_full(frame.encoded), box)
+        assert max(reduced, key=reduced.get) == max(full, key=full.get)
+        assert max(abs(reduced[k] - full[k]) for k in full) < 0.15
+
+    index, box = small[len(small) // 2]
+    frame = upload(index)
+    decoded_in_full = []
+
+    def full_image() -> np.ndarray:
+        decoded_in_full.append(index)
+        return decode_full(frame.encoded)
+
+    assert verifier.verify_frame(frame, box, full_image=full_image) == verifier.verify(full_image(), box)
+    assert len(decoded_in_full) == 2  # once by verify_frame, once for the comparison
