@@ -5,7 +5,9 @@ and at that size a stall, a heap of garbage and a parked car look alike. The tra
 track's best frame in full resolution for the evidence picture anyway; the verifier, a small image
 classifier (an ultralytics YOLO classify model exported to ONNX), looks at the object cut out of that
 frame with some of its surroundings and says which class it is, or that it is background. A track
-whose own class it does not back is not filed (`detector.events` / `serve.processing`).
+whose own class it does not back is not filed (`detector.events` / `serve.processing`). A live
+upload held at reduced size is cut from those pixels when they hold the crop at the classifier's size
+(`verify_frame`).
 
 Split like the detector: `verification_crop` (the one crop both training and serving use) ->
 `classify` (the onnxruntime session) -> class probabilities by name.
