@@ -188,6 +188,12 @@ def test_the_commands_name_a_folder_that_is_not_a_dataset(tmp_path: Path, bundle
     train = runner.invoke(app, ["train-verifier", "--data", str(tmp_path), "--out", str(tmp_path / "v.onnx")])
     assert train.exit_code == 2 and "no train/ folder" in train.output
     assert not (tmp_path / "v.onnx").exists()
+    for split in ("train", "val"):
+        (tmp_path / "crops" / split).mkdir(parents=True)
+    args = ["train-verifier", "--data", str(tmp_path / "crops"), "--out", str(tmp_path / "v.onnx")]
+    missing = runner.invoke(app, [*args, "--weights", str(tmp_path / "nope.pt")])
+    assert missing.exit_code == 2 and "nope.pt: no such checkpoint" in missing.output
+    assert not (tmp_path / "v.onnx").exists()
     broken = tmp_path / "broken"
     (broken / "images").mkdir(parents=True)
     (broken / "images" / "a.jpg").write_bytes(b"not a jpeg")

@@ -200,6 +200,9 @@ def train_verifier_command(
             hint = "make it with `streetwatch dataset verifier-crops`"
             typer.echo(f"{data}: no {split}/ folder ({hint})", err=True)
             raise typer.Exit(2)
+    if weights is not None and not weights.is_file():  # a named file must exist; the default may not
+        typer.echo(f"{weights}: no such checkpoint (--weights)", err=True)
+        raise typer.Exit(2)
     init = weights or REPO_ROOT / "models" / "streetwatch-yolo11n.pt"
     run = train_verifier(
         VerifierTrainOptions(
