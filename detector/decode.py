@@ -11,6 +11,12 @@ one that divides both sides, so that boxes map back to original pixels exactly (
 PNGs are always decoded in full (their reduced modes decode everything and resize), and so is a JPEG
 larger than one byte per pixel (metadata-padded; its bytes would be kept for the evidence) or one
 libjpeg cannot scale.
+
+The reduced decode goes through simplejpeg (libjpeg-turbo's TurboJPEG API): the same pixels as
+OpenCV's (the same library and settings) for ~25 % less CPU on this project's Intel machines
+(docs/api.md, "Session 13"). OpenCV stays the fallback for what simplejpeg will not take or converts
+otherwise (CMYK, lossless, data libjpeg only recovers from with a warning), and for a JPEG whose EXIF
+orientation OpenCV turns upright (simplejpeg does not).
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import simplejpeg
+
+_EXIF_ORIENTATION = 0x0112
 
 REDUCED_FLAGS: dict[int, int] = {
     1: cv2.IMREAD_COLOR,
@@ -61,7 +70,43 @@ def read_header(data: bytes) -> tuple[str, int, int]:
 
 def decode_reduced(data: bytes, factor: int) -> np.ndarray | None:
     """Decode JPEG bytes at 1/factor size (BGR); None when the data does not decode."""
+    if factor > 1:
+        pixels = _turbo_reduced(data, factor)
+        if pixels is not None:
+            return pixels
     return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), REDUCED_FLAGS[factor])
+
+
+def _turbo_reduced(data: bytes, factor: int) -> np.ndarray | None:
+    """simplejpeg's decode at exactly 1/factor size, or None where OpenCV must do it (see module doc)."""
+    if _turned_by_exif(data):
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        if colorspace not in ("YCbCr", "Gray") or width % factor or height % factor:
+            return None  # CMYK/YCCK: OpenCV's conversion (Adobe's inverted CMYK) differs
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace="BGR", min_width=width // factor, min_height=height // factor
+        )
+    except (ValueError, RuntimeError):
+        return None
+    return pixels if pixels.shape[:2] == (height // factor, width // factor) else None
+
+
+def _turned_by_exif(data: bytes) -> bool:
+    """Whether the JPEG's EXIF orientation asks for it to be turned or mirrored (Pillow reads only the
+    EXIF block; most frames have none, which a search of the header's first 64 kB tells)."""
+    if data.find(b"Exif\x00\x00", 0, 65536) < 0:
+        return False
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return header.getexif().get(_EXIF_ORIENTATION, 1) != 1
+    except Exception:  # noqa: BLE001 - an unreadable EXIF block: let OpenCV decide
+        return True
 
 
 def decode_full(data: bytes) -> np.ndarray:

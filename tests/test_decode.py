@@ -79,6 +79,35 @@ def test_detections_on_the_reduced_decode_match_the_full_decode(bundled_model_pa
         assert same and max(box_iou(det.box, r.box) for r in same) >= 0.85, (det, same)
 
 
+def test_the_reduced_decode_gives_opencvs_pixels(street_jpeg) -> None:
+    """The fast path (simplejpeg) and OpenCV's reduced decode are the same libjpeg-turbo work: the model
+    sees the same pixels whichever decoded them, for colour, grey and CMYK (which OpenCV converts)."""
+    import io
+
+    from PIL import Image
+
+    image, data = street_jpeg
+    grey = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))[1].tobytes()
+    cmyk = io.BytesIO()
+    Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).convert("CMYK").save(cmyk, "JPEG")
+    for jpeg in (data, grey, cmyk.getvalue()):
+        decoded = decode_for_detection(jpeg, 1280, 720, True, (288, 512))
+        assert decoded is not None and decoded.scale == 2
+        opencv = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_COLOR_2)
+        assert np.array_equal(decoded.pixels, opencv)
+
+
+def test_a_damaged_jpeg_decodes_as_far_as_opencv_can(street_jpeg) -> None:
+    """Bytes garbled mid-stream: libjpeg warns and recovers, to the same pixels whichever library called
+    it, so a frame with a few bad bytes is still detected on."""
+    _, data = street_jpeg
+    middle = len(data) // 2
+    damaged = data[:middle] + bytes(64) + data[middle + 64 :]
+    decoded = decode_for_detection(damaged, 1280, 720, True, (288, 512))
+    opencv = cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_REDUCED_COLOR_2)
+    assert opencv is not None
+    assert decoded is not None and np.array_equal(decoded.pixels, opencv)
+
 
 def test_exif_rotated_jpeg_is_decoded_upright(street_jpeg) -> None:
     """A phone photo stored landscape with orientation 6 (turn 90°): decoded upright, reduced as usual."""
@@ -95,6 +124,11 @@ def test_exif_rotated_jpeg_is_decoded_upright(street_jpeg) -> None:
     decoded = decode_for_detection(buf.getvalue(), 1280, 720, True, (416, 416))  # the header's size
     assert decoded is not None and decoded.scale == 2
     assert (decoded.width, decoded.height) == (720, 1280)
+    exif[0x0112] = 1  # upright as stored: decoded as it is
+    buf = io.BytesIO()
+    pil.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    decoded = decode_for_detection(buf.getvalue(), 1280, 720, True, (416, 416))
+    assert decoded is not None and (decoded.width, decoded.height) == (1280, 720)
 
 
 def test_metadata_padded_jpeg_is_decoded_in_full(street_jpeg) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from store_events import BASE_LAT, BASE_LON, T0, make_event, offset
@@ -119,6 +120,22 @@ def test_frame_results_are_stored_once_per_vehicle_and_frame(store: CaseStore) -
     store.save_frame_result("veh-2", "f-1", {"cases": []})
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM frame_results")).scalar() == 2
+
+
+def test_a_frame_answer_is_stored_as_the_orm_reads_it(store: CaseStore) -> None:
+    """The answers bypass the ORM for speed (serve.store.frame_answers); the rows must not differ."""
+    from sqlalchemy.orm import Session
+
+    from serve.store.models import FrameResultRow
+
+    answer = {"score": np.float32(0.5), "at": datetime(2026, 11, 22, 8, 0, tzinfo=UTC), "box": (1, 2)}
+    store.save_frame_result("veh-1", "f-9", answer)
+    with Session(store.engine) as session:
+        row = session.scalars(sa.select(FrameResultRow)).one()
+    expected = {"score": 0.5, "at": "2026-11-22T08:00:00+00:00", "box": [1, 2]}
+    assert row.result == store.get_frame_result("veh-1", "f-9") == expected
+    assert row.created_at.tzinfo is not None
+    assert abs(row.created_at - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_old_frame_answers_are_purged_and_recent_ones_kept(store: CaseStore) -> None:
