@@ -1,4 +1,5 @@
-"""Commands of the `serve` package: `serve`, `keys`, `users`, `process`, `dataset from-reviews`, bench."""
+"""Commands of the `serve` package: `serve`, `keys`, `users`, `process`, `dataset from-reviews`, `bench load`,
+`bench live-path`."""
 
 from __future__ import annotations
 
@@ -196,6 +197,31 @@ def bench_load_command(
         out.write_text(text + "\n", encoding="utf-8")
 
 
+def bench_live_path_command(
+    rounds: int = typer.Option(5, "--rounds", min=1, max=50, help="Timed rounds (the medians are reported)."),
+    frames: int = typer.Option(20, "--frames", min=1, max=1000, help="Frames per vehicle in each round."),
+    vehicles: int = typer.Option(8, "--vehicles", min=1, max=64, help="Simulated vehicles."),
+    model: Path = typer.Option(None, "--model", help="ONNX model (default: the service default)."),
+    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
+) -> None:
+    """CPU per live frame beyond the model, on one thread: the load's frames through the live path."""
+    import json
+
+    from tqdm import tqdm
+
+    from serve.bench_live_path import run_live_path_benchmark
+
+    with tqdm(total=(rounds + 1) * frames * vehicles, desc="live path", unit="frame") as bar:
+        report = run_live_path_benchmark(
+            rounds=rounds, frames_per_vehicle=frames, vehicles=vehicles, model=model, progress=bar.update
+        )
+    text = json.dumps(report, indent=2)
+    typer.echo(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+
+
 def from_reviews_command(
     out: Path = typer.Option(..., "--out", help="Output folder (YOLO layout: images/, labels/, data.yaml)."),
     db: str = DbOpt,
@@ -222,4 +248,5 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
     app.add_typer(keys_app, name="keys")
     app.add_typer(users_app, name="users")
     bench.command("load")(bench_load_command)
+    bench.command("live-path")(bench_live_path_command)
     dataset.command("from-reviews")(from_reviews_command)

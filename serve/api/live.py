@@ -149,13 +149,13 @@ class LiveService:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            stored, decoded = await run_in_threadpool(self._known_or_decode, key, decode)
+            stored, decoded = await run_in_threadpool(self.known_or_decode, key, decode)
             if stored is not None:
                 answer = {**stored, "duplicate": True}
             else:
                 found = await self.batcher.detect(decoded.pixels)
                 detections = [d.scaled(decoded.scale) for d in found]
-                answer = await run_in_threadpool(self._after_detection, decoded, meta, detections)
+                answer = await run_in_threadpool(self.after_detection, decoded, meta, detections)
             future.set_result(answer)
             return answer
         except BaseException as exc:
@@ -165,13 +165,15 @@ class LiveService:
         finally:
             self._inflight.pop(key, None)
 
-    def _known_or_decode(
+    def known_or_decode(
         self, key: tuple[str, str], decode: Callable[[], DecodedImage]
     ) -> tuple[dict | None, DecodedImage | None]:
+        """A frame's first half, before the model: its stored answer, else its pixels (worker thread)."""
         stored = self.known_answer(*key)
         return (stored, None) if stored is not None else (None, decode())
 
-    def _after_detection(self, image: DecodedImage, meta: FrameMetadata, detections: list[Detection]) -> dict:
+    def after_detection(self, image: DecodedImage, meta: FrameMetadata, detections: list[Detection]) -> dict:
+        """A frame's second half, after the model: the live pipeline, then its answer stored for a retry."""
         frame_meta = FrameMeta(
             vehicle_id=meta.vehicle_id,
             frame_id=meta.frame_id,
