@@ -149,6 +149,7 @@ def build_state(settings: Settings) -> ServiceState:
             idle_flush_s=settings.live_idle_flush_s,
             keep_answers_s=settings.frame_answers_keep_hours * 3600.0,
             input_shape=tuple(state.detector.imgsz) if settings.reduced_decode else None,
+            yield_cpu=settings.yield_cpu_to_detector,
         )
     state.jobs = JobRunner(state)
     state.jobs.start()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.errors import StreetWatchError
+from serve.api.cpu_policy import yield_to_detector
 from serve.api.inference import MicroBatcher, Overloaded
 from serve.store.store import DEFAULT_MERGE_DISTANCE_M
 from serve.store.types import JobStatus
@@ -150,6 +151,8 @@ class JobRunner:
             return claimed
 
     def _loop(self) -> None:
+        if self.settings.yield_cpu_to_detector:
+            yield_to_detector()  # footage decodes and tracks beside live vehicles: never preempt the model
         while not self._stop.is_set():
             try:
                 job = self._next_job()

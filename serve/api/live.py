@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from detector.decode import DecodedImage
 from detector.types import Detection, FrameMeta
+from serve.api.cpu_policy import yield_to_detector
 from serve.api.inference import MicroBatcher
 from serve.api.limits import FrameMetadata, decode_image
 from serve.settings import Limits
@@ -59,8 +60,10 @@ class LiveService:
         idle_flush_s: float = 10.0,
         keep_answers_s: float | None = 48 * 3600.0,
         input_shape: tuple[int, int] | None = None,
+        yield_cpu: bool = True,
     ) -> None:
         self.store = store
+        self.yield_cpu = yield_cpu  # worker threads under SCHED_BATCH (serve.api.cpu_policy)
         self.input_shape = input_shape  # the model's (h, w): JPEGs are decoded no larger than it needs
         self.batcher = batcher
         self.pipeline = pipeline
@@ -169,11 +172,15 @@ class LiveService:
         self, key: tuple[str, str], decode: Callable[[], DecodedImage]
     ) -> tuple[dict | None, DecodedImage | None]:
         """A frame's first half, before the model: its stored answer, else its pixels (worker thread)."""
+        if self.yield_cpu:
+            yield_to_detector()
         stored = self.known_answer(*key)
         return (stored, None) if stored is not None else (None, decode())
 
     def after_detection(self, image: DecodedImage, meta: FrameMetadata, detections: list[Detection]) -> dict:
         """A frame's second half, after the model: the live pipeline, then its answer stored for a retry."""
+        if self.yield_cpu:
+            yield_to_detector()
         frame_meta = FrameMeta(
             vehicle_id=meta.vehicle_id,
             frame_id=meta.frame_id,

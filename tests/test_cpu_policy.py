@@ -1,0 +1,72 @@
+"""The threads that decode, track and store live frames yield the CPU to the model (SCHED_BATCH, Linux)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from api_support import frame_metadata
+
+from serve.api.cpu_policy import thread_policy, yield_to_detector
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+
+
+def _in_new_thread(work) -> int | None:
+    """Run `work` in a fresh thread; that thread's scheduling policy afterwards."""
+    seen: dict[str, int | None] = {}
+
+    def run() -> None:
+        work()
+        seen["policy"] = thread_policy()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return seen["policy"]
+
+
+def _batch_threads() -> set[int]:
+    """This process's threads under SCHED_BATCH (field 41 of /proc/self/task/*/stat)."""
+    found = set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if int(fields[41 - 3]) == os.SCHED_BATCH:
+            found.add(int(task.name))
+    return found
+
+
+def test_a_worker_thread_yields_and_its_caller_keeps_its_policy() -> None:
+    assert _in_new_thread(yield_to_detector) == os.SCHED_BATCH
+    assert thread_policy() == os.SCHED_OTHER
+
+
+def test_live_frames_are_decoded_and_stored_on_threads_that_yield(make_service, bus_jpeg) -> None:
+    svc = make_service()
+    headers = svc.auth("vehicle", "V1")
+    answer = svc.client.post(
+        "/v1/frames",
+        content=bus_jpeg,
+        headers={**headers, "Content-Type": "image/jpeg", "X-Frame-Metadata": frame_metadata("V1", "p-1")},
+    )
+    assert answer.status_code == 200, answer.text
+    assert _batch_threads(), "the frame's decode and pipeline ran on threads under the normal policy"
+    assert threading.get_native_id() not in _batch_threads()
+
+    live = svc.app.state.sw.live
+    decode = lambda: None  # noqa: E731 - a frame already answered is not decoded
+    assert _in_new_thread(lambda: live.known_or_decode(("V1", "p-1"), decode)) == os.SCHED_BATCH
+    live.yield_cpu = False  # the setting yield_cpu_to_detector: false
+    try:
+        assert _in_new_thread(lambda: live.known_or_decode(("V1", "p-1"), decode)) == os.SCHED_OTHER
+    finally:
+        live.yield_cpu = True
+
+
+def test_the_setting_reaches_the_live_service(make_service) -> None:
+    assert make_service(yield_cpu_to_detector=False).app.state.sw.live.yield_cpu is False
