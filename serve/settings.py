@@ -157,8 +157,8 @@ class Settings(BaseSettings):
     yield_cpu_to_detector: bool = Field(
         default=True,
         description="Linux: the threads that decode, track and store live frames and run footage jobs "
-        "use SCHED_BATCH, so their wake-ups do not preempt the detector threads; the model then runs "
-        "nearly as fast inside the service as alone (serve/api/cpu_policy.py, docs/api.md 'Session 13').",
+        "use SCHED_BATCH, so their wake-ups do not preempt the detector threads and the model keeps its "
+        "caches (serve/api/cpu_policy.py, docs/api.md 'Session 13').",
     )
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")

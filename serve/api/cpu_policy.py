@@ -1,14 +1,13 @@
 """The threads that decode, track and store run under Linux's SCHED_BATCH, so they never preempt the model.
 
 On two cores the detector threads and ~30 request worker threads share the CPU. Under the normal
-policy every worker woken by a finished detector call or a new upload preempts a running detector
-thread at once; the model's working set then leaves the core's caches many times a second, and the
-model ran ~15-20 % slower inside the service than alone (43 ms of CPU a frame against 36-38,
-docs/api.md "Session 13"). SCHED_BATCH is the same fair share at the same nice level, minus that
-wake-up preemption: a batch thread waits for the running thread's time slice to end. Measured
-(saturated WebSocket load, alternating): served 35.7-35.9 -> 38.4-39.4 frames/s, accepted-request
-p50 lower too. The event loop keeps the normal policy (it answers the network), and so do the
-detector threads.
+policy a worker woken by an upload or a finished detector call preempts a running detector thread at
+once, and the model's working set leaves the core's caches many times a second: inside the service
+the model spent 44-46 ms of CPU a frame against 42-43 alone (docs/api.md, "Session 13").
+SCHED_BATCH is the same fair share at the same nice level, minus that wake-up preemption: a batch
+thread waits for the running thread's time slice to end. Measured in 7 alternating pairs of
+saturated WebSocket runs, it served more frames in 5 (median of the pairs: +0.08 served/standalone).
+The event loop keeps the normal policy (it answers the network), and so do the detector threads.
 
 Linux only; elsewhere, or where the kernel refuses, the thread keeps its policy. Turned off with the
 setting `yield_cpu_to_detector: false`.
