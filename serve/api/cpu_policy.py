@@ -8,6 +8,8 @@ SCHED_BATCH is the same fair share at the same nice level, minus that wake-up pr
 thread waits for the running thread's time slice to end. Measured in 7 alternating pairs of
 saturated WebSocket runs, it served more frames in 5 (median of the pairs: +0.08 served/standalone).
 The event loop keeps the normal policy (it answers the network), and so do the detector threads.
+The same worker threads also run the inspectors' API calls: a batch thread waits at most the running
+thread's slice (a few ms) before it runs, which no page shows.
 
 Linux only; elsewhere, or where the kernel refuses, the thread keeps its policy. Turned off with the
 setting `yield_cpu_to_detector: false`.
