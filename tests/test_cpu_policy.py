@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 from api_support import frame_metadata
 
-from serve.api.cpu_policy import thread_policy, yield_to_detector
+from serve.api.cpu_policy import yield_to_detector
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+
+
+def thread_policy() -> int:
+    """The calling thread's scheduling policy (os.SCHED_*)."""
+    return os.sched_getscheduler(0)
 
 
 def _in_new_thread(work) -> int | None:

@@ -39,10 +39,3 @@ def yield_to_detector() -> None:
     except OSError as exc:
         log.debug("SCHED_BATCH refused for thread %s: %s", threading.current_thread().name, exc)
 
-
-def thread_policy() -> int | None:
-    """The calling thread's scheduling policy (os.SCHED_*), None where it cannot be read."""
-    try:
-        return os.sched_getscheduler(0)
-    except (AttributeError, OSError):
-        return None

@@ -4,9 +4,10 @@ Two statements run for every live frame: a look-up before it is decoded, an inse
 answered. Through SQLAlchemy's execution machinery each costs ~0.3 ms of CPU on SQLite (statement
 cache key, events, and an explicit BEGIN ... ROLLBACK/COMMIT round, see serve.store.db), against
 ~0.02-0.05 ms as one plain statement on the pooled DBAPI connection (docs/api.md, "Session 13").
-Each is a single statement, atomic on its own, so it needs no explicit transaction; the values go
-through the column types' own SQLAlchemy converters, so rows are stored exactly as the ORM stores
-them. The table, its migrations and its retention purge stay with the ORM (serve.store.models,
+Each is a single statement, atomic on its own, so it needs no explicit transaction. The answer is
+serialised to JSON text once (SQLite stores that text; PostgreSQL casts it to json) and the time goes
+through the column type's own SQLAlchemy converter, so rows read back exactly as the ORM reads them.
+The table, its migrations and its retention purge stay with the ORM (serve.store.models,
 CaseStore.purge_frame_results).
 """
 
@@ -24,21 +25,21 @@ from serve.store.models import FrameResultRow
 class FrameAnswers:
     """Get and put frame answers with one plain statement each. Thread-safe (pooled connections)."""
 
-    def __init__(self, engine: sa.Engine, jsonable: Callable[[Any], Any]) -> None:
-        """`jsonable`: makes an answer JSON-storable (datetimes, numpy scalars; CaseStore's rule)."""
+    def __init__(self, engine: sa.Engine, to_json: Callable[[Any], str]) -> None:
+        """`to_json`: an answer as JSON text (datetimes, numpy scalars: CaseStore's rule)."""
         self.engine = engine
         self.dialect = engine.dialect
-        self._jsonable = jsonable
+        self._to_json = to_json
         columns = FrameResultRow.__table__.c
-        self._bind_result = _bind(columns.result.type, self.dialect)
         self._bind_time = _bind(columns.created_at.type, self.dialect)
         result_type = columns.result.type.dialect_impl(self.dialect)
         self._read_result = result_type.result_processor(self.dialect, None)
         mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+        json_mark = mark if self.dialect.name == "sqlite" else f"CAST({mark} AS JSON)"
         self._select = f"SELECT result FROM frame_results WHERE vehicle_id = {mark} AND frame_id = {mark}"
         self._insert = (
             "INSERT INTO frame_results (vehicle_id, frame_id, result, created_at) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark})"
+            f"VALUES ({mark}, {mark}, {json_mark}, {mark})"
         )
         self._integrity_error = self.dialect.loaded_dbapi.IntegrityError
 
@@ -59,7 +60,7 @@ class FrameAnswers:
 
     def put(self, vehicle_id: str, frame_id: str, answer: dict, now: datetime) -> bool:
         """Store the answer unless one is stored already; False when it was (the first one stands)."""
-        stored = self._bind_result(self._jsonable(answer))
+        stored = self._to_json(answer)
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()

@@ -149,7 +149,7 @@ class CaseStore:
         self.storage = storage
         self.taxonomy = taxonomy
         self.auto_verify_on_patrol = auto_verify_on_patrol
-        self._frame_answers = FrameAnswers(engine, _jsonable)
+        self._frame_answers = FrameAnswers(engine, _to_json)
         #: The store's clock (tests replace it to check deadlines and overdue flags).
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -1341,7 +1341,12 @@ def _role(role: Role | str) -> Role:
 
 def _jsonable(value: Any) -> Any:
     """Make values JSON-storable (datetimes to ISO 8601, tuples to lists, sets sorted)."""
-    return json.loads(json.dumps(value, default=_json_default))
+    return json.loads(_to_json(value))
+
+
+def _to_json(value: Any) -> str:
+    """`value` as JSON text, by `_jsonable`'s rules."""
+    return json.dumps(value, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
