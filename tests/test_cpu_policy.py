@@ -68,13 +68,14 @@ def test_live_frames_are_decoded_and_stored_on_threads_that_yield(make_service, 
     assert thread_policy() == caller  # the test's own thread was not touched
 
     live = svc.app.state.sw.live
-    decode = lambda: None  # noqa: E731 - a frame already answered is not decoded
-    assert _in_new_thread(lambda: live.known_or_decode(("V1", "p-1"), decode)) == os.SCHED_BATCH
-    live.yield_cpu = False  # the setting yield_cpu_to_detector: false
-    try:
-        assert _in_new_thread(lambda: live.known_or_decode(("V1", "p-1"), decode)) == os.SCHED_OTHER
-    finally:
-        live.yield_cpu = True
+    assert live._decoders.submit(thread_policy).result() == os.SCHED_BATCH
+    assert live._pipeline_thread.submit(thread_policy).result() == os.SCHED_BATCH
+
+
+def test_with_the_setting_off_the_live_threads_keep_the_normal_policy(make_service, bus_jpeg) -> None:
+    live = make_service(yield_cpu_to_detector=False).app.state.sw.live
+    assert live._decoders.submit(thread_policy).result() == os.SCHED_OTHER
+    assert live._pipeline_thread.submit(thread_policy).result() == os.SCHED_OTHER
 
 
 def test_the_setting_reaches_the_live_service(make_service) -> None:

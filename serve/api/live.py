@@ -2,30 +2,37 @@
 
 One frame's path: already answered for (vehicle_id, frame_id)? -> the stored answer (no new
 observation, no decoding). Else the JPEG is decoded only as large as the model needs (a 416 model:
-half of a 1280x720 frame; detector.decode) in the same worker-thread call as that lookup, goes
-through the micro-batcher (bounded; Overloaded when full), its boxes are scaled back to original
-pixels, then
-the vehicle's tracker/events state (one lock per vehicle: a tracker sees one frame at a time),
-then the answer is stored under (vehicle_id, frame_id) so a retry after a dropped connection
-gets the same answer.
+half of a 1280x720 frame; detector.decode) in the same call as that lookup, goes through the
+micro-batcher (bounded; Overloaded when full), its boxes are scaled back to original pixels, then
+the live pipeline (tracker/events state shared by every vehicle: one frame at a time), then the
+answer is stored under (vehicle_id, frame_id) so a retry after a dropped connection gets the same
+answer.
+
+The stages hand a frame on to each other directly, not through the event loop: the loop gives the
+upload to a decode thread, the decode thread queues the pixels for the detector, the detector's
+finished batch queues each frame for the one pipeline thread, and only the answer goes back to the
+loop. The request worker pool would cost the loop two more wake-ups a frame and the pipeline's
+frames would queue on its lock from many threads at once (docs/api.md, "Session 14"). Both pools are
+the service's own, so their threads are put under SCHED_BATCH once, when they start
+(serve.api.cpu_policy).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
-
-from starlette.concurrency import run_in_threadpool
 
 from detector.decode import DecodedImage
 from detector.types import Detection, FrameMeta
 from serve.api.cpu_policy import yield_to_detector
-from serve.api.inference import MicroBatcher
+from serve.api.inference import MicroBatcher, Overloaded
 from serve.api.limits import FrameMetadata, decode_image
 from serve.settings import Limits
 
@@ -61,9 +68,10 @@ class LiveService:
         keep_answers_s: float | None = 48 * 3600.0,
         input_shape: tuple[int, int] | None = None,
         yield_cpu: bool = True,
+        decode_threads: int | None = None,
     ) -> None:
         self.store = store
-        self.yield_cpu = yield_cpu  # worker threads under SCHED_BATCH (serve.api.cpu_policy)
+        self.yield_cpu = yield_cpu  # the live threads under SCHED_BATCH (serve.api.cpu_policy)
         self.input_shape = input_shape  # the model's (h, w): JPEGs are decoded no larger than it needs
         self.batcher = batcher
         self.pipeline = pipeline
@@ -75,6 +83,16 @@ class LiveService:
         self.keep_answers_s = keep_answers_s
         self._next_purge = time.monotonic()  # the first purge right after start-up
         self.last_arrival: dict[str, float] = {}  # vehicle -> monotonic time of its last processed frame
+        # Lookup + decode: as many threads as cores (the decode releases the GIL; a PostgreSQL lookup
+        # waits on the network). The pipeline: one thread, as the pipeline takes one frame at a time.
+        self._decoders = ThreadPoolExecutor(
+            max_workers=decode_threads or max(2, os.cpu_count() or 1),
+            thread_name_prefix="live-decode",
+            initializer=self._start_thread,
+        )
+        self._pipeline_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="live-pipeline", initializer=self._start_thread
+        )
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_idle, name="live-flush", daemon=True)
         self._flusher.start()
@@ -118,8 +136,16 @@ class LiveService:
                 self.pipeline.flush()
             self.pipeline = pipeline
 
+    def _start_thread(self) -> None:
+        if self.yield_cpu:
+            yield_to_detector()
+
     def close(self) -> None:
+        """Finish the frames already decoding or waiting for the pipeline, then end every track. A frame
+        the detector answers after this gets Overloaded (503 / slow_down: the vehicle resends it)."""
         self._stop.set()
+        self._decoders.shutdown(wait=True)
+        self._pipeline_thread.shutdown(wait=True)
         with self.pipeline_lock:
             if self.pipeline is not None:
                 try:
@@ -142,8 +168,7 @@ class LiveService:
 
     async def _answer(self, meta: FrameMetadata, decode: Callable[[], DecodedImage]) -> dict[str, Any]:
         """Concurrent duplicates of the same (vehicle, frame) wait for the first one's answer; a frame
-        answered before gets its stored answer. A reduced decode is detected as it is; its boxes are
-        scaled back to original pixels here."""
+        answered before gets its stored answer."""
         key = (meta.vehicle_id, meta.frame_id)
         pending = self._inflight.get(key)
         if pending is not None:
@@ -152,13 +177,7 @@ class LiveService:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            stored, decoded = await run_in_threadpool(self.known_or_decode, key, decode)
-            if stored is not None:
-                answer = {**stored, "duplicate": True}
-            else:
-                found = await self.batcher.detect(decoded.pixels)
-                detections = [d.scaled(decoded.scale) for d in found]
-                answer = await run_in_threadpool(self.after_detection, decoded, meta, detections)
+            answer = await asyncio.wrap_future(self.answer_later(key, meta, decode))
             future.set_result(answer)
             return answer
         except BaseException as exc:
@@ -168,19 +187,62 @@ class LiveService:
         finally:
             self._inflight.pop(key, None)
 
+    def answer_later(
+        self, key: tuple[str, str], meta: FrameMetadata, decode: Callable[[], DecodedImage]
+    ) -> Future:
+        """Start one frame down the live path; the future gets its answer (or the ApiError, Overloaded
+        or failure that ended it). Once started, a frame goes all the way even if its caller stops
+        waiting (a dropped connection): its answer is stored for the vehicle's resend."""
+        answer: Future = Future()
+        answer.set_running_or_notify_cancel()  # not cancellable: the frame is processed regardless
+
+        def first_half() -> None:
+            try:
+                stored, decoded = self.known_or_decode(key, decode)
+                if stored is not None:
+                    answer.set_result({**stored, "duplicate": True})
+                    return
+                detected = self.batcher.submit(decoded.pixels)
+            except BaseException as exc:  # noqa: BLE001 - the error belongs to the caller
+                answer.set_exception(exc)
+                return
+            detected.add_done_callback(lambda done: self._detected(done, decoded, meta, answer))
+
+        self._hand_on(self._decoders, first_half, answer)
+        return answer
+
+    def _detected(self, done: Future, decoded: DecodedImage, meta: FrameMetadata, answer: Future) -> None:
+        """The detector finished this frame (runs on the detector thread: only hands it on)."""
+        error = done.exception()
+        if error is not None:
+            answer.set_exception(error)
+            return
+
+        def second_half() -> None:
+            try:
+                detections = [d.scaled(decoded.scale) for d in done.result()]
+                answer.set_result(self.after_detection(decoded, meta, detections))
+            except BaseException as exc:  # noqa: BLE001 - the error belongs to the caller
+                answer.set_exception(exc)
+
+        self._hand_on(self._pipeline_thread, second_half, answer)
+
+    @staticmethod
+    def _hand_on(pool: ThreadPoolExecutor, work: Callable[[], None], answer: Future) -> None:
+        try:
+            pool.submit(work)
+        except RuntimeError:  # the pool is shut down: the service is stopping
+            answer.set_exception(Overloaded(5.0, 0.0))
+
     def known_or_decode(
         self, key: tuple[str, str], decode: Callable[[], DecodedImage]
     ) -> tuple[dict | None, DecodedImage | None]:
-        """A frame's first half, before the model: its stored answer, else its pixels (worker thread)."""
-        if self.yield_cpu:
-            yield_to_detector()
+        """A frame's first half, before the model: its stored answer, else its pixels."""
         stored = self.known_answer(*key)
         return (stored, None) if stored is not None else (None, decode())
 
     def after_detection(self, image: DecodedImage, meta: FrameMetadata, detections: list[Detection]) -> dict:
         """A frame's second half, after the model: the live pipeline, then its answer stored for a retry."""
-        if self.yield_cpu:
-            yield_to_detector()
         frame_meta = FrameMeta(
             vehicle_id=meta.vehicle_id,
             frame_id=meta.frame_id,
