@@ -255,15 +255,18 @@ def shadowing_track(
         return None
     best: Track | None = None
     best_strength = _strength(track)  # a shadow must be stronger than the track and than any found so far
+    begins, ends = track.first.timestamp - max_dt, track.last.timestamp + max_dt
     for other in others:
         if other is track or other.class_id == track.class_id or not other.observations:
+            continue
+        # The time check first: of the up to 256 recently ended tracks a live vehicle keeps, most
+        # ended long before this one began, and summing their scores cost ~0.2 ms a frame.
+        if other.first.timestamp > ends or other.last.timestamp < begins:
             continue
         strength = _strength(other)
         if strength <= best_strength:
             continue
         times = [o.timestamp for o in other.observations]
-        if times[0] - max_dt > track.last.timestamp or times[-1] + max_dt < track.first.timestamp:
-            continue
         covered = 0
         for obs in track.observations:
             lo = bisect.bisect_left(times, obs.timestamp - max_dt)
