@@ -160,6 +160,15 @@ class Settings(BaseSettings):
         "use SCHED_BATCH, so their wake-ups do not preempt the detector threads and the model keeps its "
         "caches (serve/api/cpu_policy.py, docs/api.md 'Session 13').",
     )
+    gil_switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="How long a Python thread may hold the interpreter lock while another waits for it "
+        "(sys.setswitchinterval; Python's default is 5 ms). Shorter: a detector thread whose model call "
+        "has returned gets back to its next batch sooner while the pipeline thread runs Python "
+        "(docs/api.md, 'Session 14').",
+    )
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")
     taxonomy: Path | None = Field(

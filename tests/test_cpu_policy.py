@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -80,3 +81,12 @@ def test_with_the_setting_off_the_live_threads_keep_the_normal_policy(make_servi
 
 def test_the_setting_reaches_the_live_service(make_service) -> None:
     assert make_service(yield_cpu_to_detector=False).app.state.sw.live.yield_cpu is False
+
+
+def test_the_service_sets_how_long_a_thread_may_hold_the_interpreter_lock(make_service) -> None:
+    before = sys.getswitchinterval()
+    try:
+        make_service(gil_switch_interval_ms=2.5)
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+    finally:
+        sys.setswitchinterval(before)

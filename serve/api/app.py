@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -125,6 +126,9 @@ def build_state(settings: Settings) -> ServiceState:
     from serve.store import CaseStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Process-wide: the detector threads take the interpreter lock back from the pipeline thread
+    # sooner after each model call (docs/api.md, "Session 14").
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
     taxonomy = load_taxonomy(settings.taxonomy) if settings.taxonomy else default_taxonomy()
     store = CaseStore.open(settings.db_url, str(settings.evidence_dir), taxonomy=taxonomy)
     state = ServiceState(settings=settings, store=store, taxonomy=taxonomy)
