@@ -85,7 +85,11 @@ def sharpness(image: np.ndarray, det: Detection) -> float:
             (max(1, int(gray.shape[1] * s)), max(1, int(gray.shape[0] * s))),
             interpolation=cv2.INTER_AREA,
         )
-    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    # 16-bit Laplacian (exact for 8-bit pixels: |value| <= 1020) and OpenCV's own deviation: the same
+    # variance as a float64 Laplacian and numpy's var, for half the CPU (run on every tracked box).
+    depth = cv2.CV_16S if gray.dtype == np.uint8 else cv2.CV_64F
+    _, deviation = cv2.meanStdDev(cv2.Laplacian(gray, depth))
+    return float(deviation[0, 0]) ** 2
 
 
 def evidence_quality(image: np.ndarray, det: Detection, to_beat: float = -1.0) -> float:

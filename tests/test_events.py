@@ -90,6 +90,13 @@ def test_minimum_visible_area() -> None:
     assert track_passes(large, rule)[0]
 
 
+def test_sharpness_is_the_variance_of_the_crops_laplacian() -> None:
+    img = _textured()
+    det = Detection(200, 100, 360, 260, 0.8, 3, "overflowing_bin")
+    grey = cv2.cvtColor(img[100:260, 200:360], cv2.COLOR_BGR2GRAY)
+    assert sharpness(img, det) == pytest.approx(float(cv2.Laplacian(grey, cv2.CV_64F).var()), rel=1e-9)
+
+
 def test_sharper_larger_higher_scoring_frame_wins() -> None:
     img = _textured()
     blurred = cv2.GaussianBlur(img, (15, 15), 5)
