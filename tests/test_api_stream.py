@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from api_support import frame_metadata
@@ -33,6 +34,28 @@ def test_each_frame_is_acked_and_resends_are_duplicates(make_service, bus_jpeg):
         assert error == {**error, "type": "error", "frame_id": "bad", "status": 400}
         ws.send_text(json.dumps({"frame_id": "m1"}))
         assert ws.receive_json()["status"] == 422
+
+
+def test_frames_sent_before_a_dropped_connection_are_processed_and_resends_are_duplicates(
+    make_service, bus_jpeg
+):
+    svc = make_service()
+    headers = {"X-API-Key": svc.key("vehicle", "V2")}
+    sent = [f"d{i}" for i in range(3)]
+    with svc.client.websocket_connect("/v1/vehicles/V2/stream", headers=headers) as ws:
+        for frame_id in sent:  # the connection drops before any ack is read
+            ws.send_text(frame_metadata("V2", frame_id))
+            ws.send_bytes(bus_jpeg)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(svc.store.get_frame_result("V2", f) is None for f in sent):
+        time.sleep(0.05)
+    assert all(svc.store.get_frame_result("V2", f) is not None for f in sent)
+    with svc.client.websocket_connect("/v1/vehicles/V2/stream", headers=headers) as ws:
+        for frame_id in sent:  # the vehicle resends what it has no ack for
+            ws.send_text(frame_metadata("V2", frame_id))
+            ws.send_bytes(bus_jpeg)
+            ack = ws.receive_json()
+            assert ack["type"] == "ack" and ack["frame_id"] == frame_id and ack["duplicate"] is True
 
 
 def test_slow_down_when_the_stream_window_is_full(make_service, bus_jpeg):
