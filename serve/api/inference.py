@@ -9,7 +9,6 @@ releases the GIL, so the event loop keeps serving). When the queue is full, `sub
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import logging
@@ -132,10 +131,6 @@ class MicroBatcher:
         except queue.Full:
             raise Overloaded(self.retry_after(), self.rate()) from None
         return future
-
-    async def detect(self, image: np.ndarray) -> list[Any]:
-        """Detections for one frame, awaited without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(image))
 
     # -- measurements ----------------------------------------------------------------------------
     def rate(self) -> float:

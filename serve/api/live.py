@@ -68,7 +68,6 @@ class LiveService:
         keep_answers_s: float | None = 48 * 3600.0,
         input_shape: tuple[int, int] | None = None,
         yield_cpu: bool = True,
-        decode_threads: int | None = None,
     ) -> None:
         self.store = store
         self.yield_cpu = yield_cpu  # the live threads under SCHED_BATCH (serve.api.cpu_policy)
@@ -86,7 +85,7 @@ class LiveService:
         # Lookup + decode: as many threads as cores (the decode releases the GIL; a PostgreSQL lookup
         # waits on the network). The pipeline: one thread, as the pipeline takes one frame at a time.
         self._decoders = ThreadPoolExecutor(
-            max_workers=decode_threads or max(2, os.cpu_count() or 1),
+            max_workers=max(2, os.cpu_count() or 1),
             thread_name_prefix="live-decode",
             initializer=self._start_thread,
         )
@@ -213,6 +212,9 @@ class LiveService:
 
     def _detected(self, done: Future, decoded: DecodedImage, meta: FrameMetadata, answer: Future) -> None:
         """The detector finished this frame (runs on the detector thread: only hands it on)."""
+        if done.cancelled():  # nothing cancels a queued frame today; never leave the caller waiting
+            answer.set_exception(Overloaded(5.0, 0.0))
+            return
         error = done.exception()
         if error is not None:
             answer.set_exception(error)
