@@ -38,6 +38,11 @@ class Overloaded(Exception):
         self.retry_after = retry_after
         self.max_fps = max_fps
 
+    @classmethod
+    def stopping(cls) -> Overloaded:
+        """The refusal of a frame the service can no longer take because it is shutting down."""
+        return cls(5.0, 0.0)
+
 
 @dataclass
 class _Item:
@@ -102,7 +107,7 @@ class MicroBatcher:
             except queue.Empty:
                 return
             if item is not None and item.future.set_running_or_notify_cancel():
-                item.future.set_exception(Overloaded(5.0, 0.0))
+                item.future.set_exception(Overloaded.stopping())
 
     # -- submitting ------------------------------------------------------------------------------
     @property
@@ -113,7 +118,7 @@ class MicroBatcher:
         """Raise Overloaded when a new frame would be refused: the queue is full, or the frames already
         waiting would keep it longer than `max_queue_wait_s` at the measured rate (bounded latency)."""
         if self._stopped.is_set():
-            raise Overloaded(5.0, 0.0)
+            raise Overloaded.stopping()
         depth = self.depth
         if depth >= self.queue_depth:
             raise Overloaded(self.retry_after(), self.rate())

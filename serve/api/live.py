@@ -195,46 +195,38 @@ class LiveService:
         answer: Future = Future()
         answer.set_running_or_notify_cancel()  # not cancellable: the frame is processed regardless
 
-        def first_half() -> None:
-            try:
-                stored, decoded = self.known_or_decode(key, decode)
-                if stored is not None:
-                    answer.set_result({**stored, "duplicate": True})
-                    return
-                detected = self.batcher.submit(decoded.pixels)
-            except BaseException as exc:  # noqa: BLE001 - the error belongs to the caller
-                answer.set_exception(exc)
+        def first_half() -> None:  # on a decode thread
+            stored, decoded = self.known_or_decode(key, decode)
+            if stored is not None:
+                answer.set_result({**stored, "duplicate": True})
                 return
-            detected.add_done_callback(lambda done: self._detected(done, decoded, meta, answer))
+            detected = self.batcher.submit(decoded.pixels)
+            # runs on the detector thread: it only hands the frame on
+            detected.add_done_callback(
+                lambda done: self._hand_on(self._pipeline_thread, lambda: second_half(done, decoded), answer)
+            )
+
+        def second_half(detected: Future, decoded: DecodedImage) -> None:  # on the pipeline thread
+            detections = [d.scaled(decoded.scale) for d in detected.result()]  # raises the model's error
+            answer.set_result(self.after_detection(decoded, meta, detections))
 
         self._hand_on(self._decoders, first_half, answer)
         return answer
 
-    def _detected(self, done: Future, decoded: DecodedImage, meta: FrameMetadata, answer: Future) -> None:
-        """The detector finished this frame (runs on the detector thread: only hands it on)."""
-        if done.cancelled():  # nothing cancels a queued frame today; never leave the caller waiting
-            answer.set_exception(Overloaded(5.0, 0.0))
-            return
-        error = done.exception()
-        if error is not None:
-            answer.set_exception(error)
-            return
+    @staticmethod
+    def _hand_on(pool: ThreadPoolExecutor, work: Callable[[], None], answer: Future) -> None:
+        """Run `work` on `pool`; whatever it raises, or a pool already shut down, ends `answer`."""
 
-        def second_half() -> None:
+        def run() -> None:
             try:
-                detections = [d.scaled(decoded.scale) for d in done.result()]
-                answer.set_result(self.after_detection(decoded, meta, detections))
+                work()
             except BaseException as exc:  # noqa: BLE001 - the error belongs to the caller
                 answer.set_exception(exc)
 
-        self._hand_on(self._pipeline_thread, second_half, answer)
-
-    @staticmethod
-    def _hand_on(pool: ThreadPoolExecutor, work: Callable[[], None], answer: Future) -> None:
         try:
-            pool.submit(work)
+            pool.submit(run)
         except RuntimeError:  # the pool is shut down: the service is stopping
-            answer.set_exception(Overloaded(5.0, 0.0))
+            answer.set_exception(Overloaded.stopping())
 
     def known_or_decode(
         self, key: tuple[str, str], decode: Callable[[], DecodedImage]
