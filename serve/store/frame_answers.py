@@ -1,10 +1,8 @@
 """The answers given to live frames, by (vehicle_id, frame_id): what makes a vehicle's retry idempotent.
 
 Two statements run for every live frame: a look-up before it is decoded, an insert once it is
-answered. Through SQLAlchemy's execution machinery each costs ~0.3 ms of CPU on SQLite (statement
-cache key, events, and an explicit BEGIN ... ROLLBACK/COMMIT round, see serve.store.db), against
-~0.02-0.05 ms as one plain statement on the pooled DBAPI connection (docs/api.md, "Session 13").
-Each is a single statement, atomic on its own, so it needs no explicit transaction. The answer is
+answered. Each is one plain statement on the pooled DBAPI connection (serve.store.plain: ~0.02-0.05 ms
+of CPU against ~0.3 ms through SQLAlchemy's execution machinery on SQLite). The answer is
 serialised to JSON text once (SQLite stores that text; PostgreSQL casts it to json) and the time goes
 through the column type's own SQLAlchemy converter, so rows read back exactly as the ORM reads them.
 The table, its migrations and its retention purge stay with the ORM (serve.store.models,
@@ -20,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from serve.store.models import FrameResultRow
+from serve.store.plain import fetch_one, placeholder
 
 
 class FrameAnswers:
@@ -34,7 +33,7 @@ class FrameAnswers:
         self._bind_time = _bind(columns.created_at.type, self.dialect)
         result_type = columns.result.type.dialect_impl(self.dialect)
         self._read_result = result_type.result_processor(self.dialect, None)
-        mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+        mark = placeholder(self.dialect)
         json_mark = mark if self.dialect.name == "sqlite" else f"CAST({mark} AS JSON)"
         self._select = f"SELECT result FROM frame_results WHERE vehicle_id = {mark} AND frame_id = {mark}"
         self._insert = (
@@ -45,14 +44,7 @@ class FrameAnswers:
 
     def get(self, vehicle_id: str, frame_id: str) -> dict | None:
         """The stored answer to (vehicle_id, frame_id), or None."""
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(self._select, (vehicle_id, frame_id))
-            row = cursor.fetchone()
-            cursor.close()
-        finally:
-            connection.close()  # back to the pool, which ends any transaction the driver opened
+        row = fetch_one(self.engine, self._select, (vehicle_id, frame_id))
         if row is None:
             return None
         value = self._read_result(row[0]) if self._read_result is not None else row[0]

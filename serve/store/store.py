@@ -49,6 +49,7 @@ from serve.store.models import (
     SightingRow,
     UserRow,
 )
+from serve.store.plain import fetch_one, placeholder
 from serve.store.storage import EvidenceStorage, open_storage
 from serve.store.types import (
     DEADLINE_RUNNING_STATUSES,
@@ -150,6 +151,9 @@ class CaseStore:
         self.taxonomy = taxonomy
         self.auto_verify_on_patrol = auto_verify_on_patrol
         self._frame_answers = FrameAnswers(engine, _to_json)
+        self._select_event_key = (
+            f"SELECT 1 FROM {ObservationRow.__tablename__} WHERE event_key = {placeholder(engine.dialect)}"
+        )
         #: The store's clock (tests replace it to check deadlines and overdue flags).
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -395,6 +399,10 @@ class CaseStore:
             raise InputError(f"event {event.event_key}: invalid position ({event.lat}, {event.lon})")
 
     def _result_for_existing_key(self, event_key: str) -> IngestResult | None:
+        # Every event is checked, and nearly every check finds nothing (a retry or a re-run finds
+        # one): a plain statement answers that first (serve.store.plain), the ORM loads only a find.
+        if fetch_one(self.engine, self._select_event_key, (event_key,)) is None:
+            return None
         with self._read() as s:
             obs = s.scalar(sa.select(ObservationRow).where(ObservationRow.event_key == event_key))
             if obs is None:
