@@ -83,6 +83,11 @@ def test_job_requests_are_validated(make_service, bus_clip, tmp_path):
     path_job = {"path": str(video), "gps_path": str(track)}
     assert svc.client.post("/v1/jobs", json=path_job, headers=svc.auth("inspector")).status_code == 403
     assert svc.client.post("/v1/jobs", json={"path": "/nope.mp4"}, headers=svc.auth()).status_code == 422
+    for user_home in ("~0", "~no-such-user/clip.mp4"):  # a home that does not exist: no 500
+        missing = svc.client.post("/v1/jobs", json={"path": user_home}, headers=svc.auth())
+        assert missing.status_code == 422 and missing.json()["detail"].startswith("path: no such file")
+    no_gps = svc.client.post("/v1/jobs", json={"path": str(video), "gps_path": "~0"}, headers=svc.auth())
+    assert no_gps.status_code == 422 and no_gps.json()["detail"].startswith("gps_path: no such file")
     assert svc.client.post("/v1/jobs", json={"pth": "x"}, headers=svc.auth()).status_code == 422
     created = svc.client.post("/v1/jobs", json=path_job, headers=svc.auth())
     assert created.status_code == 202

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from pathlib import Path as FsPath
@@ -137,6 +138,16 @@ def _check_suffix(path: FsPath, allowed: set[str], field: str) -> None:
         )
 
 
+def _server_file(text: str, field: str) -> FsPath:
+    """A file named by a path on the server (`~` and `~user` expanded); 422 naming the field otherwise.
+
+    os.path.expanduser leaves `~nosuchuser` as it is, where Path.expanduser raises RuntimeError (a 500)."""
+    path = FsPath(os.path.expanduser(text))
+    if not path.is_file():
+        raise ApiError(422, f"{field}: no such file on the server: {text}")
+    return path
+
+
 @router.post(
     "",
     response_model=Job,
@@ -164,12 +175,8 @@ async def create_job(request: Request, principal: Principal = Depends(require_in
             detail = exc.errors()[0] if isinstance(exc, ValidationError) else None
             field = ".".join(str(p) for p in detail["loc"]) if detail else "body"
             raise ApiError(422, f"{field}: {detail['msg'] if detail else exc}") from None
-        video = FsPath(spec.path).expanduser()
-        if not video.is_file():
-            raise ApiError(422, f"path: no such file on the server: {spec.path}")
-        gps = FsPath(spec.gps_path).expanduser() if spec.gps_path else None
-        if gps is not None and not gps.is_file():
-            raise ApiError(422, f"gps_path: no such file on the server: {spec.gps_path}")
+        video = _server_file(spec.path, "path")
+        gps = _server_file(spec.gps_path, "gps_path") if spec.gps_path else None
         vehicle_id, sample_fps = spec.vehicle_id, spec.sample_fps
         params["reprocess"] = spec.reprocess
     elif content_type == "multipart/form-data":
