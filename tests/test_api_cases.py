@@ -76,6 +76,9 @@ def test_filters(svc):
     assert get(**{"class": "unicorn"}).status_code == 422
     assert get(bbox="1,2,3").status_code == 422
     assert get(since="2026-11-21T08:00:00").status_code == 422  # no time zone
+    too_early = get(since="0001-01-01T00:00:00+00:01")  # before year 1 in UTC
+    assert too_early.status_code == 422 and too_early.json()["detail"].startswith("since: out of range")
+    assert get(until="9999-12-31T23:59:59-00:01").status_code == 422  # after year 9999 in UTC
 
 
 def test_cursor_pagination_visits_every_case_once(svc):
@@ -191,6 +194,9 @@ def test_open311_publishes_confirmed_cases_with_the_mapped_status(make_service):
         "/open311/v2/requests.json", params={"service_code": "06042"}, headers=headers
     ).json()
     assert [r["service_request_id"] for r in by_code] == [str(confirmed)]
+    for bad in ({"start_date": "2026-11-21T08:00:00"}, {"start_date": "0001-01-01T00:00:00+00:01"}):
+        refused = svc.client.get("/open311/v2/requests.json", params=bad, headers=headers)
+        assert refused.status_code == 400 and refused.json()["detail"].startswith("start_date: ")
     single = svc.client.get(f"/open311/v2/requests/{confirmed}.json", headers=headers)
     assert single.status_code == 200 and single.json()[0]["service_request_id"] == str(confirmed)
     assert svc.client.get(f"/open311/v2/requests/{pending}.json", headers=headers).status_code == 404

@@ -83,7 +83,8 @@ def test_job_requests_are_validated(make_service, bus_clip, tmp_path):
     path_job = {"path": str(video), "gps_path": str(track)}
     assert svc.client.post("/v1/jobs", json=path_job, headers=svc.auth("inspector")).status_code == 403
     assert svc.client.post("/v1/jobs", json={"path": "/nope.mp4"}, headers=svc.auth()).status_code == 422
-    for user_home in ("~0", "~no-such-user/clip.mp4"):  # a home that does not exist: no 500
+    # a home that does not exist, a name longer than the file system takes: no 500
+    for user_home in ("~0", "~no-such-user/clip.mp4", "x" * 300 + ".mp4"):
         missing = svc.client.post("/v1/jobs", json={"path": user_home}, headers=svc.auth())
         assert missing.status_code == 422 and missing.json()["detail"].startswith("path: no such file")
     no_gps = svc.client.post("/v1/jobs", json={"path": str(video), "gps_path": "~0"}, headers=svc.auth())

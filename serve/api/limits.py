@@ -15,7 +15,7 @@ import json
 import math
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -90,6 +90,19 @@ def parse_metadata(raw: str | bytes | None, limits: Limits) -> FrameMetadata:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "metadata"
         raise ApiError(422, f"metadata.{field}: {err['msg']}", field=field) from None
+
+
+def check_query_time(name: str, value: datetime | None, status: int = 422) -> datetime | None:
+    """A time filter from a query string, in UTC: it must name its time zone and lie within the years
+    a datetime holds once in UTC (0001-01-01T00:00+00:01 does not). `status`: the error's HTTP status."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ApiError(status, f"{name}: needs a time zone (e.g. 2026-11-21T08:00:00Z)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(status, f"{name}: out of range once converted to UTC") from None
 
 
 def check_content_type(content_type: str | None) -> str:

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from serve.api.auth import require_inspector
-from serve.api.limits import ApiError
+from serve.api.limits import ApiError, check_query_time
 from serve.store.types import Case, CaseDetail, CaseFilter, CaseStatus, Page, Principal
 
 router = APIRouter(tags=["cases"])
@@ -75,9 +75,7 @@ def case_filter(
                 422,
                 f"class: {value!r} is neither a class name ({', '.join(taxonomy.names)}) nor a matter code",
             )
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(422, f"{name}: needs a time zone (e.g. 2026-11-21T08:00:00Z)")
+    since, until = check_query_time("since", since), check_query_time("until", until)
     return CaseFilter(
         statuses=statuses or None,
         class_names=class_names or None,

@@ -143,7 +143,11 @@ def _server_file(text: str, field: str) -> FsPath:
 
     os.path.expanduser leaves `~nosuchuser` as it is, where Path.expanduser raises RuntimeError (a 500)."""
     path = FsPath(os.path.expanduser(text))
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name longer than the file system takes; a NUL byte
+        found = False
+    if not found:
         raise ApiError(422, f"{field}: no such file on the server: {text}")
     return path
 

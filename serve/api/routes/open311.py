@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from serve.api.auth import require_inspector
-from serve.api.limits import ApiError
+from serve.api.limits import ApiError, check_query_time
 from serve.api.routes.exports import iter_cases
 from serve.store.types import Case, CaseFilter, CaseStatus, Principal
 
@@ -138,9 +138,8 @@ def requests(
 ) -> list[ServiceRequest]:
     store = request.app.state.sw.store
     base = _base_url(request)
-    for name, value in (("start_date", start_date), ("end_date", end_date)):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(400, f"{name}: needs a time zone (e.g. 2026-11-21T08:00:00Z)")
+    start_date = check_query_time("start_date", start_date, status=400)
+    end_date = check_query_time("end_date", end_date, status=400)
     if service_request_id:
         out = []
         for raw in service_request_id.split(","):
