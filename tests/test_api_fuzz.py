@@ -14,8 +14,8 @@ DEEP_EXAMPLES = 600  # per operation, `make test-slow`: ~3 minutes; it found 5xx
 
 @pytest.fixture
 def fuzzed(make_service):
-    """A service of its own for each test: schemathesis ends the app's lifespan, so its workers, when
-    the test that reached it over ASGI ends."""
+    """A service of its own for each test: schemathesis ends the app's lifespan (which stops its
+    workers) when the test that reached it over ASGI ends."""
     return make_service(limits={"rate_per_key": 10_000, "burst_per_key": 10_000}, job_workers=0)
 
 
