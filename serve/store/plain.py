@@ -1,4 +1,4 @@
-"""Single plain statements on a pooled DBAPI connection, for the hot look-ups: a frame's answer, an event's key.
+"""Single plain statements on a pooled DBAPI connection, for hot look-ups: a frame's answer, an event's key.
 
 Through SQLAlchemy's execution machinery one SELECT costs ~0.2-0.3 ms of CPU on SQLite (statement
 cache key, events, an explicit BEGIN ... ROLLBACK round, ORM loading), against ~0.02 ms as one plain
