@@ -48,7 +48,7 @@ def class_names(root: Path, taxonomy_path: str | Path | None = None) -> list[str
     except InputError as exc:
         if "no class names" not in str(exc):
             raise
-    return load_taxonomy(taxonomy_path).names
+    return load_taxonomy(taxonomy_path).model_names
 
 
 def parse_label_text(text: str) -> list[LabelLine]:

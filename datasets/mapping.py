@@ -41,7 +41,7 @@ class ClassMapping(BaseModel):
 
     def lookup(self, taxonomy: Taxonomy) -> dict[str, str]:
         """Normalised source name -> target, with taxonomy names mapping to themselves by default."""
-        table = {normalize_name(n): n for n in taxonomy.names}
+        table = {normalize_name(n): n for n in taxonomy.model_names}
         explicit: dict[str, str] = {}
         for source, target in self.mapping.items():
             key = normalize_name(source)
@@ -75,12 +75,12 @@ def load_mapping(path: str | Path | None, taxonomy: Taxonomy) -> ClassMapping:
         raise ConfigError(
             f"{loc}: {err['msg']} (expected `mapping: {{source name: taxonomy name}}`)", file
         ) from exc
-    allowed = set(taxonomy.names) | {IGNORE}
+    allowed = set(taxonomy.model_names) | {IGNORE}
     for source, target in mapping.mapping.items():
         if target not in allowed:
             raise ConfigError(
                 f"{source!r} maps to {target!r}, which is not a taxonomy class; use one of "
-                f"{', '.join(taxonomy.names)} or `{IGNORE}`",
+                f"{', '.join(taxonomy.model_names)} or `{IGNORE}`",
                 file,
             )
     return mapping

@@ -37,6 +37,11 @@ class ClassSpec(BaseModel):
     matter_code: str | None = Field(description="City-management matter code the case is filed under.")
     legacy_code: str | None = Field(default=None, description="Matter code in pre-2026 systems.")
     violation: bool = Field(description="False for context classes that only rules can turn into a case.")
+    detected: bool = Field(
+        default=True,
+        description="False for a case type that only a rule produces (non_motor_parking from a two_wheeler "
+        "in a zone): the model has no output for it. Detected classes come first, ids 0..N-1.",
+    )
     severity: int = Field(default=1, ge=0, description="Higher is more urgent in the review queue.")
     default_deadline_hours: float | None = Field(
         default=None, gt=0, description="Handling limit when no area class is known."
@@ -89,6 +94,11 @@ class Taxonomy(BaseModel):
     @property
     def names(self) -> list[str]:
         return [c.name for c in sorted(self.classes, key=lambda c: c.id)]
+
+    @property
+    def model_names(self) -> list[str]:
+        """The model's output classes, in order: every class but the rule-only ones."""
+        return [c.name for c in sorted(self.classes, key=lambda c: c.id) if c.detected]
 
     @property
     def violation_classes(self) -> list[ClassSpec]:
@@ -154,6 +164,9 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     ids = sorted(c.id for c in taxonomy.classes)
     if ids != list(range(len(ids))):
         raise TaxonomyError(f"class ids must be 0..{len(ids) - 1}, each once, got {ids}", file)
+    detected = sorted(c.id for c in taxonomy.classes if c.detected)
+    if detected != list(range(len(detected))):
+        raise TaxonomyError("detected classes must come first (ids 0..N-1), rule-only classes after them", file)
     names = [c.name for c in taxonomy.classes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

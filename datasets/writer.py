@@ -55,7 +55,7 @@ def _unique_names(records: list[ImageRecord]) -> list[str]:
 
 def label_lines(record: ImageRecord, taxonomy: Taxonomy) -> list[str]:
     """YOLO lines for a record whose labels are taxonomy names (coordinates not clipped)."""
-    ids = {name: i for i, name in enumerate(taxonomy.names)}
+    ids = {name: i for i, name in enumerate(taxonomy.model_names)}
     lines = []
     for box in record.boxes:
         cx = (box.x1 + box.x2) / 2 / record.width
@@ -107,14 +107,14 @@ def write_dataset(
                 "".join(f"{line}\n" for line in lines), encoding="utf-8"
             )
         rows.append({"image": f"images/{name}", "group": record.group or "", "source_name": record.name})
-    (out / "classes.txt").write_text("".join(f"{n}\n" for n in taxonomy.names), encoding="utf-8")
+    (out / "classes.txt").write_text("".join(f"{n}\n" for n in taxonomy.model_names), encoding="utf-8")
     with (out / "groups.csv").open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["image", "group", "source_name"])
         writer.writeheader()
         writer.writerows(rows)
     write_data_yaml(
         out / "data.yaml",
-        taxonomy.names,
+        taxonomy.model_names,
         {"train": "images", "val": "images"},
         "Written by `streetwatch dataset import`: train and val are all images until\n"
         "`streetwatch dataset split` writes real splits. Class ids follow the taxonomy.",

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Reproduce the bundled default model models/streetwatch-yolo11n.onnx from scratch:
-# synthetic data (three seeds = three disjoint splits) -> train -> export -> evaluate -> model card.
-# CPU-only takes hours on 2 cores; a GPU is used automatically when present.
-# Tunables (env): DATA_DIR IMGSZ EPOCHS TIME_HOURS STAGE2_IMGSZ STAGE2_EPOCHS STAGE2_TIME_HOURS FREEZE
-#                 STAGE3_EPOCHS STAGE3_TIME_HOURS STAGE4_IMGSZ STAGE4_EPOCHS STAGE5_EPOCHS BATCH NAME VERSION
-#                 TRAIN_IMAGES VAL_IMAGES TEST_IMAGES VAL_EVERY_EPOCH_IMAGES
-# TIME_HOURS set: ultralytics time mode (epochs re-estimated after the first to fit the budget).
-# Steps can be skipped: SKIP_SYNTH=1 (data already there), SKIP_TRAIN=1 (run folder already trained).
+# Reproduce the bundled default model models/streetwatch-yolo11n.onnx (2.x): real photos + synthetic
+# frames, the COCO checkpoint's person/vehicle/two-wheeler boxes as teacher labels, fine-tuned from the
+# 1.3.0 checkpoint (synthetic-only; taken from git history) with its class head widened to the taxonomy.
+#
+#   real:   ../shared/data/real-garbage-cn -> dataset import (mapping) -> dataset distill -> dataset split
+#   synth:  streetwatch synth (seed 1 train, 2 val, 3 test: three seeds, disjoint)
+#   train:  head surgery (6 -> 9 classes, old rows kept) -> streetwatch train on the mix -> export
+#   report: streetwatch evaluate on the real test split and the synthetic test split -> model card
+#
+# CPU-only: about 1.5 hours on 2 cores; a GPU is used automatically when present.
+# Tunables (env): IMGSZ EPOCHS TIME_HOURS FREEZE BATCH SYNTH_TRAIN VERSION NAME BASE_COMMIT
+# Steps can be skipped: SKIP_DATA=1 (data/ already prepared), SKIP_TRAIN=1 (run folder already trained).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,115 +20,68 @@ SW="${SW:-.venv/bin/streetwatch}"
 PY="${PY:-.venv/bin/python}"
 SHARED="${STREETWATCH_SHARED:-$PWD/../shared}"
 
-DATA_DIR="${DATA_DIR:-data/synth-default}"
-TRAIN_IMAGES="${TRAIN_IMAGES:-3000}"
-VAL_IMAGES="${VAL_IMAGES:-400}"
-TEST_IMAGES="${TEST_IMAGES:-400}"
-IMGSZ="${IMGSZ:-320}"
-EPOCHS="${EPOCHS:-5}"
-STAGE2_IMGSZ="${STAGE2_IMGSZ-416}"   # empty: one stage only
-STAGE2_EPOCHS="${STAGE2_EPOCHS:-4}"
-STAGE2_TIME_HOURS="${STAGE2_TIME_HOURS:-}"
-STAGE3_EPOCHS="${STAGE3_EPOCHS:-12}"       # 0: no stage 3
-STAGE3_TIME_HOURS="${STAGE3_TIME_HOURS:-}"
-STAGE4_IMGSZ="${STAGE4_IMGSZ-512}"         # empty: no stage 4
-STAGE4_EPOCHS="${STAGE4_EPOCHS:-16}"
-STAGE5_EPOCHS="${STAGE5_EPOCHS:-12}"         # 0: no stage 5 (1.3.0: --time 1.6, stopped in the 12th)
-TIME_HOURS="${TIME_HOURS:-}"
-VAL_EVERY_EPOCH_IMAGES="${VAL_EVERY_EPOCH_IMAGES:-200}"  # per-epoch validation on a subset (CPU time)
-FREEZE="${FREEZE:-10}"
+IMGSZ="${IMGSZ:-512}"
+EPOCHS="${EPOCHS:-8}"
+TIME_HOURS="${TIME_HOURS:-}"      # set: ultralytics time mode (epochs re-estimated to fit the budget)
+FREEZE="${FREEZE:-10}"             # the backbone: the neck and head learn the real photos and new classes
 BATCH="${BATCH:-16}"
-NAME="${NAME:-default}"
-VERSION="${VERSION:-1.3.0}"
+SYNTH_TRAIN="${SYNTH_TRAIN:-1500}" # synthetic frames in the mix (vending, soil, parking exist only there)
+VERSION="${VERSION:-2.0.0}"
+NAME="${NAME:-mix-$IMGSZ}"
+BASE_COMMIT="${BASE_COMMIT:-75f1461}"  # the last commit with model 1.3.0's checkpoint
 MODEL="${MODEL:-models/streetwatch-yolo11n.onnx}"
 
-if [[ -z "${SKIP_SYNTH:-}" ]]; then
-  # three seeds: frames of one split can never appear in another
-  "$SW" synth --out "$DATA_DIR/train" --images "$TRAIN_IMAGES" --seed 1 --workers 2 --quiet &
-  "$SW" synth --out "$DATA_DIR/val" --images "$VAL_IMAGES" --seed 2 --quiet
-  "$SW" synth --out "$DATA_DIR/test" --images "$TEST_IMAGES" --seed 3 --quiet
-  wait
+if [[ -z "${SKIP_DATA:-}" ]]; then
+  rm -rf data/real-garbage-cn data/real-distilled data/real-split
+  "$SW" dataset import "$SHARED/data/real-garbage-cn" --format yolo \
+    --mapping datasets/examples/real-garbage-cn.yaml --out data/real-garbage-cn --link
+  "$SW" dataset distill data/real-garbage-cn --out data/real-distilled --conf 0.4
+  "$SW" dataset split data/real-distilled --out data/real-split --val 0.1 --test 0.12 --seed 0
+  "$SW" synth --out data/synth-default/train --images "$SYNTH_TRAIN" --seed 1 --workers 2 --quiet
+  "$SW" synth --out data/synth-default/val --images 400 --seed 2 --workers 2 --quiet
+  "$SW" synth --out data/synth-default/test --images 400 --seed 3 --workers 2 --quiet
 fi
 
-"$PY" - "$DATA_DIR" "$VAL_EVERY_EPOCH_IMAGES" <<'PYEOF'
-import sys
+# the mix: real train + synthetic train; validation = real val + 200 synthetic val frames
+"$PY" - <<'PYEOF'
 from pathlib import Path
 
 from datasets.taxonomy import load_taxonomy
 
-root, n_val = Path(sys.argv[1]).resolve(), int(sys.argv[2])
-val = sorted((root / "val" / "images").iterdir())[:n_val]
-(root / "val-subset.txt").write_text("".join(f"{p}\n" for p in val))
-names = "".join(f"  {i}: {n}\n" for i, n in enumerate(load_taxonomy().names))
-(root / "data.yaml").write_text(
-    f"path: {root}\ntrain: train/images\nval: val-subset.txt\ntest: test/images\nnames:\n{names}"
+data = Path("data").resolve()
+synth = data / "synth-default"
+lists = data / "mix"
+lists.mkdir(exist_ok=True)
+(lists / "synth-train.txt").write_text("".join(f"{p}\n" for p in sorted((synth / "train/images").iterdir())))
+(lists / "synth-val.txt").write_text("".join(f"{p}\n" for p in sorted((synth / "val/images").iterdir())[:200]))
+(lists / "synth-test.txt").write_text("".join(f"{p}\n" for p in sorted((synth / "test/images").iterdir())))
+names = "".join(f"  {i}: {n}\n" for i, n in enumerate(load_taxonomy().model_names))
+real = data / "real-split"
+(lists / "data.yaml").write_text(
+    f"train:\n  - {real / 'train.txt'}\n  - {lists / 'synth-train.txt'}\n"
+    f"val:\n  - {real / 'val.txt'}\n  - {lists / 'synth-val.txt'}\n"
+    f"test: {real / 'test.txt'}\nnames:\n{names}"
 )
-print(root / "data.yaml")
+(lists / "synth-test.yaml").write_text(f"test: {lists / 'synth-test.txt'}\nval: {lists / 'synth-val.txt'}\nnames:\n{names}")
+print(lists / "data.yaml")
 PYEOF
 
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
-  # stage 1: small input, many images per CPU second
-  "$SW" train --data "$DATA_DIR/data.yaml" --weights "$SHARED/weights/yolo11n-coco.pt" \
+  mkdir -p runs/base
+  git show "$BASE_COMMIT:models/streetwatch-yolo11n.pt" > runs/base/streetwatch-1.3.0.pt
+  "$PY" -m training.head_surgery --weights runs/base/streetwatch-1.3.0.pt --out runs/base/streetwatch-1.3.0-widened.pt
+  "$SW" train --data data/mix/data.yaml --weights runs/base/streetwatch-1.3.0-widened.pt \
     --imgsz "$IMGSZ" --epochs "$EPOCHS" ${TIME_HOURS:+--time "$TIME_HOURS"} --freeze "$FREEZE" \
     --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0.5 --close-mosaic 2 \
     --project runs/train --name "$NAME" --exist-ok
-  if [[ -n "$STAGE2_IMGSZ" ]]; then
-    # stage 2: continue at a larger input (small, distant objects need the pixels)
-    "$SW" train --data "$DATA_DIR/data.yaml" --weights "runs/train/$NAME/weights/last.pt" \
-      --imgsz "$STAGE2_IMGSZ" --epochs "$STAGE2_EPOCHS" ${STAGE2_TIME_HOURS:+--time "$STAGE2_TIME_HOURS"} \
-      --freeze "$FREEZE" --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
-      --project runs/train --name "$NAME-$STAGE2_IMGSZ" --exist-ok
-  fi
-fi
-FINAL_RUN="runs/train/$NAME"
-FINAL_IMGSZ="$IMGSZ"
-if [[ -n "$STAGE2_IMGSZ" ]]; then
-  FINAL_RUN="runs/train/$NAME-$STAGE2_IMGSZ"
-  FINAL_IMGSZ="$STAGE2_IMGSZ"
-fi
-# Stages 3-5 train the whole network: SGD (see stage 3), no warm-up, mosaic off in the last 2 epochs.
-train_unfrozen() {  # WEIGHTS IMGSZ LR0 NAME, then extra `streetwatch train` options (--epochs, --time)
-  local weights=$1 imgsz=$2 lr0=$3 name=$4
-  shift 4
-  "$SW" train --data "$DATA_DIR/data.yaml" --weights "$weights" --imgsz "$imgsz" "$@" \
-    --batch "$BATCH" --nbs "$BATCH" --workers 2 --warmup-epochs 0 --close-mosaic 2 \
-    --optimizer SGD --lr0 "$lr0" --project runs/train --name "$name" --exist-ok
-}
-if [[ "$STAGE3_EPOCHS" != 0 ]]; then
-  # stage 3: unfreeze the backbone and continue at the final input size; the frozen stages get the
-  # head to a usable point cheaply, the whole network then adapts to the rendered domain. SGD, no
-  # warm-up: AdamW (ultralytics' `auto` here) moved the unfrozen backbone away from the trained head
-  # (validation mAP50 0.50 -> 0.12 after one epoch; 0.07 with warm-up), see docs/training.md.
-  if [[ -z "${SKIP_TRAIN:-}" ]]; then
-    train_unfrozen "$FINAL_RUN/weights/last.pt" "$FINAL_IMGSZ" 0.005 "$NAME-unfrozen" \
-      --epochs "$STAGE3_EPOCHS" ${STAGE3_TIME_HOURS:+--time "$STAGE3_TIME_HOURS"}
-  fi
-  FINAL_RUN="runs/train/$NAME-unfrozen"
-fi
-if [[ -n "$STAGE4_IMGSZ" ]]; then
-  # stage 4: the whole network again at a larger input: a quarter of the test objects are under
-  # 32x32 px in the 1280x720 frame (about 10x10 px at 416), where stage 3's model found almost none
-  # (AP50 0.01-0.05 on small objects, 0.87-0.92 on large ones; docs/training.md).
-  if [[ -z "${SKIP_TRAIN:-}" ]]; then
-    train_unfrozen "$FINAL_RUN/weights/best.pt" "$STAGE4_IMGSZ" 0.005 "$NAME-$STAGE4_IMGSZ-unfrozen" \
-      --epochs "$STAGE4_EPOCHS"
-  fi
-  FINAL_RUN="runs/train/$NAME-$STAGE4_IMGSZ-unfrozen"
-  FINAL_IMGSZ="$STAGE4_IMGSZ"
-fi
-if [[ "$STAGE5_EPOCHS" != 0 && -n "$STAGE4_IMGSZ" ]]; then
-  # stage 5 (session 6, model 1.3.0): stage 4's best again at the same input, a fresh linear decay
-  # from a lower learning rate (validation was still rising ~0.005 mAP50 per epoch at stage 4's end).
-  if [[ -z "${SKIP_TRAIN:-}" ]]; then
-    train_unfrozen "$FINAL_RUN/weights/best.pt" "$STAGE4_IMGSZ" 0.003 "$NAME-$STAGE4_IMGSZ-stage5" \
-      --epochs "$STAGE5_EPOCHS"
-  fi
-  FINAL_RUN="runs/train/$NAME-$STAGE4_IMGSZ-stage5"
 fi
 
-"$SW" export --weights "$FINAL_RUN/weights/best.pt" --out "$MODEL" --imgsz "$FINAL_IMGSZ" \
-  --version "$VERSION" --data "$DATA_DIR/data.yaml"
-"$SW" evaluate --model "$MODEL" --data "$DATA_DIR/data.yaml" --split test --out models/eval-test \
+"$SW" export --weights "runs/train/$NAME/weights/best.pt" --out "$MODEL" --imgsz "$IMGSZ" \
+  --version "$VERSION" --data data/mix/data.yaml
+"$SW" evaluate --model "$MODEL" --data data/real-split/data.yaml --split test --out models/eval-real-test \
   --threads 2 --speed-runs 50
-"$PY" -m training.model_card --metrics models/eval-test/metrics.json --model "$MODEL" \
-  --run "$FINAL_RUN" --out models/MODEL_CARD.md --notes "$(cat models/model_card_notes.md 2>/dev/null || true)"
+"$SW" evaluate --model "$MODEL" --data data/mix/synth-test.yaml --split test --out models/eval-synth-test \
+  --threads 2
+"$PY" -m training.model_card --metrics models/eval-real-test/metrics.json \
+  --synthetic-metrics models/eval-synth-test/metrics.json --model "$MODEL" \
+  --run "runs/train/$NAME" --out models/MODEL_CARD.md --notes "$(cat models/model_card_notes.md 2>/dev/null || true)"

@@ -217,6 +217,35 @@ def train_verifier_command(
     typer.echo(f"val crops {report['crops']}: top-1 {report['top1']}; per class {report['per_class']}")
 
 
+def distill_command(
+    src: Path = typer.Argument(..., help="Dataset folder as `dataset import` writes it."),
+    out: Path = typer.Option(..., "--out", "-o", help="New dataset folder (images linked, labels extended)."),
+    teacher: Path | None = typer.Option(
+        None, "--teacher", help="Teacher: a COCO ONNX model (default: ../shared/weights/yolo11n-coco.pt, "
+        "exported at 640 and cached)."
+    ),
+    conf: float = typer.Option(0.4, "--conf", help="Teacher boxes kept from this score."),
+    threads: int = typer.Option(2, "--threads", help="onnxruntime threads."),
+) -> None:
+    """Add the COCO model's person, vehicle and two-wheeler boxes to a dataset that leaves them unlabelled."""
+    from tqdm import tqdm
+
+    from training.distill import distill_dataset
+
+    if teacher is None:
+        from training.export_coco import export_coco_onnx
+
+        teacher = export_coco_onnx(640)
+    report = distill_dataset(
+        src, out, teacher, conf=conf, threads=threads,
+        progress=lambda items, total: tqdm(items, total=total, desc="teacher", unit="img"),
+    )
+    typer.echo(f"wrote {report.images} images to {out}; teacher classes: {', '.join(report.teacher_classes)}")
+    for name, count in sorted(report.boxes_added.items()):
+        typer.echo(f"  {name:<14} +{count} boxes")
+    typer.echo(f"next: streetwatch dataset split {out} --out ...")
+
+
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add train/export/evaluate to the root app."""
     app.command("train")(train_command)
@@ -224,3 +253,4 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
     app.command("evaluate")(evaluate_command)
     app.command("train-verifier")(train_verifier_command)
     dataset.command("verifier-crops")(verifier_crops_command)
+    dataset.command("distill")(distill_command)

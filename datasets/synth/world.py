@@ -526,7 +526,7 @@ class Placer:
                     continue
                 parts, _ = ob.vehicle(rng, spot[0], spot[1], 0.0, math.pi + rng.normal(0, 0.02))
                 self.add(SceneObject(0, "vehicle", (spot[0], spot[1], 0.0), parts, kind="oncoming"))
-        # bins: overflowing (label) and fine ones (hard negatives)
+        # bins: overflowing ones and fine ones (waste_bin: the hard negative of overflowing_bin)
         for label, rate in (("overflow", d.bins_overflow), ("ok", d.bins_ok)):
             for _ in range(self._count(rate, s0, s1)):
                 near_kerb = rng.random() < 0.5
@@ -542,7 +542,7 @@ class Placer:
                         state, cls = "overflow", "overflowing_bin"
                     else:
                         state = str(rng.choice(["closed", "empty", "full", "bags_inside", "full"]))
-                        cls = None
+                        cls = "waste_bin"
                     parts, _ = ob.bin_object(rng, s, spot[1], kh, yaw, state)
                     self.add(SceneObject(0, cls, (s, spot[1], kh), parts, kind=f"bin_{state}"))
         self.garbage(s0, s1, self._count(d.garbage, s0, s1))
@@ -573,7 +573,7 @@ class Placer:
                 self.add(
                     SceneObject(
                         0,
-                        None,
+                        "two_wheeler",
                         (ps, spot[1], kh),
                         ob.two_wheeler(rng, ps, spot[1], kh, yaw),
                         kind="two_wheeler",
@@ -585,7 +585,7 @@ class Placer:
             if spot:
                 self.add(
                     SceneObject(
-                        0, None, (spot[0], spot[1], kh), ob.person(rng, spot[0], spot[1], kh), kind="person"
+                        0, "person", (spot[0], spot[1], kh), ob.person(rng, spot[0], spot[1], kh), kind="person"
                     )
                 )
         for _ in range(self._count(d.poles, s0, s1)):
