@@ -166,7 +166,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         raise TaxonomyError(f"class ids must be 0..{len(ids) - 1}, each once, got {ids}", file)
     detected = sorted(c.id for c in taxonomy.classes if c.detected)
     if detected != list(range(len(detected))):
-        raise TaxonomyError("detected classes must come first (ids 0..N-1), rule-only classes after them", file)
+        raise TaxonomyError("detected classes come first (ids 0..N-1), rule-only ones after them", file)
     names = [c.name for c in taxonomy.classes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -160,7 +160,9 @@ def export_reviews(
                 groups.append((f"images/{name}.jpg", obs.source or obs.vehicle_id or f"case{case.id}"))
         (out / "data.yaml").write_text(
             yaml.safe_dump(
-                {"path": ".", "train": "images", "names": taxonomy.model_names}, allow_unicode=True, sort_keys=False
+                {"path": ".", "train": "images", "names": taxonomy.model_names},
+                allow_unicode=True,
+                sort_keys=False,
             ),
             encoding="utf-8",
         )

@@ -292,7 +292,8 @@ def contact_sheet(out: Path, names: list[str], path: Path, cols: int = 4, thumb_
             x2, y2 = int((float(cx) + float(bw) / 2) * w), int((float(cy) + float(bh) / 2) * h)
             cv2.rectangle(img, (x1, y1), (x2, y2), colors[c], 3)
             cv2.putText(
-                img, tax.model_names[c][:12], (x1, max(12, y1 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.9, colors[c], 2
+                img, tax.model_names[c][:12], (x1, max(12, y1 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.9,
+                colors[c], 2
             )
         thumbs.append(cv2.resize(img, (thumb_w, int(thumb_w * h / w)), interpolation=cv2.INTER_AREA))
     if not thumbs:

@@ -585,7 +585,11 @@ class Placer:
             if spot:
                 self.add(
                     SceneObject(
-                        0, "person", (spot[0], spot[1], kh), ob.person(rng, spot[0], spot[1], kh), kind="person"
+                        0,
+                        "person",
+                        (spot[0], spot[1], kh),
+                        ob.person(rng, spot[0], spot[1], kh),
+                        kind="person",
                     )
                 )
         for _ in range(self._count(d.poles, s0, s1)):
