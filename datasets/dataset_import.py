@@ -12,9 +12,9 @@ from datasets.importers import read_source
 from datasets.importers._common import read_image_size
 from datasets.mapping import MappingOutcome, apply_mapping, load_mapping
 from datasets.records import SourceDataset
-from datasets.taxonomy import load_taxonomy
 from datasets.writer import ensure_empty_output, write_dataset
 from detector.errors import InputError
+from detector.taxonomy import load_taxonomy
 
 
 @dataclass

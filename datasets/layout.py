@@ -9,8 +9,8 @@ from pathlib import Path
 
 from datasets.importers._common import iter_images
 from datasets.importers.yolo import label_path_for, read_class_names
-from datasets.taxonomy import load_taxonomy
 from detector.errors import InputError
+from detector.taxonomy import load_taxonomy
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from datasets.records import ImageRecord
-from datasets.taxonomy import Taxonomy
 from detector.errors import ConfigError, InputError
+from detector.taxonomy import Taxonomy
 
 IGNORE = "ignore"
 

@@ -25,8 +25,8 @@ import yaml
 from tqdm import tqdm
 
 from datasets.records import ImageRecord
-from datasets.taxonomy import Taxonomy
 from detector.errors import InputError
+from detector.taxonomy import Taxonomy
 
 _UNSAFE = re.compile(r"[^\w.\-]+")
 

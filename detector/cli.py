@@ -173,61 +173,6 @@ def detect_command(
     )
 
 
-def bench_detector_command(
-    repeats: int = typer.Option(20, "--repeats", help="Timed calls per configuration and pipeline."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed calls before timing each configuration."),
-    sizes: str = typer.Option("640,320", "--sizes", help="Model input sizes, comma-separated."),
-    batches: str = typer.Option("1,4", "--batches", help="Batch sizes, comma-separated."),
-    threads: str = typer.Option("1,2", "--threads", help="Thread counts (onnxruntime intra-op and torch)."),
-    model: Path | None = typer.Option(
-        None,
-        "--model",
-        help="ONNX with dynamic input size (default: export ../shared/weights/yolo11n-coco.pt).",
-    ),
-    weights: Path | None = typer.Option(
-        None, "--weights", help=".pt for ultralytics (default: shared yolo11n-coco.pt)."
-    ),
-    image: Path | None = typer.Option(
-        None, "--image", help="Frame to time (resized to 1280x720; default bus.jpg)."
-    ),
-    no_ultralytics: bool = typer.Option(False, "--no-ultralytics", help="Skip column (c) (no torch needed)."),
-    gflops: float | None = typer.Option(
-        None, "--gflops", help="Model GFLOPs at 640 (default: ultralytics' count)."
-    ),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the measurements as JSON."),
-    spin: bool | None = typer.Option(
-        None, "--spin/--no-spin", help="onnxruntime threads busy-wait for work (default: onnxruntime's, on)."
-    ),
-) -> None:
-    """Per-frame latency of our detector (a), the bare onnxruntime session (b) and ultralytics predict (c)."""
-    from detector.bench import BenchConfig, run_detector_bench
-
-    def ints(text: str, name: str) -> list[int]:
-        try:
-            return [int(v) for v in text.split(",") if v.strip()]
-        except ValueError as exc:
-            raise InputError(f"--{name} must be comma-separated integers, got {text!r}") from exc
-
-    config = BenchConfig(
-        repeats=repeats,
-        warmup=warmup,
-        sizes=ints(sizes, "sizes"),
-        batches=ints(batches, "batches"),
-        threads=ints(threads, "threads"),
-        model=model,
-        weights=weights,
-        image=image,
-        ultralytics=not no_ultralytics,
-        gflops=gflops,
-        spin=spin,
-    )
-    report = run_detector_bench(config, progress=lambda msg: typer.echo(msg, err=True))
-    typer.echo(report.markdown())
-    if json_out:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
-
-
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add this package's commands to the root app and the `bench` and `dataset` groups."""
     app.command("detect")(detect_command)
-    bench.command("detector")(bench_detector_command)

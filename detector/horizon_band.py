@@ -80,7 +80,7 @@ class BandedDetector:
     """`full` on whole frames, `band` on each frame's horizon band, merged (a FrameDetector).
 
     `path`, `conf`, `iou` and `names` are the full detector's; `imgsz` names both inputs and the band,
-    so that a detections cache written without the band is not reused with it (serve.processing)."""
+    so that a detections cache written without the band is not reused with it (detector.pipeline)."""
 
     def __init__(self, full: Any, band: Any, top: float, bottom: float) -> None:
         self.full = full

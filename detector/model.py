@@ -8,7 +8,6 @@ metadata ultralytics writes at export. Work is split like ultralytics' predictor
 
 from __future__ import annotations
 
-import ast
 import math
 import os
 import threading
@@ -19,37 +18,11 @@ from typing import Any
 import numpy as np
 
 from detector.errors import FixedInputSize, ModelError
+from detector.onnx_model import OnnxModel, parse_literal
 from detector.postprocess import postprocess as _postprocess
 from detector.preprocess import LetterboxParams
 from detector.preprocess import preprocess as _preprocess
 from detector.types import Detection
-
-
-def _parse_literal(value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return value
-
-
-def _parse_names(value: str | None, path: Path) -> list[str]:
-    """Names as ultralytics writes them: "{0: 'person', 1: 'bicycle'}" (a dict literal) or a list."""
-    if not value:
-        raise ModelError("not a YOLO detector: no class names in the ONNX metadata ('names')", path)
-    parsed = _parse_literal(value)
-    if isinstance(parsed, dict):
-        try:
-            ids = sorted(int(k) for k in parsed)
-        except (TypeError, ValueError) as exc:
-            raise ModelError(f"class names metadata has non-integer ids: {value[:80]!r}", path) from exc
-        if ids != list(range(len(ids))):
-            raise ModelError("class ids in the 'names' metadata are not 0..n-1", path)
-        return [str(parsed[k] if k in parsed else parsed[str(k)]) for k in ids]
-    if isinstance(parsed, list | tuple) and parsed:
-        return [str(n) for n in parsed]
-    raise ModelError(f"cannot read class names from the ONNX metadata: {value[:80]!r}", path)
 
 
 def _as_hw(value: Any) -> tuple[int, int] | None:
@@ -91,40 +64,19 @@ class Detector:
         agnostic_nms: bool = False,
         spin: bool | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
         self.conf = float(conf)
         self.iou = float(iou)
         self.max_det = int(max_det)
         self.agnostic_nms = agnostic_nms
         self._local = threading.local()  # per-thread input buffer for detect_batch
-        if not self.path.exists():
-            raise ModelError("model file not found", self.path)
-        if not self.path.is_file():
-            raise ModelError("model path is not a file", self.path)
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
-        if inter_threads is not None:
-            options.inter_op_num_threads = int(inter_threads)
-        if spin is not None:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-            options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
-        options.log_severity_level = 3  # errors only
         self.threads = threads
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"not a loadable ONNX model ({first[:160]})", self.path) from exc
-
-        self._metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self._names = _parse_names(self._metadata.get("names"), self.path)
+        self.onnx = OnnxModel(
+            path, threads=threads, inter_threads=inter_threads, spin=spin, providers=providers
+        )
+        self.session = self.onnx.session
+        self._metadata = self.onnx.metadata
+        self._names = self.onnx.names()
         task = self._metadata.get("task")
         if task is not None and task != "detect":
             raise ModelError(f"not a YOLO detector: the model's task is {task!r}, not 'detect'", self.path)
@@ -143,8 +95,8 @@ class Detector:
         self._static_batch = 1 if self._dynamic_batch else int(in_shape[0])
         self._dynamic_size = not (isinstance(in_shape[2], int) and isinstance(in_shape[3], int))
 
-        meta_imgsz = _as_hw(_parse_literal(self._metadata.get("imgsz")))
-        stride = _parse_literal(self._metadata.get("stride"))
+        meta_imgsz = _as_hw(parse_literal(self._metadata.get("imgsz")))
+        stride = parse_literal(self._metadata.get("stride"))
         self._stride = int(stride) if isinstance(stride, int) else 32
         if not self._dynamic_size:
             self._imgsz = (int(in_shape[2]), int(in_shape[3]))
@@ -174,7 +126,7 @@ class Detector:
                 self.path,
             )
         end2end_meta = str(self._metadata.get("end2end", "False")) == "True"
-        args = _parse_literal(self._metadata.get("args"))
+        args = parse_literal(self._metadata.get("args"))
         nms_meta = isinstance(args, dict) and bool(args.get("nms"))
         if out_shape[2] == 6 and (end2end_meta or nms_meta or out_shape[1] != 4 + nc):
             self._end2end = True

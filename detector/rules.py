@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from datasets.taxonomy import Taxonomy
 from detector.events import position_spread_m
 from detector.geo import GeoPosition
 from detector.pipeline_config import PipelineConfig
+from detector.taxonomy import Taxonomy
 from detector.track import Track
 from detector.zones import RoadSegment, ZoneLayers
 

@@ -5,7 +5,7 @@ and at that size a stall, a heap of garbage and a parked car look alike. The tra
 track's best frame in full resolution for the evidence picture anyway; the verifier, a small image
 classifier (an ultralytics YOLO classify model exported to ONNX), looks at the object cut out of that
 frame with some of its surroundings and says which class it is, or that it is background. A track
-whose own class it does not back is not filed (`detector.events` / `serve.processing`). A live
+whose own class it does not back is not filed (`detector.events` / `detector.pipeline`). A live
 upload held at reduced size is cut from those pixels when they hold the crop at the classifier's size
 (`verify_frame`).
 
@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from detector.errors import ModelError
+from detector.onnx_model import OnnxModel
 from detector.pipeline_config import VerifierSettings
 from detector.types import Frame
 
@@ -59,17 +60,6 @@ def verification_crop(image: np.ndarray, box: Sequence[float], size: int, contex
     return cv2.resize(patch, (size, size), interpolation=interp)
 
 
-def _names(meta: dict[str, str], path: Path) -> list[str]:
-    raw = meta.get("names")
-    try:
-        parsed = ast.literal_eval(raw) if raw else None
-    except (ValueError, SyntaxError) as exc:
-        raise ModelError(f"cannot read class names from the ONNX metadata: {raw[:80]!r}", path) from exc
-    if isinstance(parsed, dict) and parsed:
-        return [str(parsed[k]) for k in sorted(parsed, key=int)]
-    raise ModelError("not a classifier: no class names in the ONNX metadata ('names')", path)
-
-
 def _input_side(shape: Sequence[Any], meta: dict[str, str], path: Path) -> int:
     """The square input's side: from the input shape, or (a dynamic-size export) the 'imgsz' metadata."""
     if isinstance(shape[-1], int):
@@ -93,26 +83,17 @@ class CropVerifier:
     """
 
     def __init__(self, path: str | Path, context: float | None = None, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError("verifier model file not found", self.path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types for a corrupt file
-            raise ModelError(f"not a loadable ONNX model: {exc}", self.path) from exc
+        self.onnx = OnnxModel(path, threads=threads, spin=False, kind="verifier model")
+        self.session = self.onnx.session
         if len(self.session.get_outputs()[0].shape) != 2:
             raise ModelError("not an image classifier (its output is not (batch, classes))", self.path)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.names = _names(meta, self.path)
+        meta = self.onnx.metadata
+        self.names = self.onnx.names("classifier")
         self.size = _input_side(self.session.get_inputs()[0].shape, meta, self.path)
         self.context = float(meta.get("crop_context", 0.3)) if context is None else float(context)
         self.input_name = self.session.get_inputs()[0].name
-        self.version = meta.get("model_version", meta.get("date", "?"))
+        self.version = self.onnx.version
         self.identity = f"{self.path.name}:{self.version}"
 
     def crop(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:

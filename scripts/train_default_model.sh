@@ -46,7 +46,7 @@ fi
 "$PY" - <<'PYEOF'
 from pathlib import Path
 
-from datasets.taxonomy import load_taxonomy
+from detector.taxonomy import load_taxonomy
 
 data = Path("data").resolve()
 synth = data / "synth-default"

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import typer
 
-from serve import process_cli
-
 keys_app = typer.Typer(
     help="API keys: create, list, revoke (the service's case store).", no_args_is_help=True
 )
@@ -55,7 +53,7 @@ def serve_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(config, data_dir, host=host, port=port)
     if workers > 1:  # N processes, one port; store/evidence shared (README.md#deployment)
-        from serve.engines.service_workers import serve_workers
+        from serve.api.workers import serve_workers
 
         return serve_workers(settings, workers, log_level, config)
     app = create_app(settings)
@@ -151,77 +149,6 @@ def users_create(
     typer.echo(f"created {role} {username}")
 
 
-def bench_load_command(
-    vehicles: int = typer.Option(8, "--vehicles", min=1, max=64, help="Simulated vehicles."),
-    fps: float = typer.Option(5.0, "--fps", min=0.1, max=30, help="Frames per second each vehicle sends."),
-    seconds: float = typer.Option(60.0, "--seconds", min=1, max=600, help="How long the vehicles send."),
-    width: int = typer.Option(1280, "--width", min=64, max=4096),
-    height: int = typer.Option(720, "--height", min=64, max=4096),
-    model: Path = typer.Option(None, "--model", help="ONNX model (default: the service default)."),
-    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
-    max_batch: int = typer.Option(None, "--max-batch", help="Micro-batcher max batch."),
-    threads: int = typer.Option(None, "--threads", help="ONNX Runtime threads."),
-    workers: int = typer.Option(None, "--workers", min=1, help="Detector worker threads in the service."),
-    full_decode: bool = typer.Option(
-        False, "--full-decode", help="Service decodes every JPEG in full (reduced_decode off), to compare."
-    ),
-    transport: str = typer.Option(
-        "image",
-        "--transport",
-        help="image: POST /v1/frames with the JPEG as the body; form: as a multipart form; "
-        "ws: one WebSocket stream per vehicle.",
-    ),
-) -> None:
-    """Load test on loopback: N vehicles x F fps of JPEG frames over HTTP or WebSocket for S seconds."""
-    import json
-
-    from serve.bench_load import run_load_test
-
-    report = run_load_test(
-        vehicles=vehicles,
-        fps=fps,
-        seconds=seconds,
-        width=width,
-        height=height,
-        model=model,
-        max_batch=max_batch,
-        threads=threads,
-        workers=workers,
-        reduced_decode=not full_decode,
-        transport=transport,
-    )
-    text = json.dumps(report, indent=2)
-    typer.echo(text)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n", encoding="utf-8")
-
-
-def bench_live_path_command(
-    rounds: int = typer.Option(5, "--rounds", min=1, max=50, help="Timed rounds (the medians are reported)."),
-    frames: int = typer.Option(20, "--frames", min=1, max=1000, help="Frames per vehicle in each round."),
-    vehicles: int = typer.Option(8, "--vehicles", min=1, max=64, help="Simulated vehicles."),
-    model: Path = typer.Option(None, "--model", help="ONNX model (default: the service default)."),
-    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
-) -> None:
-    """CPU per live frame beyond the model, on one thread: the load's frames through the live path."""
-    import json
-
-    from tqdm import tqdm
-
-    from serve.bench_live_path import run_live_path_benchmark
-
-    with tqdm(total=(rounds + 1) * frames * vehicles, desc="live path", unit="frame") as bar:
-        report = run_live_path_benchmark(
-            rounds=rounds, frames_per_vehicle=frames, vehicles=vehicles, model=model, progress=bar.update
-        )
-    text = json.dumps(report, indent=2)
-    typer.echo(text)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n", encoding="utf-8")
-
-
 def from_reviews_command(
     out: Path = typer.Option(..., "--out", help="Output folder (YOLO layout: images/, labels/, data.yaml)."),
     db: str = DbOpt,
@@ -240,13 +167,13 @@ def from_reviews_command(
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
-    """Add the service commands; `process` and `bench process` come from serve.process_cli."""
-    process_cli.register(app, bench, dataset)
-    from serve.store import cli as store_cli; store_cli.register(app, bench, dataset)  # noqa: E702, I001
-    from serve.engines import cli as engines_cli; engines_cli.register(app, bench, dataset)  # noqa: E702, I001
+    """Add the service commands, the store's (`db`) and the engines' (`process`)."""
+    from serve.engines import cli as engines_cli
+    from serve.store import cli as store_cli
+
+    store_cli.register(app, bench, dataset)
+    engines_cli.register(app, bench, dataset)
     app.command("serve")(serve_command)
     app.add_typer(keys_app, name="keys")
     app.add_typer(users_app, name="users")
-    bench.command("load")(bench_load_command)
-    bench.command("live-path")(bench_live_path_command)
     dataset.command("from-reviews")(from_reviews_command)

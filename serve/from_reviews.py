@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from datasets.taxonomy import Taxonomy, default_taxonomy
 from detector.errors import InputError
+from detector.taxonomy import Taxonomy, default_taxonomy
 
 CONFIRMED_STATES = ("confirmed", "dispatched", "handled", "verified", "closed")
 

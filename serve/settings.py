@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     taxonomy: Path | None = Field(
         default=None,
         description="Class taxonomy YAML (classes, matter codes, deadlines). Default: STREETWATCH_TAXONOMY "
-        "or the bundled datasets/taxonomy.yaml; must match the model's classes.",
+        "or the bundled detector/taxonomy.yaml; must match the model's classes.",
     )
     pipeline_config: Path | None = Field(
         default=None,

@@ -30,9 +30,10 @@ def _register_all() -> None:
     from datasets import cli as datasets_cli
     from detector import cli as detector_cli
     from serve import cli as serve_cli
+    from streetwatch.bench import cli as bench_cli
     from training import cli as training_cli
 
-    for module in (detector_cli, datasets_cli, training_cli, serve_cli):
+    for module in (detector_cli, datasets_cli, training_cli, serve_cli, bench_cli):
         module.register(app, bench, dataset)
 
 

@@ -88,12 +88,13 @@ def test_keys_cli_creates_a_working_vehicle_key(tmp_path: Path):
 def test_live_frames_jobs_and_the_cli_run_the_model_at_the_same_input(make_service, bundled_model_path):
     """The same frames must give the same detections whichever way they arrive: the service's detector
     (live frames and footage jobs) opens the model as `streetwatch process` does, 16:9 by default."""
+    from detector.pipeline import build_detector, footage_detector
     from detector.pipeline_config import load_pipeline_config
-    from serve.process_cli import _open_detector
 
     svc = make_service(model_path=bundled_model_path, imgsz=None, taxonomy=None)
     service_input = svc.app.state.sw.detector.imgsz
-    cli_detector = _open_detector(bundled_model_path, None, 1, load_pipeline_config())
+    config = load_pipeline_config()
+    cli_detector = footage_detector(build_detector(config, bundled_model_path, threads=1), config)
     assert service_input == cli_detector.imgsz
     service_detector = svc.app.state.sw.detector
     assert (service_detector.conf, service_detector.iou) == (cli_detector.conf, cli_detector.iou)

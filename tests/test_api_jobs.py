@@ -171,13 +171,14 @@ def test_a_job_runs_the_model_under_the_identity_the_cli_gives_it(make_service, 
     micro-batcher) counts as processed with the same detector: a re-run, not a run to refuse."""
     import threading
 
+    from detector.pipeline import build_detector, footage_detector
+    from detector.pipeline.cache import detector_identity
     from detector.pipeline_config import load_pipeline_config
     from serve.api.jobs import BatcherDetector
-    from serve.process_cli import _open_detector
-    from serve.processing import detector_identity
 
     svc = make_service(model_path=bundled_model_path, imgsz=None, taxonomy=None)
     state = svc.app.state.sw
     job_detector = BatcherDetector(state.batcher, state.detector, threading.Event())
-    cli_detector = _open_detector(bundled_model_path, None, 1, load_pipeline_config())
+    config = load_pipeline_config()
+    cli_detector = footage_detector(build_detector(config, bundled_model_path, threads=1), config)
     assert detector_identity(job_detector) == detector_identity(cli_detector)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serve.bench_load import run_load_test
+from streetwatch.bench.load import run_load_test
 
 
 @pytest.mark.slow  # a service process, two detector measurements and the drain: ~30 s on 2 busy cores

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serve.bench_live_path import run_live_path_benchmark
+from streetwatch.bench.live_path import run_live_path_benchmark
 
 
 def test_the_live_path_benchmark_times_both_halves_of_a_frame(bundled_model_path) -> None:

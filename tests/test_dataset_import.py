@@ -25,8 +25,8 @@ from test_dataset_builders import (
 )
 
 from datasets.dataset_import import import_dataset
-from datasets.taxonomy import load_taxonomy
 from detector.errors import ConfigError, InputError
+from detector.taxonomy import load_taxonomy
 
 NAMES = load_taxonomy().names
 

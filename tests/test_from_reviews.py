@@ -85,7 +85,7 @@ def test_reviews_become_labelled_and_background_images(reviewed_store: Path, tmp
     assert "2 labelled images" in result.stdout and "1 background" in result.stdout
 
     from datasets.importers.yolo import read
-    from datasets.taxonomy import default_taxonomy
+    from detector.taxonomy import default_taxonomy
 
     dataset = read(out)
     assert dataset.declared_classes == default_taxonomy().names

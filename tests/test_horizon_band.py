@@ -36,7 +36,7 @@ def test_band_boxes_come_back_in_frame_rows_and_only_when_new() -> None:
 
 
 def test_the_band_pass_finds_far_objects_in_its_rows(bundled_model_path) -> None:
-    from serve.bench_load import drive_by_frames
+    from streetwatch.bench.load import drive_by_frames
 
     config = load_pipeline_config(overrides={"horizon_band": {}})  # on, at its default rows and size
     full = open_detector(bundled_model_path, "auto", threads=2)

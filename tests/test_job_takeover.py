@@ -13,7 +13,7 @@ import httpx
 import pytest
 from api_support import bus_image, case_signature, pan_frames, write_clip
 
-from serve.api.server_process import ServiceProcess
+from streetwatch.bench.server_process import ServiceProcess
 
 FRAMES = 240  # long enough (seconds of work on a fast machine) to be killed part-way
 pytestmark = pytest.mark.postgres

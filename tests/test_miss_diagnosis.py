@@ -1,4 +1,4 @@
-"""The case benchmark says why each missed violation was missed (serve.miss_diagnosis)."""
+"""The case benchmark says why each missed violation was missed (streetwatch.bench.miss_diagnosis)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 
 from store_events import make_event
 
+from detector.pipeline import read_detections_cache
 from detector.pipeline_config import CaseMerging, load_pipeline_config
 from detector.types import Detection
-from serve.case_benchmark import GroundTruthObject
-from serve.miss_diagnosis import explain_misses, verdict_counts
-from serve.processing import read_detections_cache
+from streetwatch.bench.cases import GroundTruthObject
+from streetwatch.bench.miss_diagnosis import explain_misses, verdict_counts
 
 LAT, LON = 31.2304, 121.4737
 BOX = (100.0, 100.0, 160.0, 150.0)

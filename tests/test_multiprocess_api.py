@@ -38,8 +38,8 @@ def two_services(
     postgres_url: str, service_model: Path, service_taxonomy: Path, shared_evidence: str, tmp_path: Path
 ):
     """(url A, url B, {vehicle: key}, inspector key) of two `streetwatch serve` processes."""
-    from serve.api.server_process import ServiceProcess
     from serve.store import CaseStore
+    from streetwatch.bench.server_process import ServiceProcess
 
     evidence = shared_evidence
     store = CaseStore.open(postgres_url, evidence)  # migrates once, before the services start
@@ -165,7 +165,7 @@ def test_serve_workers_share_one_port_and_prepare_once(
     import psutil
     from api_support import frame_metadata
 
-    from serve.api.server_process import REPO_ROOT, free_port
+    from streetwatch.bench.server_process import REPO_ROOT, free_port
 
     port, data = free_port(), tmp_path / "data"
     env = {

@@ -14,10 +14,10 @@ import pytest
 from drive_scene import DEFAULT_OBJECTS, render_pass, write_zones
 from typer.testing import CliRunner
 
-from datasets.taxonomy import default_taxonomy
+from detector.pipeline import LivePipeline, process_video
+from detector.taxonomy import default_taxonomy
 from detector.types import FrameMeta
-from serve.case_benchmark import GroundTruthDetector, expected_cases, load_ground_truth, match_cases
-from serve.processing import LivePipeline, process_video
+from streetwatch.bench.cases import GroundTruthDetector, expected_cases, load_ground_truth, match_cases
 
 
 @pytest.fixture(autouse=True)
@@ -261,10 +261,10 @@ def test_every_observation_of_a_track_is_placed(scene: Path) -> None:
 
     from detector.geo import load_camera_mount
     from detector.gps import load_gps_track
+    from detector.pipeline import EventAssembler
     from detector.pipeline_config import load_pipeline_config
     from detector.rules import RuleEngine
     from detector.types import Frame
-    from serve.processing import EventAssembler
 
     pdir = scene / "pass_00"
     truth = load_ground_truth(pdir / "ground_truth.json")
@@ -350,7 +350,7 @@ def test_case_matching_counts_clusters_duplicates_false_and_tolerated() -> None:
     from types import SimpleNamespace
 
     from detector.geo import offset_latlon
-    from serve.case_benchmark import GroundTruthObject
+    from streetwatch.bench.cases import GroundTruthObject
 
     lat0, lon0 = 31.23, 121.47
 
@@ -408,7 +408,7 @@ def test_case_matching_counts_clusters_duplicates_false_and_tolerated() -> None:
 
 def test_case_benchmark_reports_how_sure_its_rates_are() -> None:
     """Wilson 95 % intervals: textbook values at the edges, and the width ~80 violations leave."""
-    from serve.case_benchmark import wilson_interval
+    from streetwatch.bench.cases import wilson_interval
 
     assert wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
     assert wilson_interval(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
@@ -418,19 +418,19 @@ def test_case_benchmark_reports_how_sure_its_rates_are() -> None:
 
 
 def test_detector_input_is_a_16_9_rectangle_at_the_model_scale(coco_onnx_path: Path) -> None:
+    from detector.pipeline import build_detector, footage_detector
     from detector.pipeline_config import load_pipeline_config
-    from serve.process_cli import _open_detector
 
     config = load_pipeline_config()
-    assert _open_detector(coco_onnx_path, None, None, config).imgsz == (384, 640)
+    assert footage_detector(build_detector(config, coco_onnx_path), config).imgsz == (384, 640)
     square = load_pipeline_config(overrides={"detector": {"imgsz": None}})
-    assert _open_detector(coco_onnx_path, None, None, square).imgsz == (640, 640)
+    assert footage_detector(build_detector(square, coco_onnx_path), square).imgsz == (640, 640)
 
 
 def test_case_benchmark_reuses_its_detections_cache(tmp_path: Path, coco_onnx_path: Path) -> None:
     """`bench cases --detections-cache`: a second run with the same model answers from the cache
     (no inference) and reaches the same cases."""
-    from serve.case_benchmark import run_case_benchmark
+    from streetwatch.bench.cases import run_case_benchmark
 
     def run() -> dict:
         return run_case_benchmark([7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, detections_cache=True)
@@ -441,7 +441,7 @@ def test_case_benchmark_reuses_its_detections_cache(tmp_path: Path, coco_onnx_pa
     keep = ("gt_violations", "cases", "gt_found", "false_cases", "duplicate_cases")
     assert {k: second[k] for k in keep} == {k: first[k] for k in keep}
     assert list((tmp_path / "detections").glob("seed_7_pass_*.*.jsonl"))
-    # every missed violation says, from the cached detections, which stage lost it (serve.miss_diagnosis)
+    # every missed violation says, from the cached detections, which stage lost it (bench.miss_diagnosis)
     clear = report["per_seed"][0]["clearly_visible"]
     assert clear["missed"]  # a COCO model finds none of the city classes
     assert len(clear["missed_detail"]) == len(clear["missed"])
@@ -452,7 +452,7 @@ def test_case_benchmark_reuses_its_detections_cache(tmp_path: Path, coco_onnx_pa
 def test_streaming_a_pass_live_files_the_cases_its_recording_files(tmp_path: Path) -> None:
     """`bench cases --live`: the same passes sent frame by frame through the live service's path (with
     their GPS fixes as frame metadata) open the cases that processing them as footage opens."""
-    from serve.case_benchmark import run_case_benchmark
+    from streetwatch.bench.cases import run_case_benchmark
 
     def run(live: bool) -> dict:
         return run_case_benchmark([7], 2, 3.0, None, True, 5.0, tmp_path, live=live)
@@ -484,7 +484,7 @@ def test_bench_cases_names_a_bad_seed_list(seeds: str, message: str) -> None:
 
 
 def test_seed_lists_take_ranges_and_single_seeds() -> None:
-    from serve.case_benchmark import parse_seeds
+    from streetwatch.bench.cases import parse_seeds
 
     assert parse_seeds("101-103, 110") == [101, 102, 103, 110]
 
@@ -527,7 +527,7 @@ def test_live_jpeg_replay_detects_on_the_pixels_the_service_decodes(
     """`bench cases --live-jpeg 85`: every frame is JPEG-encoded and decoded as the service decodes an
     upload (half size for this model), so the model runs on those pixels: its own detections cache."""
     from detector.errors import InputError
-    from serve.case_benchmark import run_case_benchmark
+    from streetwatch.bench.cases import run_case_benchmark
 
     report = run_case_benchmark(
         [7], 1, 2.0, coco_onnx_path, False, 5.0, tmp_path, detections_cache=True, live_jpeg=85

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from drive_scene import street_to_latlon, write_zones
 
-from datasets.taxonomy import default_taxonomy
 from detector.geo import GeoPosition
 from detector.pipeline_config import load_pipeline_config
 from detector.rules import RuleEngine
+from detector.taxonomy import default_taxonomy
 from detector.track import Track, TrackObservation
 from detector.types import Detection
 from detector.zones import load_zones

@@ -14,7 +14,7 @@ import pytest
 from api_support import bus_image, case_signature, pan_frames, write_clip
 
 from serve.api.bootstrap import read_credentials
-from serve.api.server_process import ServiceProcess
+from streetwatch.bench.server_process import ServiceProcess
 
 FRAMES = 240  # long enough (seconds of work on a fast machine) to be killed part-way
 

@@ -47,8 +47,8 @@ def test_different_code_or_farther_opens_a_new_case(store: CaseStore) -> None:
 def test_the_merge_distance_can_differ_per_class(store: CaseStore) -> None:
     """A city's configuration: two cars parked 10 m apart are two violations, while two bins 10 m
     apart (one garbage station) stay one case under the 15 m default."""
+    from detector.pipeline.ingest import ProcessSummary, ingest_events
     from detector.pipeline_config import load_pipeline_config
-    from serve.processing import ProcessSummary, _ingest
 
     city = {"cases": {"merge_distance_by_class": {"illegal_parking": 6}}}
     merging = load_pipeline_config(overrides=city).cases
@@ -59,7 +59,7 @@ def test_the_merge_distance_can_differ_per_class(store: CaseStore) -> None:
         make_event("bin1", north_m=40, class_name="overflowing_bin"),
         make_event("bin2", north_m=40, east_m=10, class_name="overflowing_bin"),
     ]
-    results = _ingest(store, events, ProcessSummary(), merging)
+    results = ingest_events(store, events, ProcessSummary(), merging)
     car1, car2, car1_again, bin1, bin2 = (r.case.id for r in results)
     assert car1 != car2 and car1_again == car1
     assert bin1 == bin2

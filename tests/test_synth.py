@@ -21,7 +21,7 @@ from datasets.synth.look import random_look
 from datasets.synth.render import render_frame
 from datasets.synth.shapes import SceneObject
 from datasets.synth.world import make_street
-from datasets.taxonomy import default_taxonomy
+from detector.taxonomy import default_taxonomy
 
 CLASSES = default_taxonomy().names
 

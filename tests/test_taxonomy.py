@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datasets.taxonomy import (
+from detector.errors import ConfigError
+from detector.taxonomy import (
     DEFAULT_TAXONOMY_PATH,
     TAXONOMY_ENV,
     TaxonomyError,
     default_taxonomy,
     load_taxonomy,
 )
-from detector.errors import ConfigError
 
 
 def _bundled() -> dict:

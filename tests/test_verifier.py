@@ -69,11 +69,11 @@ def _events(street: Path, tmp_path: Path, name: str, relabel: dict[str, str], ve
     """Events from the ground-truth boxes of the pass, each object's class renamed by `relabel`."""
     import dataclasses
 
-    from datasets.taxonomy import default_taxonomy
+    from detector.pipeline import process_video
     from detector.pipeline_config import load_pipeline_config
-    from serve.case_benchmark import GroundTruthDetector, load_ground_truth
-    from serve.processing import process_video
+    from detector.taxonomy import default_taxonomy
     from serve.store import CaseStore
+    from streetwatch.bench.cases import GroundTruthDetector, load_ground_truth
 
     pdir = street / "pass_00"
     truth = [
@@ -239,7 +239,7 @@ def test_a_live_upload_is_judged_on_its_reduced_pixels_when_they_hold_the_crop(s
     from detector.decode import decode_for_detection, decode_full
     from detector.types import Frame
     from detector.verifier import crop_side
-    from serve.case_benchmark import load_ground_truth
+    from streetwatch.bench.cases import load_ground_truth
 
     verifier = open_verifier(VerifierSettings())
     assert verifier is not None  # the bundled verifier

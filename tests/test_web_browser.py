@@ -88,17 +88,18 @@ def _seed(data: Path) -> dict:
 
     Preferred: `streetwatch process` on a synthetic drive-by clip (needs the trained bundled model).
     Fallback (clearly labelled in test-artifacts/web/seed.txt): synthetic events through the store's
-    `ingest_event` (serve.web.demo_seed) on a generated road-segment layer; it also tops up a clip
+    `ingest_event` (demo_seed) on a generated road-segment layer; it also tops up a clip
     seed that opened fewer than MIN_PENDING cases. A few cases are then walked further along the
     lifecycle so the map and the ranking show every status group.
     """
+    from demo_seed import seed_store, write_demo_zones
+
     from serve.store import CaseStore
-    from serve.web.demo_seed import seed_store, write_demo_zones
 
     db = f"sqlite:///{data / 'streetwatch.db'}"
     how = _seed_from_clip(data, db)
     if how is None:
-        how = "FALLBACK demo seed: serve.web.demo_seed events through ingest_event (no bundled model yet)"
+        how = "FALLBACK demo seed: demo_seed events through ingest_event (no bundled model yet)"
         write_demo_zones(data / "zones")
     zones = data / "zones"
     store = CaseStore.open(db, str(data / "evidence"))
@@ -108,7 +109,7 @@ def _seed(data: Path) -> dict:
             seed_store(store, zones, (MIN_CASES + 4) - from_clip, seed=11)
             if from_clip:
                 how += (f"; {from_clip} cases from the clip, topped up with {(MIN_CASES + 4) - from_clip} "
-                        "demo-seed places (serve.web.demo_seed) on the clip's zones")
+                        "demo-seed places (demo_seed) on the clip's zones")
         store.create_user(INSPECTOR, PASSWORD, "inspector")
         _, admin_key = store.create_api_key("test-admin", "admin")
         queue = [c.id for c in store.review_queue(limit=100).items]

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from demo_seed import seed_store, write_demo_zones
 
 from serve.store.types import SegmentStats
-from serve.web.demo_seed import seed_store, write_demo_zones
 from serve.web.pages import ranking_rows
 from serve.web.session import COOKIE_NAME, read_session, sign_session
 

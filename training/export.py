@@ -77,7 +77,7 @@ def export_onnx(
     if data_path is not None and data_path.is_file():
         data_hash = training_data_hash(data_path, "train")
     if taxonomy_version is None:
-        from datasets.taxonomy import load_taxonomy
+        from detector.taxonomy import load_taxonomy
 
         taxonomy_version = load_taxonomy().version
     training_date = str(info.get("date") or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))

@@ -61,7 +61,7 @@ def widen_classes(weights: Path, names: list[str], out: Path) -> dict[str, str]:
 def main() -> None:
     import argparse
 
-    from datasets.taxonomy import load_taxonomy
+    from detector.taxonomy import load_taxonomy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, required=True, help="Trained checkpoint (.pt).")

@@ -26,7 +26,7 @@ DEFAULT_SYNTH_COMMANDS = [
 
 RETRAIN_COMMANDS = """\
 # 1. bring your labelled frames into one dataset (YOLO, COCO, Pascal VOC, CVAT XML 1.1, Label Studio)
-streetwatch dataset import --help        # map your label names onto datasets/taxonomy.yaml
+streetwatch dataset import --help        # map your label names onto detector/taxonomy.yaml
 # 2. find broken boxes, unknown classes, corrupt or duplicate images, frames without labels
 streetwatch dataset check --help
 # 3. split by group (video / route / day) so frames of one drive never land on both sides
@@ -45,7 +45,7 @@ STREETWATCH_MODEL=models/city-yolo11n.onnx streetwatch serve
 
 
 def _classes_table() -> str:
-    from datasets.taxonomy import load_taxonomy
+    from detector.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
     lines = ["| id | class | 中文 | English | matter code | leads to a case |", "|---:|---|---|---|---|---|"]
@@ -54,7 +54,7 @@ def _classes_table() -> str:
             f"| {c.id} | `{c.name}` | {c.zh} | {c.en} | {c.matter_code or '-'} | "
             f"{'yes' if c.violation else 'only through zone rules'} |"
         )
-    return "\n".join(lines) + f"\n\nTaxonomy version {tax.version} (`datasets/taxonomy.yaml`)."
+    return "\n".join(lines) + f"\n\nTaxonomy version {tax.version} (`detector/taxonomy.yaml`)."
 
 
 def _training_section(run_dir: Path | None) -> str:

@@ -79,25 +79,3 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         )
         typer.echo(json.dumps(summary))
 
-    @bench.command("synth")
-    def bench_synth(
-        frames: int = typer.Option(20, "--frames", min=1, help="Frames to render."),
-        seed: int = typer.Option(0, "--seed", min=0),
-    ) -> None:
-        """Measure the generator's CPU time per frame on one core (rendering + effects + labels, no disk)."""
-        from datasets.synth.frames import render_training_frame
-        from datasets.synth.textures import texture_bank
-
-        texture_bank()
-        render_training_frame(seed, 0)
-        t0 = time.process_time()
-        w0 = time.time()
-        for i in range(1, frames + 1):
-            render_training_frame(seed, i)
-        cpu = (time.process_time() - t0) / frames
-        wall = (time.time() - w0) / frames
-        typer.echo(
-            json.dumps(
-                {"frames": frames, "cpu_s_per_frame": round(cpu, 4), "wall_s_per_frame": round(wall, 4)}
-            )
-        )

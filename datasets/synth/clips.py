@@ -408,7 +408,7 @@ def generate_clips(
     import av
     from tqdm import tqdm
 
-    from datasets.taxonomy import default_taxonomy
+    from detector.taxonomy import default_taxonomy
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

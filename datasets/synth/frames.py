@@ -42,7 +42,7 @@ def generator_fingerprint() -> str:
 
 
 def class_names() -> list[str]:
-    from datasets.taxonomy import default_taxonomy
+    from detector.taxonomy import default_taxonomy
 
     return default_taxonomy().model_names
 
@@ -274,7 +274,7 @@ def _hex_bgr(color: str) -> tuple[int, int, int]:
 
 def contact_sheet(out: Path, names: list[str], path: Path, cols: int = 4, thumb_w: int = 480) -> None:
     """A grid of frames with their label boxes drawn, for looking at what the generator makes."""
-    from datasets.taxonomy import default_taxonomy
+    from detector.taxonomy import default_taxonomy
 
     tax = default_taxonomy()
     colors = {c.id: _hex_bgr(c.color) for c in tax.classes}

@@ -734,3 +734,28 @@ def two_wheeler(rng: np.random.Generator, s: float, t: float, z: float, yaw: flo
         parts += box(q[0], q[1], z + 0.2, 0.12, 0.4, 0.85, yaw, col)
         parts += box(q[0], q[1], z + 1.0, 0.06, 0.65, 0.05, yaw, (40, 40, 40))
     return parts
+
+
+def awning_parts(shop, P: float) -> list[Part]:
+    """A shop's awning: a sloped sheet over the door line and its front edge."""
+    col = shop.awning
+    z0, z1, out = 2.95, 2.5, 0.9
+    return [
+        Part(
+            np.array([[shop.s0, P, z0], [shop.s1, P, z0], [shop.s1, P - out, z1], [shop.s0, P - out, z1]]),
+            col,
+            None,
+        ),
+        Part(
+            np.array(
+                [
+                    [shop.s0, P - out, z1],
+                    [shop.s1, P - out, z1],
+                    [shop.s1, P - out, z1 - 0.25],
+                    [shop.s0, P - out, z1 - 0.25],
+                ]
+            ),
+            (min(255.0, col[0] * 0.8), min(255.0, col[1] * 0.8), min(255.0, col[2] * 0.8)),
+            None,
+        ),
+    ]

@@ -650,30 +650,6 @@ def interior_parts(shop, P: float, kh: float, light: float) -> list[Part]:
     return parts
 
 
-def awning_parts(shop, P: float) -> list[Part]:
-    col = shop.awning
-    z0, z1, out = 2.95, 2.5, 0.9
-    return [
-        Part(
-            np.array([[shop.s0, P, z0], [shop.s1, P, z0], [shop.s1, P - out, z1], [shop.s0, P - out, z1]]),
-            col,
-            None,
-        ),
-        Part(
-            np.array(
-                [
-                    [shop.s0, P - out, z1],
-                    [shop.s1, P - out, z1],
-                    [shop.s1, P - out, z1 - 0.25],
-                    [shop.s0, P - out, z1 - 0.25],
-                ]
-            ),
-            _shade(col, 0.8),
-            None,
-        ),
-    ]
-
-
 # ---------------------------------------------------------------- renderer
 
 

@@ -419,14 +419,12 @@ class Placer:
         for b in st.buildings:
             for shop in b.shops:
                 if shop.awning is not None and shop.s1 > s0 - 5 and shop.s0 < s1 + 5:
-                    from datasets.synth.render import awning_parts
-
                     self.add(
                         SceneObject(
                             0,
                             None,
                             ((shop.s0 + shop.s1) / 2, P - 0.45, kh),
-                            awning_parts(shop, P),
+                            ob.awning_parts(shop, P),
                             cast_shadow=True,
                             kind="awning",
                         )

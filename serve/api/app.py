@@ -86,18 +86,15 @@ def _jsonable(errors: list[dict]) -> list[dict]:
 
 
 def _load_detector(settings: Settings, state: ServiceState) -> None:
-    from detector.model import open_detector
-    from serve.api.pipeline import detector_imgsz, detector_thresholds
+    from detector.pipeline import build_detector
 
-    config = state.pipeline_settings
-    conf, iou = detector_thresholds(settings, config)
     try:
-        # the same input and thresholds as `streetwatch process`: live, jobs and CLI see the same detections
-        state.detector = open_detector(
+        state.detector = build_detector(
+            state.pipeline_settings,
             settings.model_path,
-            detector_imgsz(settings, config),
-            conf=conf,
-            iou=iou,
+            conf=settings.conf,
+            iou=settings.iou,
+            imgsz=settings.imgsz,
             threads=settings.detector_threads(),
             spin=settings.spin,
         )
@@ -118,7 +115,7 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
 
 def build_state(settings: Settings) -> ServiceState:
     """Open the store, bootstrap credentials, load the model, start the batcher and the job runner."""
-    from datasets.taxonomy import default_taxonomy, load_taxonomy
+    from detector.taxonomy import default_taxonomy, load_taxonomy
     from serve.api.bootstrap import bootstrap
     from serve.api.jobs import JobRunner
     from serve.api.live import LiveService

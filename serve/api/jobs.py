@@ -1,6 +1,6 @@
 """The batch job runner: persisted jobs processed in background threads, resumed after a restart.
 
-Each job runs `serve.processing.process_video` with a detections cache under
+Each job runs `detector.pipeline.process_video` with a detections cache under
 `<data_dir>/jobs/<job id>/detections.jsonl`. After a crash (even SIGKILL) the job is still
 `running` in the store; on start-up the runner takes it again: frames in the cache skip the
 model, everything after the detector is recomputed from the same detections, and the store refuses
@@ -171,8 +171,8 @@ class JobRunner:
 
     def _run(self, job: Any, resumed: bool) -> None:
         from detector.horizon_band import with_horizon_band
+        from detector.pipeline import process_video
         from serve.api.pipeline import camera_for, zones_for
-        from serve.processing import process_video
 
         store = self.store
         sink = _CountingSink(store)

@@ -1,4 +1,4 @@
-"""Builds the live pipeline (serve.processing.LivePipeline) from the service settings."""
+"""Builds the live pipeline (detector.pipeline.LivePipeline) from the service settings."""
 
 from __future__ import annotations
 
@@ -28,24 +28,6 @@ def pipeline_config(settings: Settings) -> Any:
     return load_pipeline_config(settings.pipeline_config, overrides=overrides)
 
 
-def detector_imgsz(settings: Settings, config: Any = None) -> Any:
-    """The input size the service runs the model at: its `imgsz`, else the pipeline config's
-    `detector.imgsz` (16:9 "auto" by default), as `streetwatch process` does. `config`: the pipeline
-    configuration when the caller holds it (ServiceState.pipeline_settings), else it is read."""
-    if settings.imgsz is not None:
-        return settings.imgsz
-    return (config or pipeline_config(settings)).detector.imgsz
-
-
-def detector_thresholds(settings: Settings, config: Any = None) -> tuple[float, float]:
-    """(conf, iou) the service's detector runs with: its own when set, else the pipeline config's, so
-    live frames, footage jobs and `streetwatch process` see the same detections."""
-    detector = (config or pipeline_config(settings)).detector
-    conf = settings.conf if settings.conf is not None else detector.conf
-    iou = settings.iou if settings.iou is not None else detector.iou
-    return conf, iou
-
-
 def camera_for(settings: Settings) -> Any:
     if settings.camera_config is None:
         return None
@@ -58,7 +40,7 @@ def build_live_pipeline(settings: Settings, store: Any, detector: Any, config: A
     """LivePipeline with the pipeline configuration `config` (ServiceState.pipeline_settings), the zones
     and the camera; the detector is only used by callers that do not pass detections (the API always
     runs the model through the micro-batcher first)."""
-    from serve.processing import LivePipeline
+    from detector.pipeline import LivePipeline
 
     pipeline = LivePipeline(
         store,

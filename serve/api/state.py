@@ -32,7 +32,7 @@ class ServiceState:
     login_limiter: RateLimiter | None = None  # per client address, far stricter than per key
     session_secret: bytes = b""
     model_error: str | None = None
-    taxonomy: Any = None  # datasets.taxonomy.Taxonomy used by the store, the pipeline and the API
+    taxonomy: Any = None  # detector.taxonomy.Taxonomy used by the store, the pipeline and the API
     active_streams: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -4,6 +4,7 @@
 `ProcessPlan` (serve.engines.common) and runs it on an engine; both leave the same cases in the store.
 """
 
-from serve.engines.common import EngineResult, ProcessPlan, VideoJob, build_jobs, open_engine
+from serve.engines.common import EngineResult, ProcessPlan, VideoJob, build_jobs
+from serve.engines.registry import open_engine
 
 __all__ = ["EngineResult", "ProcessPlan", "VideoJob", "build_jobs", "open_engine"]

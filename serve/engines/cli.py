@@ -1,5 +1,6 @@
-"""CLI glue of the engines: `streetwatch process` with several videos / folders / `--engine ray`, and
-`streetwatch bench ray`. Cheap to import (heavy imports inside the functions)."""
+"""`streetwatch process`: recorded footage -> detector -> tracker -> events -> cases, for one video in
+this process or for several videos, folders or `--engine ray` through the engines (`run_process`).
+Cheap to import (heavy imports inside the functions)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def run_process(
         raise InputError("--cache works with one video and --engine inprocess (a detections cache per video)")
     from tqdm import tqdm
 
-    from serve.engines.common import ProcessPlan, absolute_db_url, absolute_evidence, build_jobs, open_engine
+    from serve.engines.common import ProcessPlan, absolute_db_url, absolute_evidence, build_jobs
+    from serve.engines.registry import open_engine
 
     jobs = build_jobs(inputs, gps, camera=camera.resolve() if camera else None, vehicle_id=vehicle)
     plan = ProcessPlan(
@@ -83,42 +85,145 @@ def run_process(
     )
 
 
-def bench_ray_command(
-    clips: int = typer.Option(4, "--clips", min=1, max=64, help="Generated clips (synth drive-by passes)."),
-    seconds: float = typer.Option(10.0, "--seconds", min=1, max=600, help="Length of each clip."),
-    fps: float = typer.Option(5.0, "--fps", help="Sampling rate of the pipeline."),
-    workers: str = typer.Option("1,2", "--workers", help="Ray worker counts to measure, e.g. 1,2."),
-    model: Path | None = typer.Option(None, "--model", help="ONNX detector (default: the bundled model)."),
-    config: Path | None = typer.Option(None, "--config", help="Pipeline configuration YAML."),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster (default: a local instance)."),
-    work: Path = typer.Option(
-        Path("runs/bench-ray"), "--work", help="Scratch folder (clips, stores, report)."
-    ),
-    threads: int | None = typer.Option(
-        None, "--threads", help="ONNX Runtime threads of the in-process run (default: the config's)."
-    ),
-    pin: bool = typer.Option(
-        True,
-        "--pin/--no-pin",
-        help="Confine each Ray run to as many cores as workers (scaling with cores); --no-pin: all cores.",
-    ),
-    layout: str = typer.Option(
-        "streets",
-        "--layout",
-        help="streets: each clip on its own street (independent videos); passes: passes of one street.",
-    ),
-) -> None:
-    """Frames/s of the same generated clips in-process, on Ray with 1 worker, with 2 workers (speed-up)."""
-    from serve.engines.bench import run_ray_benchmark
-
-    counts = [int(w) for w in workers.split(",") if w.strip()]
-    report = run_ray_benchmark(
-        clips, seconds, fps, counts, model, config, address, work, threads, layout, pin
-    )
-    typer.echo(json.dumps({k: v for k, v in report.items() if k not in ("runs", "report")}, indent=2))
-    typer.echo(f"report: {report['report']}")
-
-
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
-    """Adds `bench ray` (the `process` options live in serve/process_cli.py and call run_process)."""
-    bench.command("ray")(bench_ray_command)
+    """Add `streetwatch process`."""
+
+    @app.command("process")
+    def process_cmd(
+        video: list[Path] = typer.Argument(
+            ..., help="Video file(s) recorded by patrol vehicles, or folder(s) of them (an archive)."
+        ),
+        gps: list[Path] | None = typer.Option(
+            None,
+            "--gps",
+            help="GPS track: .gpx, .nmea, .csv or per-frame .json/.jsonl; one per video, in order "
+            "(default: <video>.gpx/.csv, or track.gpx/.csv next to a lone video).",
+        ),
+        camera: Path | None = typer.Option(
+            None, "--camera", help="Camera mount YAML (height, pitch, hfov, yaw)."
+        ),
+        zones: Path | None = typer.Option(
+            None, "--zones", help="Folder of GeoJSON layers (road segments, zones)."
+        ),
+        db: str = typer.Option(
+            "sqlite:///data/streetwatch.db", "--db", help="Case store URL (SQLite or PostgreSQL)."
+        ),
+        evidence: Path = typer.Option(
+            Path("data/evidence"),
+            "--evidence",
+            help="Evidence image folder, or s3://BUCKET/PREFIX?endpoint_url=...",
+        ),
+        model: Path | None = typer.Option(
+            None, "--model", help="ONNX detector (default: the bundled model)."
+        ),
+        fps: float | None = typer.Option(
+            None,
+            "--fps",
+            help="Frames per second sampled from the video (default: the configuration's sample_fps, 10).",
+        ),
+        vehicle: str = typer.Option(
+            "vehicle-1", "--vehicle", help="Id of the patrol vehicle that filmed it."
+        ),
+        config: Path | None = typer.Option(
+            None, "--config", help="Pipeline configuration YAML (thresholds, rules)."
+        ),
+        cache: Path | None = typer.Option(
+            None,
+            "--cache",
+            help="Detections cache (JSON Lines): an interrupted run resumes without re-inference.",
+        ),
+        conf: float | None = typer.Option(
+            None, "--conf", help="Minimum detection score (default from config)."
+        ),
+        threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime threads."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        engine: str = typer.Option(
+            "inprocess", "--engine", help="inprocess, or ray (decode, inference and cases on a Ray cluster)."
+        ),
+        address: str | None = typer.Option(
+            None, "--address", help="Ray cluster address (default: start a local Ray instance)."
+        ),
+        workers: int | None = typer.Option(
+            None, "--workers", help="Ray inference actors, one CPU each (default: 2/3 of the cluster's CPUs)."
+        ),
+        reprocess: bool = typer.Option(
+            False,
+            "--reprocess",
+            help="Process a video this store already holds from a run with other settings (model, --fps, "
+            "tracker) anyway: some of its objects' observations may be added to their cases a second time.",
+        ),
+    ) -> None:
+        """Detect, track, geolocate and judge videos; open or update cases in the store."""
+        if engine != "inprocess" or len(video) != 1 or video[0].is_dir() or len(gps or []) != 1:
+            from serve.engines.cli import run_process  # several videos, folders, or --engine ray
+
+            return run_process(video, gps, camera=camera, zones=zones, db=db, evidence=str(evidence),
+                               model=model, fps=fps, vehicle=vehicle, config=config, conf=conf,
+                               threads=threads, engine=engine, address=address, workers=workers,
+                               as_json=as_json, cache=cache, reprocess=reprocess)  # fmt: skip
+        video, gps = video[0], gps[0]  # type: ignore[index,assignment]  # one video with its track
+        from tqdm import tqdm
+
+        from detector.pipeline import prepare_inputs, process_video
+        from detector.pipeline_config import load_pipeline_config
+
+        cfg = load_pipeline_config(config)
+        # Check every input before opening the store: bad input leaves nothing behind.
+        from detector.sources import VideoFileSource
+
+        with VideoFileSource(video, fps=fps or cfg.sample_fps) as src:
+            native = src.native_fps
+            total = src.estimated_frames
+        prepared = prepare_inputs(gps, cfg, camera, zones, fps_hint=native)
+        from detector.pipeline import build_detector, footage_detector
+
+        detector = footage_detector(build_detector(cfg, model, conf=conf, threads=threads), cfg)
+
+        from serve.store import CaseStore
+
+        store = CaseStore.open(db, str(evidence))
+        bars: list[tqdm] = []  # opened at the first frame: a refused run prints no empty bar
+
+        def progress(done: int, _total: int | None) -> None:
+            if not bars:
+                bars.append(tqdm(total=total, unit="frame", desc=video.name, dynamic_ncols=True))
+            bars[0].update(done - bars[0].n)
+
+        try:
+            summary = process_video(
+                video,
+                prepared.gps,
+                store,
+                detector,
+                cfg,
+                vehicle_id=vehicle,
+                progress=progress,
+                detections_cache=cache,
+                camera=prepared.camera,
+                zones=prepared.zones,
+                fps=fps,
+                reprocess=reprocess,
+            )
+        finally:
+            for bar in bars:
+                bar.close()
+            store.close()
+        if as_json:
+            typer.echo(json.dumps(summary.to_dict(), indent=2))
+            return
+        s = summary
+        typer.echo(
+            f"{video.name}: {s.frames} frames at {s.fps:g} fps ({s.video_seconds:.1f} s of video in "
+            f"{s.wall_seconds:.1f} s, "
+            f"{s.speed_x_realtime:.1f}x real time), {s.detections} detections, {s.tracks} tracks"
+        )
+        typer.echo(
+            f"events: {s.events}  new cases: {s.new_cases}  merged observations: {s.merged_observations}  "
+            f"already stored: {s.already_stored}"
+        )
+        if s.rejected:
+            typer.echo(
+                "tracks not turned into events: "
+                + ", ".join(f"{k}: {v}" for k, v in sorted(s.rejected.items()))
+            )
+

@@ -114,22 +114,6 @@ class Engine(Protocol):
         ...
 
 
-def open_engine(name: str, address: str | None = None, workers: int | None = None) -> Engine:
-    """`inprocess` or `ray` (ray: `address` of a running cluster, else a local instance)."""
-    if name in ("inprocess", "local"):
-        from serve.engines.inprocess import InProcessEngine
-
-        return InProcessEngine()
-    if name == "ray":
-        from serve.engines.ray_engine import RayEngine
-
-        return RayEngine(address=address, workers=workers)
-    raise InputError(f"--engine must be inprocess or ray, not {name!r}")
-
-
-# ------------------------------------------------------------------------------------ inputs
-
-
 def _sibling(video: Path, names: Sequence[str]) -> Path | None:
     for name in names:
         candidate = video.parent / name
@@ -287,8 +271,8 @@ def check_jobs(plan: ProcessPlan) -> list[CheckedJob]:
     relative times; ties keep the given order): "seen again on a later pass" must mean later in time,
     whatever the files are called. Every engine processes them in this order.
     """
+    from detector.pipeline.batch import prepare_inputs, video_start_time
     from detector.sources import VideoFileSource
-    from serve.processing import prepare_inputs, video_start_time
 
     cfg = plan.config()
     checked = []

@@ -10,17 +10,19 @@ from serve.engines.common import EngineResult, ProcessPlan, Stopwatch, check_job
 
 def open_detector(plan: ProcessPlan, cfg: Any, threads: int | None = None):
     """The plan's ONNX detector (the same construction as the single-video `streetwatch process`)."""
-    from serve.process_cli import _open_detector
+    from detector.pipeline import build_detector, footage_detector
 
-    return _open_detector(plan.model, plan.conf, threads if threads is not None else plan.threads, cfg)
+    threads = threads if threads is not None else plan.threads
+    detector = build_detector(cfg, plan.model, conf=plan.conf, threads=threads)
+    return footage_detector(detector, cfg)
 
 
 class InProcessEngine:
     name = "inprocess"
 
     def run(self, plan: ProcessPlan, progress: Any = None) -> EngineResult:
+        from detector.pipeline import process_video
         from detector.zones import load_zones
-        from serve.processing import process_video
         from serve.store import CaseStore
 
         clock = Stopwatch()

@@ -7,7 +7,7 @@ Three stages, each where Ray runs it best:
    onnxruntime session with one intra-op thread and reserves one CPU; batches from all videos are
    spread round-robin over the actors;
 3. **tracker → events → rules → cases** (`assemble_video`, one Ray task per video): the same
-   `serve.processing.process_video` as in-process, writing to the shared case store (the store URL
+   `detector.pipeline.process_video` as in-process, writing to the shared case store (the store URL
    is passed to the workers: a SQLite file on one machine, PostgreSQL on a cluster; evidence in a
    folder all workers see, or S3).
 
@@ -101,8 +101,8 @@ class InferenceWorker:
         return f"{os.getpid()}: {self.detector!r}"
 
     def identity(self) -> str:
-        """The detections' identity (serve.processing.detector_identity) of the model this actor runs."""
-        from serve.processing import detector_identity
+        """The detections' identity (detector.pipeline.cache) of the model this actor runs."""
+        from detector.pipeline.cache import detector_identity
 
         return detector_identity(self.detector)
 
@@ -174,8 +174,8 @@ def assemble_video(
     The result carries the CPU seconds of this task and of its decode task (`cpu_tasks`).
     """
     cpu0 = time.process_time()
+    from detector.pipeline import process_video
     from detector.zones import load_zones
-    from serve.processing import process_video
     from serve.store import CaseStore
 
     detector: Any = (
@@ -184,7 +184,7 @@ def assemble_video(
         else ActorDetector(actors, first_actor)
     )
     # the actors run the same model as an in-process run: the same identity, so that a video processed
-    # either way is recognised as processed with the same detector (serve.processing.claim_source)
+    # either way is recognised as processed with the same detector (detector.pipeline.batch.claim_source)
     if actors:
         detector.detections_identity = ray.get(actors[first_actor % len(actors)].identity.remote())
     zones = load_zones(plan.zones) if plan.zones is not None else None

@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from datasets.taxonomy import Taxonomy, default_taxonomy
 from detector.errors import InputError, StreetWatchError
 from detector.pipeline_config import CaseMerging
+from detector.taxonomy import Taxonomy, default_taxonomy
 from detector.types import Detection, ViolationEvent
 from serve.store import auth, geo
 from serve.store.db import create_store_engine, writer_engine

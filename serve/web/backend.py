@@ -93,7 +93,7 @@ def taxonomy_classes(request: Request) -> list[dict[str, Any]]:
     store = _store(request)
     taxonomy = getattr(store, "taxonomy", None)
     if taxonomy is None:
-        from datasets.taxonomy import default_taxonomy
+        from detector.taxonomy import default_taxonomy
 
         taxonomy = default_taxonomy()
     return [

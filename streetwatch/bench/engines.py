@@ -22,7 +22,7 @@ from detector.errors import InputError, ModelError
 
 
 def _clips(work: Path, clips: int, seconds: float) -> list[Path]:
-    from serve.case_benchmark import ensure_synth_clips
+    from streetwatch.bench.cases import ensure_synth_clips
 
     return ensure_synth_clips(work / f"clips-{clips}x{seconds:g}s", 301, clips, seconds)
 
@@ -33,8 +33,8 @@ def _config_for_model(model: Path, config: Path | None, work: Path) -> tuple[Pat
     violation, so the clips produce events and cases to compare. Returns (config, generated)."""
     import yaml
 
-    from datasets.taxonomy import default_taxonomy
     from detector.model import Detector
+    from detector.taxonomy import default_taxonomy
 
     if config is not None:
         return config, False

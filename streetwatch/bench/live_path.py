@@ -1,8 +1,8 @@
 """`streetwatch bench live-path`: the CPU a live frame costs beyond the model, on one thread.
 
-The load test (serve.bench_load) measures the whole service on loopback; its ratio moves by ±0.05 from
+The load test (streetwatch.bench.load) measures the whole service on loopback; its ratio moves by ±0.05 from
 run to run on these shared machines, more than one change to the serving path is worth. This replays
-the load's own frames (the drive-by of serve.bench_load: 8 vehicles, each 7 frames further along,
+the load's own frames (the drive-by of streetwatch.bench.load: 8 vehicles, each 7 frames further along,
 looping) through the service's own live path (`LiveService`, the SQLite case store, the live pipeline
 with the crop verifier) with no HTTP server, no other thread and no model in the loop (each frame's
 detections are computed once, up front), and reports the process CPU per frame of its two halves:
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-VEHICLE_SPACING = 7  # frames between one vehicle's start and the next one's (as serve.bench_load)
+VEHICLE_SPACING = 7  # frames between one vehicle's start and the next one's (as streetwatch.bench.load)
 
 
 def run_live_path_benchmark(
@@ -37,8 +37,8 @@ def run_live_path_benchmark(
     `progress`: called with the number of frames done after each frame (a progress bar's update)."""
     from serve.api.app import build_state, shutdown_state
     from serve.api.limits import decode_image, parse_metadata
-    from serve.bench_load import drive_by_frames, encode_jpegs, frame_metadata
     from serve.settings import Settings
+    from streetwatch.bench.load import drive_by_frames, encode_jpegs, frame_metadata
 
     jpegs = encode_jpegs(drive_by_frames(loop_frames, 1280, 720))
     with tempfile.TemporaryDirectory(prefix="sw-live-path-") as tmp:

@@ -5,7 +5,7 @@ clip + `streetwatch process` are available. The events go through the store's re
 (merge, evidence storage, history), exactly as the pipeline's events do; only the pictures are
 drawn here (a plain street scene with one object, box drawn by detector.annotate).
 
-    python -m serve.web.demo_seed --data-dir data --cases 24
+    python tests/demo_seed.py --data-dir data --cases 24
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from datasets.taxonomy import Taxonomy, default_taxonomy
+from detector.taxonomy import Taxonomy, default_taxonomy
 from detector.types import Detection, ViolationEvent
 
 #: A small made-up district (WGS84) around a reference point: four named segments + a no-parking zone.

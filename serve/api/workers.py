@@ -73,7 +73,7 @@ def serve_workers(settings: Any, workers: int, log_level: str = "info", config: 
         flush=True,
     )
     uvicorn.run(
-        "serve.engines.service_workers:app_for_worker",
+        "serve.api.workers:app_for_worker",
         factory=True,
         workers=workers,
         host=settings.host,

@@ -1,6 +1,6 @@
 """The load test's WebSocket vehicle: one `/v1/vehicles/{id}/stream` connection per vehicle.
 
-The HTTP vehicle (serve.bench_load) makes one request per frame; this one keeps a single connection
+The HTTP vehicle (streetwatch.bench.load) makes one request per frame; this one keeps a single connection
 open, as a patrol camera streaming live does, and follows the stream protocol (docs/api.md): metadata
 text message + binary JPEG per frame, at most `in_flight` frames unacknowledged, a `slow_down` frame
 resent after its `retry_after` and the pace lowered to its `max_fps`. Each frame ends as processed

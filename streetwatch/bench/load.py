@@ -5,7 +5,7 @@ dir). Each simulated vehicle drives a synthetic street (`drive_by_frames`: conse
 a drive-by rendered by the synthetic generator, each vehicle at its own point of the drive), makes
 `fps` frames per second (on schedule, whether or not earlier frames were answered) and POSTs them to
 /v1/frames as JPEGs, the JPEG as the request body (`--transport form`: as a multipart form;
-`--transport ws`: streamed over one WebSocket per vehicle, serve.load_stream), with at most
+`--transport ws`: streamed over one WebSocket per vehicle, streetwatch.bench.load_stream), with at most
 `IN_FLIGHT` frames unanswered (the others wait on the vehicle, as a real uploader buffers). A frame
 refused with 429/503 + Retry-After is resent after that delay. At the end (the sending time plus
 `DRAIN_SECONDS`) every frame is *processed* (a 200), *refused* (every answer it got was an explicit
@@ -44,7 +44,7 @@ import numpy as np
 
 from detector.decode import reduction_for
 from detector.errors import InputError
-from serve.load_stream import Drive, stream_vehicle
+from streetwatch.bench.load_stream import Drive, stream_vehicle
 
 DRAIN_SECONDS = 30.0  # after the last scheduled frame, how long refused frames are still resent
 IN_FLIGHT = 4  # requests one vehicle has open at once
@@ -56,7 +56,7 @@ MULTIPART_BOUNDARY = "streetwatch-load-7d3f"
 TRANSPORT_HELP = {
     "image": "POST /v1/frames per frame, the JPEG as the body, metadata in X-Frame-Metadata",
     "form": "POST /v1/frames per frame, a multipart form (image + metadata)",
-    "ws": "WS /v1/vehicles/{id}/stream, one connection per vehicle (serve.load_stream)",
+    "ws": "WS /v1/vehicles/{id}/stream, one connection per vehicle (streetwatch.bench.load_stream)",
 }
 TRANSPORTS = tuple(TRANSPORT_HELP)
 
@@ -418,16 +418,17 @@ def run_load_test(
     if transport not in TRANSPORTS:
         raise InputError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
     from serve.api.bootstrap import read_credentials
-    from serve.api.server_process import ServiceProcess
     from serve.settings import load_settings
+    from streetwatch.bench.server_process import ServiceProcess
 
     batching = {k: v for k, v in (("max_batch", max_batch), ("workers", workers)) if v}
     settings = load_settings(model_path=model, batching=batching or None, threads=threads)
     if not Path(settings.model_path).is_file():
         raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
-    from serve.api.pipeline import detector_imgsz
+    from serve.api.pipeline import pipeline_config
 
-    service_imgsz = detector_imgsz(settings)  # the reference runs at the service's input size too
+    # the reference runs at the service's input size too
+    service_imgsz = settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
     model_shape = model_input_shape(Path(settings.model_path), service_imgsz)
     decode_factor = reduction_for(width, height, model_shape) if reduced_decode else 1
     jpegs = encode_jpegs(drive_by_frames(DRIVE_BY_FRAMES, width, height))

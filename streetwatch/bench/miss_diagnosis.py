@@ -13,7 +13,7 @@ nearest case of its class. One verdict sums it up:
   a neighbour's case, or its position is off).
 
 The detections come from the benchmark's detections cache (`--detections-cache`,
-serve.processing.read_detections_cache): without it only the
+detector.pipeline.read_detections_cache): without it only the
 nearest case is known.
 """
 

@@ -1,0 +1,1 @@
+"""Benchmarks and diagnostics: measure the product, never imported by it."""
