@@ -19,7 +19,7 @@ from detector.errors import InputError, ModelError
 
 
 def resolve_model(model: Path | None) -> Path:
-    """--model if given, else the default model (env STREETWATCH_MODEL or models/streetwatch-yolo11n.onnx)."""
+    """--model if given, else the default model ($STREETWATCH_MODEL_PATH, else the bundled one)."""
     from detector.model import default_model_path
 
     if model is not None:
@@ -28,7 +28,7 @@ def resolve_model(model: Path | None) -> Path:
     if found is None:
         raise ModelError(
             "no model: models/streetwatch-yolo11n.onnx is not there yet; pass --model PATH.onnx "
-            "or set STREETWATCH_MODEL"
+            "or set STREETWATCH_MODEL_PATH"
         )
     return found
 
@@ -69,7 +69,7 @@ def detect_command(
         None,
         "--model",
         "-m",
-        help="YOLO detection ONNX (default: STREETWATCH_MODEL or models/streetwatch-yolo11n.onnx).",
+        help="YOLO detection ONNX (default: STREETWATCH_MODEL_PATH or models/streetwatch-yolo11n.onnx).",
     ),
     fps: float | None = typer.Option(
         None, "--fps", help="Sample frames at this rate (video and live input)."
@@ -91,6 +91,9 @@ def detect_command(
     max_frames: int | None = typer.Option(
         None, "--max-frames", help="Stop after this many frames (live input)."
     ),
+    all_boxes: bool = typer.Option(
+        False, "--all-boxes", help="Keep violation boxes that lie on a person (the pipeline drops them)."
+    ),
 ) -> None:
     """Detect objects in an image, a folder of images, a video or a live stream: one JSON line per frame."""
     import cv2
@@ -98,7 +101,10 @@ def detect_command(
 
     from detector.annotate import VideoWriter, draw_detections
     from detector.model import Detector
+    from detector.pipeline.assembler import person_veto
+    from detector.pipeline_config import load_pipeline_config
     from detector.sources import open_source, source_kind
+    from detector.taxonomy import default_taxonomy
 
     if not 0.0 <= conf <= 1.0:
         raise InputError(f"--conf must be within 0..1, got {conf}")
@@ -109,6 +115,7 @@ def detect_command(
     source = open_source(input, fps=fps, every=every)  # bad input fails before the model loads
     try:
         detector = Detector(model_path, conf=conf, iou=iou, threads=threads)
+        veto = None if all_boxes else person_veto(load_pipeline_config(), default_taxonomy())
         sink = _open_output(out)
     except BaseException:
         source.close()
@@ -132,6 +139,8 @@ def detect_command(
         with source:
             for frame in source:
                 detections = detector.detect(frame.image)
+                if veto is not None:
+                    detections = veto(detections)
                 record = {
                     "source": frame.source,
                     "index": frame.index,

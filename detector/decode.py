@@ -5,7 +5,7 @@ pixels are thrown away by the resize. libjpeg can decode at 1/2, 1/4 or 1/8 size
 (OpenCV's `IMREAD_REDUCED_COLOR_*`): less work for the inverse DCT, colour conversion and the
 letterbox resize (entropy decoding stays), and a better downsampling than a linear resize. Measured on
 this project's 1280x720 street JPEGs: 2.3 -> 1.7 ms per frame on an idle machine (docs/api.md, load
-test); session 2 measured 9.4 -> 1.7 ms under load on a slower machine. `reduction_for` picks the
+test). `reduction_for` picks the
 largest such factor that still leaves at least as many pixels as the letterboxed image uses, and only
 one that divides both sides, so that boxes map back to original pixels exactly (`Detection.scaled`).
 PNGs are always decoded in full (their reduced modes decode everything and resize), and so is a JPEG
@@ -14,7 +14,7 @@ libjpeg cannot scale.
 
 The reduced decode goes through simplejpeg (libjpeg-turbo's TurboJPEG API): the same pixels as
 OpenCV's (the same library and settings) for ~25 % less CPU on this project's Intel machines
-(docs/api.md, "Session 13"). OpenCV stays the fallback for what simplejpeg will not take or converts
+(docs/api.md). OpenCV stays the fallback for what simplejpeg will not take or converts
 otherwise (CMYK, lossless, data libjpeg only recovers from with a warning), and for a JPEG whose EXIF
 orientation OpenCV turns upright (simplejpeg does not).
 """

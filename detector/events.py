@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detector.annotate import draw_detections
 from detector.geo import GeoPosition
 from detector.pipeline_config import ClassRule, EvidenceSettings
 from detector.track import Track, TrackObservation, box_iou
@@ -107,24 +108,6 @@ def evidence_quality(image: np.ndarray, det: Detection, to_beat: float = -1.0) -
     return bound * (0.2 + 0.8 * min(1.0, sharpness(image, det) / 200.0))
 
 
-def _draw_box(image: np.ndarray, det: Detection) -> np.ndarray:
-    try:
-        from detector.annotate import draw_detections  # the detector helper's drawing, when present
-    except ImportError:
-        draw_detections = None
-    if draw_detections is not None:
-        drawn = draw_detections(image, [det])
-        if isinstance(drawn, np.ndarray):
-            return drawn
-    out = image.copy()
-    thick = max(2, round(max(image.shape[:2]) / 400))
-    p1, p2 = (int(det.x1), int(det.y1)), (int(det.x2), int(det.y2))
-    cv2.rectangle(out, p1, p2, (0, 0, 255), thick)
-    label = f"{det.class_name} {det.score:.2f}"
-    cv2.putText(out, label, (p1[0], max(12, p1[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2)
-    return out
-
-
 def encode_evidence(image: np.ndarray, det: Detection, settings: EvidenceSettings) -> tuple[bytes, bytes]:
     """(frame with the box drawn, raw crop) as JPEG bytes; the frame is downscaled to max_long_side."""
     return _encode_frame(image, det, settings), _encode_crop(image, det, settings)
@@ -142,7 +125,7 @@ def render_evidence(
 
 
 def _encode_frame(image: np.ndarray, det: Detection, settings: EvidenceSettings) -> bytes:
-    drawn = _draw_box(image, det)
+    drawn = draw_detections(image, [det])
     h, w = drawn.shape[:2]
     if max(h, w) > settings.max_long_side:
         s = settings.max_long_side / float(max(h, w))

@@ -13,7 +13,7 @@ the higher score is kept.
 Written here rather than taken from SAHI (sliced inference): SAHI wraps its own model classes and
 tiles the whole frame; this is one band, one extra model call on our ONNX `Detector`, and a merge of
 two lists. It doubles the model's work per frame, so recorded footage uses it and the live service
-does not (docs/pipeline.md, "Session 9").
+does not (docs/pipeline.md).
 """
 
 from __future__ import annotations

@@ -84,7 +84,6 @@ class Detector:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise ModelError("not a YOLO detector: expected one NCHW image input", self.path)
-        self._input = inputs[0]
         self._input_name = inputs[0].name
         self._input_dtype = np.float16 if "float16" in inputs[0].type else np.float32
         self._output_name = outputs[0].name
@@ -256,8 +255,8 @@ def open_detector(
 
 
 def default_model_path() -> Path | None:
-    """Default model: env STREETWATCH_MODEL, else `<repo>/models/streetwatch-yolo11n.onnx` if it exists."""
-    env = os.environ.get("STREETWATCH_MODEL")
+    """Default model: $STREETWATCH_MODEL_PATH, else `<repo>/models/streetwatch-yolo11n.onnx` if it exists."""
+    env = os.environ.get("STREETWATCH_MODEL_PATH")
     if env:
         return Path(env)
     bundled = Path(__file__).resolve().parent.parent / "models" / "streetwatch-yolo11n.onnx"

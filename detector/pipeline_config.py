@@ -8,7 +8,7 @@ any subset of fields) with `--config`. Every field has a description, so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -29,9 +29,10 @@ class DetectorSettings(BaseModel):
         description="onnxruntime's idle threads busy-wait for work: faster alone on a machine, wasteful "
         "where processes share the cores (batch processing, CI). None = onnxruntime's default (on).",
     )
-    imgsz: list[int] | str | None = Field(
+    imgsz: int | list[int] | Literal["auto"] | None = Field(
         default="auto",
-        description="Input (height, width) for models exported with a dynamic input size. 'auto': a "
+        description="Input for models exported with a dynamic input size: a side (square), (height, "
+        "width), or 'auto': a "
         "16:9 rectangle at the model's own scale (a 640 model runs 384x640, a 320 model 192x320): a "
         "patrol frame letterboxed without the grey bands a square input wastes time on. Models with a "
         "fixed input size use their own; null = the model's square metadata size.",
@@ -175,7 +176,7 @@ class DenseSampling(BaseModel):
     `min_hits` by chance more often, and the median of more scores is steadier, so it can be asked to be
     higher. The class rules are written for about 5 frames/s; a stream sampled at `min_fps` or more
     needs `extra_hits` more frames and an `extra_median_score` higher median. Chosen on validation
-    drive-bys (docs/pipeline.md, "Session 9")."""
+    drive-bys (docs/pipeline.md)."""
 
     min_fps: float = Field(
         default=8.0, gt=0, description="Sampling rate (frames/s) from which the stricter evidence applies."
@@ -309,6 +310,14 @@ class PipelineConfig(BaseModel):
         "the geometry was known (heading present) is far away: False = no event (it is placed when a pass "
         "comes closer); True = place it at the vehicle's position. Frames without heading always fall back "
         "to the vehicle position.",
+    )
+    person_veto: float | None = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="A violation detection with at least this share of its box inside a person box (not "
+        "much smaller than it) is a person, not a violation, and is dropped before tracking "
+        "(detector.context). Needs a model with a `person` class. None = off.",
     )
     class_confusion_iou: float | None = Field(
         default=0.5,

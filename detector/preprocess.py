@@ -77,41 +77,12 @@ def check_image(image: object) -> np.ndarray:
     return image
 
 
-def letterbox(
-    image: np.ndarray, input_shape: tuple[int, int], out: np.ndarray | None = None
-) -> tuple[np.ndarray, LetterboxParams]:
-    """Resize and pad one BGR image onto an `input_shape` canvas (uint8, HxWx3); `out` is reused if given."""
-    params = letterbox_params(image.shape[:2], input_shape)
-    h1, w1 = input_shape
-    if out is None:
-        out = np.empty((h1, w1, 3), dtype=np.uint8)
-    new_h, new_w = params.resized_shape
-    left, top = params.pad
-    if (new_h, new_w) != image.shape[:2]:
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    # Paint only the borders, then copy the image into the middle: no full-canvas fill.
-    if top > 0:
-        out[:top] = PAD_VALUE
-    if top + new_h < h1:
-        out[top + new_h :] = PAD_VALUE
-    if left > 0:
-        out[top : top + new_h, :left] = PAD_VALUE
-    if left + new_w < w1:
-        out[top : top + new_h, left + new_w :] = PAD_VALUE
-    out[top : top + new_h, left : left + new_w] = image
-    return out, params
-
-
-def to_tensor(canvases: Sequence[np.ndarray]) -> np.ndarray:
-    """Letterboxed BGR uint8 canvases (same size) -> one NCHW float32 RGB tensor in [0, 1]."""
-    return cv2.dnn.blobFromImages(list(canvases), scalefactor=1.0 / 255.0, swapRB=True, crop=False)
-
-
 def letterbox_into(image: np.ndarray, out: np.ndarray) -> LetterboxParams:
     """Letterbox one BGR uint8 image straight into `out` (3, H, W) float32: RGB, [0, 1], padding 114/255.
 
-    Same pixels as `letterbox` + `to_tensor`, but only the resized image is converted (a 16:9 frame on a
-    square canvas is half padding) and the padding is written as a constant: about 3x cheaper.
+    The same pixels as resizing onto a uint8 canvas padded with `PAD_VALUE` and converting the whole
+    canvas, but only the resized image is converted (a 16:9 frame on a square canvas is half padding)
+    and the padding is written as a constant.
     """
     h1, w1 = out.shape[1:]
     params = letterbox_params(image.shape[:2], (h1, w1))

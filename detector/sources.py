@@ -307,8 +307,7 @@ class LiveSource(FrameSource):
         self._done = False
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self.decoded = 0
-        self.dropped = 0
+        self.dropped = 0  # frames replaced by a newer one before the consumer took them
         self._thread = threading.Thread(target=self._read, name=f"live-reader {url}", daemon=True)
         self._thread.start()
 
@@ -336,7 +335,6 @@ class LiveSource(FrameSource):
                     if self._latest is not None:
                         self.dropped += 1
                     self._latest = frame
-                    self.decoded = index + 1
                     self._cond.notify_all()
         except BaseException as exc:  # reported to the consumer, never lost in the thread
             if not self._stop.is_set():
@@ -393,12 +391,6 @@ def open_source(spec: str | Path, fps: float | None = None, every: int | None = 
         return LiveSource(str(spec), fps=fps, every=every)
     cls = {"folder": ImageFolderSource, "image": ImageFileSource, "video": VideoFileSource}[kind]
     return cls(Path(os.path.expanduser(str(spec))), fps=fps, every=every)
-
-
-def iter_frames(spec: str | Path, fps: float | None = None, every: int | None = None) -> Iterator[Frame]:
-    """Convenience generator over `open_source(...)` that closes the source when done."""
-    with open_source(spec, fps=fps, every=every) as source:
-        yield from source
 
 
 class Prefetched:

@@ -31,7 +31,9 @@ class ClassSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Machine name of the class, as the model and the case store use it.")
-    id: int = Field(ge=0, description="Class index in the default model's output.")
+    id: int = Field(
+        ge=0, description="Order of the class: the model's outputs are the detected classes in id order."
+    )
     zh: str = Field(description="Chinese name shown to inspectors.")
     en: str = Field(description="English name shown to inspectors.")
     matter_code: str | None = Field(description="City-management matter code the case is filed under.")
@@ -40,7 +42,7 @@ class ClassSpec(BaseModel):
     detected: bool = Field(
         default=True,
         description="False for a case type that only a rule produces (non_motor_parking from a two_wheeler "
-        "in a zone): the model has no output for it. Detected classes come first, ids 0..N-1.",
+        "in a zone): the model has no output for it.",
     )
     severity: int = Field(default=1, ge=0, description="Higher is more urgent in the review queue.")
     default_deadline_hours: float | None = Field(
@@ -97,7 +99,7 @@ class Taxonomy(BaseModel):
 
     @property
     def model_names(self) -> list[str]:
-        """The model's output classes, in order: every class but the rule-only ones."""
+        """The model's output classes, in order: every class but the rule-only ones, by id."""
         return [c.name for c in sorted(self.classes, key=lambda c: c.id) if c.detected]
 
     @property
@@ -164,9 +166,6 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     ids = sorted(c.id for c in taxonomy.classes)
     if ids != list(range(len(ids))):
         raise TaxonomyError(f"class ids must be 0..{len(ids) - 1}, each once, got {ids}", file)
-    detected = sorted(c.id for c in taxonomy.classes if c.detected)
-    if detected != list(range(len(detected))):
-        raise TaxonomyError("detected classes come first (ids 0..N-1), rule-only ones after them", file)
     names = [c.name for c in taxonomy.classes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -104,6 +104,7 @@ class Frame:
     meta: FrameMeta | None = None
     scale: int = 1  # original pixels per `image` pixel (1: full resolution)
     encoded: bytes | None = None  # the original JPEG/PNG when `image` is reduced
+    people: list[list[float]] | None = None  # person boxes as fractions of the frame (detector.context)
 
     @property
     def height(self) -> int:

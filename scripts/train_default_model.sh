@@ -78,10 +78,8 @@ fi
 
 "$SW" export --weights "runs/train/$NAME/weights/best.pt" --out "$MODEL" --imgsz "$IMGSZ" \
   --version "$VERSION" --data data/mix/data.yaml
-"$SW" evaluate --model "$MODEL" --data data/real-split/data.yaml --split test --out models/eval-real-test \
-  --threads 2 --speed-runs 50
-"$SW" evaluate --model "$MODEL" --data data/mix/synth-test.yaml --split test --out models/eval-synth-test \
-  --threads 2
-"$PY" -m training.model_card --metrics models/eval-real-test/metrics.json \
-  --synthetic-metrics models/eval-synth-test/metrics.json --model "$MODEL" \
+# real test split first, the synthetic test split beside it, agreement with the COCO checkpoint
+"$SW" evaluate --model "$MODEL" --data data/real-split/data.yaml --split test \
+  --synthetic-data data/mix/synth-test.yaml --coco-agreement --out models/eval --threads 2 --speed-runs 50
+"$PY" -m training.model_card --metrics models/eval/metrics.json --model "$MODEL" \
   --run "runs/train/$NAME" --out models/MODEL_CARD.md --notes "$(cat models/model_card_notes.md 2>/dev/null || true)"

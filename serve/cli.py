@@ -86,7 +86,7 @@ def keys_create(
         raise InputError("--vehicle is only for vehicle keys")
     store = _store(config, data_dir, db)
     try:
-        record, plaintext = store.create_api_key(
+        record, plaintext = store.access.create_api_key(
             name or (f"vehicle {vehicle}" if vehicle else role), role, vehicle
         )
     finally:
@@ -102,7 +102,7 @@ def keys_list(data_dir: Path = DataDirOpt, config: Path = ConfigOpt, db: str = D
     """List API keys (ids, roles, vehicles; never the secrets)."""
     store = _store(config, data_dir, db)
     try:
-        for key in store.list_api_keys():
+        for key in store.access.list_api_keys():
             state = "revoked" if key.revoked else "active"
             typer.echo(
                 f"{key.id}\t{key.role.value}\t{key.vehicle_id or '-'}\t{key.prefix}…\t{state}\t{key.name}"
@@ -121,7 +121,7 @@ def keys_revoke(
     """Revoke an API key at once."""
     store = _store(config, data_dir, db)
     try:
-        store.revoke_api_key(key_id)
+        store.access.revoke_api_key(key_id)
     finally:
         store.close()
     typer.echo(f"revoked {key_id}")
@@ -143,7 +143,7 @@ def users_create(
         raise InputError(f"--role must be inspector or admin, not {role!r}")
     store = _store(config, data_dir, db)
     try:
-        store.create_user(username, password, role)
+        store.access.create_user(username, password, role)
     finally:
         store.close()
     typer.echo(f"created {role} {username}")
@@ -166,6 +166,35 @@ def from_reviews_command(
     )
 
 
+config_app = typer.Typer(help="The settings every command reads: show them, or write their reference.")
+
+
+@config_app.command("show")
+def config_show(data_dir: Path = DataDirOpt, config: Path = ConfigOpt) -> None:
+    """Print the settings in effect (flags > STREETWATCH_* > the YAML file > defaults) as YAML."""
+    import yaml
+
+    shown = _settings(config, data_dir).model_dump(mode="json")
+    if shown.get("session_secret"):
+        shown["session_secret"] = "(set; not shown)"
+    typer.echo(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
+
+
+@config_app.command("docs")
+def config_docs(
+    out: Path | None = typer.Option(None, "--out", help="Write here (docs/configuration.md), not to stdout."),
+) -> None:
+    """The reference table of every setting (docs/configuration.md is this output)."""
+    from serve.settings import settings_markdown
+
+    text = settings_markdown()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add the service commands, the store's (`db`) and the engines' (`process`)."""
     from serve.engines import cli as engines_cli
@@ -176,4 +205,5 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
     app.command("serve")(serve_command)
     app.add_typer(keys_app, name="keys")
     app.add_typer(users_app, name="users")
+    app.add_typer(config_app, name="config")
     dataset.command("from-reviews")(from_reviews_command)

@@ -70,7 +70,7 @@ def _cases(store: Any, statuses: list[str]) -> list[Any]:
 
     cases, cursor = [], None
     while True:
-        page = store.list_cases(CaseFilter(statuses=statuses), cursor, 500)
+        page = store.cases.list_cases(CaseFilter(statuses=statuses), cursor, 500)
         cases.extend(page.items)
         if not page.next_cursor:
             return cases
@@ -115,7 +115,7 @@ def export_reviews(
         (out / "labels").mkdir(parents=True, exist_ok=True)
         groups: list[tuple[str, str]] = []
         for case in tqdm(candidates, desc="cases", unit="case", disable=None):
-            detail = store.get_case_detail(case.id)
+            detail = store.cases.get_case_detail(case.id)
             corrected = any(h.action == "correct" for h in detail.history)
             status = str(case.status)
             if status == "rejected":
@@ -136,7 +136,7 @@ def export_reviews(
                     summary.skip("no crop stored")
                     continue
                 try:
-                    data = store.observation_evidence(obs.id, "crop", evidence_settings)
+                    data = store.cases.observation_evidence(obs.id, "crop", evidence_settings)
                 except (KeyError, InputError):
                     summary.skip("crop missing from evidence storage")
                     continue

@@ -1,9 +1,13 @@
-"""Service configuration: embedded defaults, overridden by `streetwatch.yaml` and `STREETWATCH_*` variables.
+"""StreetWatch's one configuration: every command (`serve`, `process`, `keys`, `users`, `db`,
+`dataset from-reviews`) reads the same `Settings`, so `process` writes to the store the service reads.
 
-Precedence (highest first): values passed in code (CLI flags), environment variables
-(`STREETWATCH_PORT=9000`, nested with `__`: `STREETWATCH_LIMITS__MAX_UPLOAD_BYTES=...`), the YAML
+Precedence (highest first): command-line flags (passed in code), environment variables
+(`STREETWATCH_PORT=9000`, nested with `__`: `STREETWATCH_PIPELINE__DETECTOR__CONF=0.3`), the YAML
 file (`--config`, `STREETWATCH_CONFIG`, else `./streetwatch.yaml` when present), the defaults below.
 Every path that is not set explicitly lives under the data directory, so one folder holds all state.
+The data path's settings (detector input and thresholds, tracker, class rules, evidence, case merging)
+are nested under `pipeline`: their defaults are `detector/pipeline_defaults.yaml`, and a file or a
+variable overrides only the fields it names.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +25,7 @@ from pydantic_settings import (
 )
 
 from detector.errors import ConfigError
+from detector.pipeline_config import PipelineConfig, load_pipeline_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODEL = REPO_ROOT / "models" / "streetwatch-yolo11n.onnx"
@@ -111,27 +116,6 @@ class Settings(BaseSettings):
         default=None, description="Where uploaded job videos are streamed to. Default: `<data_dir>/uploads`."
     )
     model_path: Path = Field(default=BUNDLED_MODEL, description="ONNX detector the service runs.")
-    conf: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        description="Detector score threshold. Default: the pipeline config's `detector.conf` (0.25), as "
-        "`streetwatch process` uses.",
-    )
-    iou: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        description="Detector NMS IoU threshold. Default: the pipeline config's `detector.iou` (0.5), as "
-        "`streetwatch process` uses.",
-    )
-    imgsz: int | None = Field(
-        default=None,
-        ge=32,
-        le=4096,
-        description="Square model input size for dynamic-size models. Default: the pipeline config's "
-        "`detector.imgsz` (`auto`: a 16:9 rectangle at the model's scale, as `streetwatch process` uses).",
-    )
     threads: int = Field(
         default=0,
         ge=0,
@@ -154,21 +138,6 @@ class Settings(BaseSettings):
         "(a 416 model needs no more than half of a 1280x720 frame); case evidence is still cut from "
         "the full-resolution frame (docs/api.md, decoding and load test).",
     )
-    yield_cpu_to_detector: bool = Field(
-        default=True,
-        description="Linux: the threads that decode, track and store live frames and run footage jobs "
-        "use SCHED_BATCH, so their wake-ups do not preempt the detector threads and the model keeps its "
-        "caches (serve/api/cpu_policy.py, docs/api.md 'Session 13').",
-    )
-    gil_switch_interval_ms: float = Field(
-        default=1.0,
-        gt=0,
-        le=100,
-        description="How long a Python thread may hold the interpreter lock while another waits for it "
-        "(sys.setswitchinterval; Python's default is 5 ms). Shorter: a detector thread whose model call "
-        "has returned gets back to its next batch sooner while the pipeline thread runs Python "
-        "(docs/api.md, 'Session 14').",
-    )
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port the service listens on.")
     taxonomy: Path | None = Field(
@@ -176,9 +145,11 @@ class Settings(BaseSettings):
         description="Class taxonomy YAML (classes, matter codes, deadlines). Default: STREETWATCH_TAXONOMY "
         "or the bundled detector/taxonomy.yaml; must match the model's classes.",
     )
-    pipeline_config: Path | None = Field(
-        default=None,
-        description="Pipeline YAML (tracker, class rules, evidence). Default: the bundled defaults.",
+    pipeline: PipelineConfig = Field(
+        default_factory=load_pipeline_config,
+        description="The data path: detector input and thresholds, sampling, tracker, class rules, "
+        "evidence, case merging. Defaults: detector/pipeline_defaults.yaml; a `pipeline:` section or a "
+        "`STREETWATCH_PIPELINE__...` variable overrides only the fields it names.",
     )
     camera_config: Path | None = Field(
         default=None, description="Camera mount YAML used for live frames and jobs (geolocation)."
@@ -221,6 +192,14 @@ class Settings(BaseSettings):
     limits: Limits = Field(default_factory=Limits, description="Request size, image and rate limits.")
     batching: Batching = Field(default_factory=Batching, description="Micro-batching of detector calls.")
 
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline_over_defaults(cls, value: Any) -> Any:
+        """A partial `pipeline` mapping is laid over the bundled defaults, not over bare field defaults."""
+        if isinstance(value, dict):
+            return load_pipeline_config(overrides=value)
+        return value
+
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
         self.data_dir = Path(self.data_dir)
@@ -232,6 +211,8 @@ class Settings(BaseSettings):
             self.zones_dir = self.data_dir / "zones"
         if self.db_url is None:
             self.db_url = f"sqlite:///{(self.data_dir / 'streetwatch.db').as_posix()}"
+        if self.taxonomy is not None and self.pipeline.taxonomy is None:
+            self.pipeline = self.pipeline.model_copy(update={"taxonomy": str(self.taxonomy)})
         return self
 
     @property
@@ -287,20 +268,72 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         _CONFIG_OVERRIDE[0] = None
 
 
+def zone_layers(settings: Settings) -> Any:
+    """The zone layers in the settings' zones folder, or None when it holds no layer yet."""
+    from detector.zones import load_zones
+
+    folder = Path(settings.zones_dir)
+    if not folder.is_dir() or not any(folder.glob("*.geojson")):
+        return None
+    return load_zones(folder)
+
+
+def camera_mount(settings: Settings) -> Any:
+    """The camera mount of `camera_config`, else the pipeline's default mount."""
+    if settings.camera_config is None:
+        return settings.pipeline.camera
+    from detector.geo import load_camera_mount
+
+    return load_camera_mount(settings.camera_config)
+
+
 def settings_table() -> list[tuple[str, str, str, str]]:
-    """(name, env var, default, description) for every field: the configuration table in docs/api.md."""
+    """(name, env var, default, description) for every field, nested ones included (`pipeline.detector.conf`).
+
+    Defaults are the embedded ones: the pipeline's come from detector/pipeline_defaults.yaml."""
     rows: list[tuple[str, str, str, str]] = []
 
-    def walk(model: type[BaseModel], prefix: str, env_prefix: str) -> None:
+    def walk(model: type[BaseModel], defaults: BaseModel | None, prefix: str, env_prefix: str) -> None:
         for name, info in model.model_fields.items():
             annotation = info.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                walk(annotation, f"{prefix}{name}.", f"{env_prefix}{name.upper()}__")
-                continue
-            default = info.get_default(call_default_factory=True)
-            rows.append(
-                (f"{prefix}{name}", f"{env_prefix}{name.upper()}", repr(default), info.description or "")
+            default = getattr(defaults, name) if defaults is not None else info.get_default(
+                call_default_factory=True
             )
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, default, f"{prefix}{name}.", f"{env_prefix}{name.upper()}__")
+                continue
+            if isinstance(default, BaseModel):
+                default = default.model_dump(mode="json")
+            elif isinstance(default, Path):
+                inside = default.is_relative_to(REPO_ROOT)
+                default = str(default.relative_to(REPO_ROOT) if inside else default)
+            text = repr(default)
+            if isinstance(default, dict) and len(text) > 60:
+                where = "detector/pipeline_defaults.yaml" if prefix else "serve/settings.py"
+                text = f"{{{len(default)} entries: see {where}}}"
+            rows.append((f"{prefix}{name}", f"{env_prefix}{name.upper()}", text, info.description or ""))
 
-    walk(Settings, "", "STREETWATCH_")
+    walk(Settings, None, "", "STREETWATCH_")
     return rows
+
+
+def settings_markdown() -> str:
+    """docs/configuration.md: every setting with its variable, default and description (generated)."""
+    lines = [
+        "# Configuration",
+        "",
+        "Generated by `streetwatch config docs` from `serve/settings.py`; a test keeps it in step.",
+        "",
+        "Every command reads the same settings. Precedence, highest first: command-line flags,",
+        "`STREETWATCH_*` environment variables (nested fields with `__`), the YAML file (`--config`,",
+        "`STREETWATCH_CONFIG`, else `./streetwatch.yaml`), the defaults below. In the YAML file a nested",
+        "field is a nested mapping: `pipeline: {detector: {conf: 0.3}}`. `streetwatch config show` prints",
+        "the settings in effect.",
+        "",
+        "| setting | environment variable | default | what it does |",
+        "|---|---|---|---|",
+    ]
+    for name, env, default, description in settings_table():
+        cell, text = default.replace("|", r"\|"), description.replace("|", r"\|")
+        lines.append(f"| `{name}` | `{env}` | `{cell}` | {text} |")
+    return "\n".join(lines) + "\n"

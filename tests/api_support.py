@@ -183,7 +183,7 @@ class Service:
     def key(self, role: str, vehicle_id: str | None = None) -> str:
         name = f"{role}-{vehicle_id}" if vehicle_id else f"{role}-key"
         if name not in self.keys:
-            self.keys[name] = self.store.create_api_key(name, role, vehicle_id)[1]
+            self.keys[name] = self.store.access.create_api_key(name, role, vehicle_id)[1]
         return self.keys[name]
 
     def auth(self, role: str = "admin", vehicle_id: str | None = None) -> dict[str, str]:
@@ -206,7 +206,7 @@ def make_service(tmp_path_factory, service_model, service_taxonomy):
             "data_dir": tmp_path_factory.mktemp("data"),
             "model_path": service_model,
             "taxonomy": service_taxonomy,
-            "imgsz": 320,
+            "pipeline": {"detector": {"imgsz": 320}},
             "threads": 1,
             **overrides,
         }

@@ -255,7 +255,7 @@ def seed_store(store: Any, zones_dir: str | Path, n_cases: int = 12, *, seed: in
     """Ingest the synthetic events into `store`; returns the ids of the cases they opened."""
     ids: list[int] = []
     for event in synthetic_events(zones_dir, n_cases, seed=seed, taxonomy=getattr(store, "taxonomy", None)):
-        result = store.ingest_event(event)
+        result = store.cases.ingest_event(event)
         if result.case.id not in ids:
             ids.append(result.case.id)
     return ids

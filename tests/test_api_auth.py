@@ -135,10 +135,11 @@ def test_health_and_metrics_need_no_key(svc):
 def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(make_service):
     svc = make_service()
     svc.app.state.sw.key_cache.ttl_s = 0.5
-    record, key = svc.store.create_api_key("elsewhere", "inspector", None)
+    record, key = svc.store.access.create_api_key("elsewhere", "inspector", None)
     headers = {"X-API-Key": key}
     assert svc.client.get("/v1/cases", headers=headers).status_code == 200
-    svc.store.revoke_api_key(record.id)  # as `streetwatch keys revoke` would, behind the service's back
+    # as `streetwatch keys revoke` would, behind the service's back
+    svc.store.access.revoke_api_key(record.id)
     time.sleep(0.6)
     assert svc.client.get("/v1/cases", headers=headers).status_code == 401
 
@@ -148,7 +149,7 @@ def test_the_key_cache_keeps_no_usable_key(make_service):
     import pickle
 
     svc = make_service()
-    _, key = svc.store.create_api_key("dumped", "inspector", None)
+    _, key = svc.store.access.create_api_key("dumped", "inspector", None)
     assert svc.client.get("/v1/cases", headers={"X-API-Key": key}).status_code == 200
     cache = svc.app.state.sw.key_cache
     assert cache.get(key) is not None  # remembered ...

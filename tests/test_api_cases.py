@@ -17,7 +17,7 @@ def svc(make_service):
     past = datetime.now(UTC) - timedelta(hours=1)
     store = svc.store
     svc.ids = {
-        "stall": store.ingest_event(
+        "stall": store.cases.ingest_event(
             make_event(
                 "e-stall",
                 "out_of_store_vending",
@@ -29,7 +29,7 @@ def svc(make_service):
                 seed=1,
             )
         ).case.id,
-        "bin": store.ingest_event(
+        "bin": store.cases.ingest_event(
             make_event(
                 "e-bin",
                 "overflowing_bin",
@@ -41,7 +41,7 @@ def svc(make_service):
                 seed=2,
             )
         ).case.id,
-        "car": store.ingest_event(
+        "car": store.cases.ingest_event(
             make_event(
                 "e-car", "illegal_parking", "09009", LAT0 + 0.01, LON0, class_id=1, vehicle_id="veh-2", seed=3
             )
@@ -115,8 +115,10 @@ def test_detail_and_evidence_by_url(svc):
 
 def test_lifecycle_actions_are_recorded_with_the_acting_user(make_service):
     svc = make_service(taxonomy=None)
-    case_id = svc.store.ingest_event(make_event("a-1", "out_of_store_vending", "09005", LAT0, LON0)).case.id
-    other = svc.store.ingest_event(
+    case_id = svc.store.cases.ingest_event(
+        make_event("a-1", "out_of_store_vending", "09005", LAT0, LON0)
+    ).case.id
+    other = svc.store.cases.ingest_event(
         make_event("a-2", "exposed_garbage", "06010", LAT0 + 0.01, LON0, class_id=4)
     ).case.id
     act = lambda cid, **body: svc.client.post(  # noqa: E731
@@ -164,19 +166,19 @@ def test_exports(svc):
 def test_open311_publishes_confirmed_cases_with_the_mapped_status(make_service):
     svc = make_service(taxonomy=None)
     store = svc.store
-    pending = store.ingest_event(make_event("o-1", "out_of_store_vending", "09005", LAT0, LON0)).case.id
-    confirmed = store.ingest_event(
+    pending = store.cases.ingest_event(make_event("o-1", "out_of_store_vending", "09005", LAT0, LON0)).case.id
+    confirmed = store.cases.ingest_event(
         make_event("o-2", "overflowing_bin", "06042", LAT0 + 0.01, LON0, class_id=3, road_segment_id="seg-1")
     ).case.id
-    closed = store.ingest_event(
+    closed = store.cases.ingest_event(
         make_event("o-3", "exposed_garbage", "06010", LAT0 + 0.02, LON0, class_id=4)
     ).case.id
-    store.apply_action(confirmed, "confirm", "ins")
+    store.cases.apply_action(confirmed, "confirm", "ins")
     for action in ("confirm", "dispatch", "handle", "verify", "close"):
-        store.apply_action(closed, action, "ins")
+        store.cases.apply_action(closed, action, "ins")
     headers = svc.auth("inspector")
     services = svc.client.get("/open311/v2/services.json", headers=headers).json()
-    assert {s["service_code"] for s in services} == {"09005", "09009", "L-0001", "06042", "06010"}
+    assert {s["service_code"] for s in services} == {"09005", "09009", "09010", "L-0001", "06042", "06010"}
     requests = svc.client.get("/open311/v2/requests.json", headers=headers).json()
     by_id = {r["service_request_id"]: r for r in requests}
     assert set(by_id) == {str(confirmed), str(closed)}  # the unconfirmed detection is not published
@@ -185,7 +187,12 @@ def test_open311_publishes_confirmed_cases_with_the_mapped_status(make_service):
     one = by_id[str(confirmed)]
     assert one["service_code"] == "06042" and one["long"] == pytest.approx(LON0)
     assert one["requested_datetime"].endswith(("Z", "+00:00"))
-    assert one["media_url"].startswith("http") and "/v1/evidence/" in one["media_url"]
+    assert one["media_url"].startswith("http") and one["media_url"].endswith("/published")  # people blurred
+    published = one["media_url"].removeprefix("http://testserver")
+    media = svc.client.get(published, headers=svc.auth("vehicle", "V1"))
+    assert media.status_code == 200 and media.content[:2] == b"\xff\xd8"  # a non-inspector may fetch it
+    original = svc.client.get(published.replace("/published", "/evidence"), headers=svc.auth("vehicle", "V1"))
+    assert original.status_code == 403  # the original stays on the review page
     only_closed = svc.client.get(
         "/open311/v2/requests.json", params={"status": "closed"}, headers=headers
     ).json()

@@ -57,7 +57,7 @@ def test_frame_returns_detections_and_a_retry_is_answered_from_the_store(make_se
     assert body["duplicate"] is False
     names = {d["class_name"] for d in body["detections"]}
     assert {"bus", "person"} <= names  # the COCO model on the bus photo
-    assert svc.store.get_frame_result("V1", "frame-1") is not None
+    assert svc.store.idempotency.get_frame_answer("V1", "frame-1") is not None
 
     retry = post(svc, bus_jpeg, meta, headers)  # e.g. after a dropped connection
     assert retry.status_code == 200
@@ -286,7 +286,7 @@ def test_overload_is_503_with_retry_after_never_unbounded(make_service, bus_jpeg
     accepted = {r.json()["frame_id"] for r in responses if r.status_code == 200}
     for i in range(8):  # what was refused was not processed: a retry is processed now
         if f"o{i}" not in accepted:
-            assert svc.store.get_frame_result("V1", f"o{i}") is None
+            assert svc.store.idempotency.get_frame_answer("V1", f"o{i}") is None
 
 
 def _metric(svc, outcome: str) -> float:

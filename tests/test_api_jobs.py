@@ -151,10 +151,8 @@ def test_admin_uploads_a_zone_layer_with_a_version(make_service, tmp_path):
     assert svc.client.get("/v1/admin/zones", headers=svc.auth("inspector")).status_code == 403
 
 
-def test_a_job_runs_the_horizon_band_when_the_configuration_asks(make_service, bus_clip, tmp_path):
-    config = tmp_path / "band.yaml"
-    config.write_text("horizon_band: {top: 0.28, bottom: 0.58, imgsz: [160, 896]}\n")
-    svc = make_service(pipeline_config=config)
+def test_a_job_runs_the_horizon_band_when_the_configuration_asks(make_service, bus_clip):
+    svc = make_service(pipeline={"horizon_band": {"top": 0.28, "bottom": 0.58, "imgsz": [160, 896]}})
     video, track = bus_clip
     done = wait_for(svc, upload(svc, video, track, vehicle_id="V7").json()["id"], {"done", "failed"})
     assert done["status"] == "done", done
@@ -176,7 +174,7 @@ def test_a_job_runs_the_model_under_the_identity_the_cli_gives_it(make_service, 
     from detector.pipeline_config import load_pipeline_config
     from serve.api.jobs import BatcherDetector
 
-    svc = make_service(model_path=bundled_model_path, imgsz=None, taxonomy=None)
+    svc = make_service(model_path=bundled_model_path, pipeline={}, taxonomy=None)
     state = svc.app.state.sw
     job_detector = BatcherDetector(state.batcher, state.detector, threading.Event())
     config = load_pipeline_config()

@@ -47,9 +47,11 @@ def test_frames_sent_before_a_dropped_connection_are_processed_and_resends_are_d
             ws.send_text(frame_metadata("V2", frame_id))
             ws.send_bytes(bus_jpeg)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(svc.store.get_frame_result("V2", f) is None for f in sent):
+    while time.monotonic() < deadline and any(
+        svc.store.idempotency.get_frame_answer("V2", f) is None for f in sent
+    ):
         time.sleep(0.05)
-    assert all(svc.store.get_frame_result("V2", f) is not None for f in sent)
+    assert all(svc.store.idempotency.get_frame_answer("V2", f) is not None for f in sent)
     with svc.client.websocket_connect("/v1/vehicles/V2/stream", headers=headers) as ws:
         for frame_id in sent:  # the vehicle resends what it has no ack for
             ws.send_text(frame_metadata("V2", frame_id))
@@ -74,7 +76,7 @@ def test_slow_down_when_the_stream_window_is_full(make_service, bus_jpeg):
     assert slow, answers
     assert all(a["max_fps"] >= 0 and a["retry_after"] > 0 for a in slow)
     for a in slow:  # refused frames were not processed: the vehicle must resend them
-        assert svc.store.get_frame_result("V3", a["frame_id"]) is None
+        assert svc.store.idempotency.get_frame_answer("V3", a["frame_id"]) is None
 
 
 def test_stream_auth(make_service, bus_jpeg):

@@ -21,7 +21,7 @@ def _streetwatch() -> list[str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k != "STREETWATCH_MODEL"}
+    full_env = {k: v for k, v in os.environ.items() if k != "STREETWATCH_MODEL_PATH"}
     full_env.update(env or {})
     return subprocess.run([*_streetwatch(), *args], capture_output=True, text=True, timeout=300, env=full_env)
 
@@ -107,7 +107,7 @@ def test_detect_image_to_stdout_and_annotated_image(coco_onnx_path, tmp_path):
 def test_default_model_from_environment(coco_onnx_path, tmp_path):
     image = tmp_path / "bus.jpg"
     cv2.imwrite(str(image), _bus())
-    result = run_cli("detect", str(image), env={"STREETWATCH_MODEL": str(coco_onnx_path)})
+    result = run_cli("detect", str(image), env={"STREETWATCH_MODEL_PATH": str(coco_onnx_path)})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["detections"]
 
@@ -181,5 +181,5 @@ def test_unusable_output_paths_are_one_line_errors(coco_onnx_path, street_video,
 
 def test_default_model_that_does_not_exist_is_one_line_error(street_video, tmp_path):
     missing = tmp_path / "gone.onnx"
-    result = run_cli("detect", str(street_video), env={"STREETWATCH_MODEL": str(missing)})
+    result = run_cli("detect", str(street_video), env={"STREETWATCH_MODEL_PATH": str(missing)})
     _assert_one_line_error(result, str(missing), "model file not found")

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SOURCE_CLASSES = ["car", "stall", "bin_full", "trash", "soil", "parked_on_pavement", "person"]
+SOURCE_CLASSES = ["car", "stall", "bin_full", "trash", "soil", "parked_on_pavement", "pedestrian"]
 MAPPING_YAML = """\
 mapping:
   car: vehicle
@@ -22,9 +22,9 @@ mapping:
   trash: exposed_garbage
   soil: exposed_soil
   parked_on_pavement: illegal_parking
-  person: ignore
+  pedestrian: ignore
 """
-# source class -> taxonomy class, as MAPPING_YAML says (person is ignored)
+# source class -> taxonomy class, as MAPPING_YAML says (pedestrian is ignored)
 EXPECTED_CLASS = {
     "car": "vehicle",
     "stall": "out_of_store_vending",
@@ -55,7 +55,7 @@ def make_scenes(groups: int = 4, per_group: int = 3, seed: int = 0) -> list[Scen
             w, h = (160, 120) if (g + f) % 2 == 0 else (128, 96)
             boxes = []
             for k, cls in enumerate(SOURCE_CLASSES):
-                if (f + k + g) % 3 == 2 and cls != "person":
+                if (f + k + g) % 3 == 2 and cls != "pedestrian":
                     continue  # not every class in every frame
                 bw, bh = rng.integers(8, w // 3), rng.integers(8, h // 3)
                 x1, y1 = float(rng.integers(0, w - bw)), float(rng.integers(0, h - bh))

@@ -12,6 +12,7 @@ import yaml
 from test_dataset_builders import MAPPING_YAML, make_scenes, write_source
 from typer.testing import CliRunner
 
+from detector.taxonomy import load_taxonomy
 from streetwatch.cli import app
 
 runner = CliRunner()
@@ -34,7 +35,7 @@ def test_import_check_split_stats(tmp_path: Path, mapping: Path):
 
     result = invoke("dataset", "import", src, "--format", "cvat", "--mapping", mapping, "--out", out)
     assert result.exit_code == 0, result.output
-    assert "wrote 12 images" in result.output and "'person' -> ignore" in result.output
+    assert "wrote 12 images" in result.output and "'pedestrian' -> ignore" in result.output
 
     result = invoke("dataset", "check", out, "--json", tmp_path / "report.json")
     assert result.exit_code == 0, result.output
@@ -50,7 +51,7 @@ def test_import_check_split_stats(tmp_path: Path, mapping: Path):
     images_row = next(line for line in result.output.splitlines() if line.startswith("images"))
     assert sum(int(v) for v in images_row.split()[1:]) == 12
     data = yaml.safe_load((splits / "data.yaml").read_text())
-    assert data["val"] == "val.txt" and len(data["names"]) == 6
+    assert data["val"] == "val.txt" and list(data["names"].values()) == load_taxonomy().model_names
 
     result = invoke("dataset", "stats", out)
     assert result.exit_code == 0, result.output
@@ -88,7 +89,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("streetwatch: error:")
-    assert "class names not in the mapping" in lines[0] and "'person'" in lines[0]
+    assert "class names not in the mapping" in lines[0] and "'pedestrian'" in lines[0]
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 

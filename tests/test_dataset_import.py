@@ -28,7 +28,7 @@ from datasets.dataset_import import import_dataset
 from detector.errors import ConfigError, InputError
 from detector.taxonomy import load_taxonomy
 
-NAMES = load_taxonomy().names
+NAMES = load_taxonomy().model_names
 
 
 @pytest.fixture
@@ -68,7 +68,8 @@ def test_each_format_imports_to_the_same_boxes_classes_and_groups(tmp_path: Path
     out = tmp_path / "out"
 
     assert summary.images == len(scenes) and summary.unlabelled == 0
-    assert summary.outcome.ignored["person"] == sum(b[0] == "person" for s in scenes for b in s.boxes) > 0
+    pedestrians = sum(b[0] == "pedestrian" for s in scenes for b in s.boxes)
+    assert summary.outcome.ignored["pedestrian"] == pedestrians > 0
     assert (out / "classes.txt").read_text().split() == NAMES
     data = yaml.safe_load((out / "data.yaml").read_text())
     assert data["names"] == dict(enumerate(NAMES)) and data["nc"] == len(NAMES)
@@ -100,13 +101,14 @@ def test_unmapped_names_are_listed_with_counts_and_nothing_is_written(tmp_path: 
     with pytest.raises(InputError) as info:
         import_dataset(src, "coco", tmp_path / "out", mapping=partial)
     message = str(info.value)
-    n_person = sum(b[0] == "person" for s in scenes for b in s.boxes)
-    assert f"'person' ({n_person} boxes)" in message and "'soil'" in message and "--drop-unmapped" in message
+    n_person = sum(b[0] == "pedestrian" for s in scenes for b in s.boxes)
+    assert f"'pedestrian' ({n_person} boxes)" in message and "'soil'" in message
+    assert "--drop-unmapped" in message
     assert str(partial) in message
     assert not (tmp_path / "out").exists()
 
     summary = import_dataset(src, "coco", tmp_path / "out", mapping=partial, drop_unmapped=True)
-    assert summary.outcome.unmapped["person"] == n_person
+    assert summary.outcome.unmapped["pedestrian"] == n_person
     assert set(summary.boxes_per_class) == set(NAMES)
     assert {n for n, c in summary.boxes_per_class.items() if c} == {"vehicle", "out_of_store_vending"}
 
@@ -133,10 +135,11 @@ def test_city_taxonomy_file_changes_the_class_ids(tmp_path: Path, mapping: Path)
     scenes = make_scenes(groups=1, per_group=1)
     src = write_source("coco", tmp_path / "src", scenes)
     import_dataset(src, "coco", tmp_path / "out", mapping=mapping, taxonomy=tax_file)
-    assert (tmp_path / "out" / "classes.txt").read_text().split()[0] == "vehicle"
+    names = (tmp_path / "out" / "classes.txt").read_text().split()
+    assert names[0] == "two_wheeler" and "non_motor_parking" not in names  # reversed; rule-only left out
     labels = read_yolo_labels(next((tmp_path / "out" / "labels").glob("*.txt")))
     n_car = sum(b[0] == "car" for b in scenes[0].boxes)
-    assert sum(1 for r in labels if r[0] == 0) == n_car
+    assert names.index("vehicle") == 3 and sum(1 for r in labels if r[0] == 3) == n_car
 
 
 @pytest.mark.parametrize(
@@ -329,7 +332,7 @@ def test_labelstudio_last_uncancelled_annotation_local_files_and_rotation(tmp_pa
     task["data"] = {"image": "/data/local-files/?d=route9/a.jpg"}
     cancelled = json.loads(json.dumps(task["annotations"][0]))
     cancelled["was_cancelled"] = True
-    cancelled["result"][0]["value"]["rectanglelabels"] = ["person"]
+    cancelled["result"][0]["value"]["rectanglelabels"] = ["pedestrian"]
     newer = json.loads(json.dumps(task["annotations"][0]))
     newer["result"][0]["value"]["rotation"] = 90  # about the top-left corner (20, 10)
     task["annotations"] = [task["annotations"][0], newer, cancelled]
@@ -380,7 +383,7 @@ def test_output_must_be_empty_and_source_must_exist(tmp_path: Path, mapping: Pat
 
 
 def test_all_source_classes_of_the_builders_are_covered():
-    assert set(SOURCE_CLASSES) - set(EXPECTED_CLASS) == {"person"}
+    assert set(SOURCE_CLASSES) - set(EXPECTED_CLASS) == {"pedestrian"}
 
 
 def test_reimporting_an_imported_dataset_keeps_boxes_and_groups(tmp_path: Path, mapping: Path):

@@ -53,6 +53,8 @@ def test_groups_never_cross_splits_and_classes_are_balanced(dataset: Path, tmp_p
     target = {"train": 0.70, "val": 0.15, "test": 0.15}
     for name in result.class_names:
         total = sum(result.boxes[s][name] for s in SPLITS)
+        if total == 0:  # a context class these scenes never hold
+            continue
         if name == "exposed_soil":  # 3 routes: one for each split
             assert all(result.boxes[s][name] > 0 for s in SPLITS)
             continue
@@ -165,4 +167,6 @@ def test_round_trip_from_each_format(tmp_path: Path, fmt: str):
         sides[result.group_of_image[image]].add(split)
     assert len(sides) == 8 and all(len(v) == 1 for v in sides.values())
     for name in result.class_names:
+        if sum(result.boxes[s][name] for s in SPLITS) == 0:  # a context class these scenes never hold
+            continue
         assert all(result.boxes[s][name] > 0 for s in SPLITS), (name, result.boxes)

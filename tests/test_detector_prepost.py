@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from detector.errors import InputError
 from detector.postprocess import decode_one, nms, postprocess
-from detector.preprocess import (
-    PAD_VALUE,
-    letterbox,
-    letterbox_params,
-    preprocess,
-    to_tensor,
-)
+from detector.preprocess import PAD_VALUE, LetterboxParams, letterbox_params, preprocess
 
 SHAPES = [
     (720, 1280),
@@ -30,6 +25,23 @@ SHAPES = [
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _reference_canvas(image: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, LetterboxParams]:
+    """The plain letterbox the fast path must match: resize onto a uint8 canvas filled with PAD_VALUE."""
+    params = letterbox_params(image.shape[:2], shape)
+    new_h, new_w = params.resized_shape
+    left, top = params.pad
+    canvas = np.full((*shape, 3), PAD_VALUE, dtype=np.uint8)
+    canvas[top : top + new_h, left : left + new_w] = cv2.resize(
+        image, (new_w, new_h), interpolation=cv2.INTER_LINEAR
+    )
+    return canvas, params
+
+
+def _reference_tensor(canvas: np.ndarray) -> np.ndarray:
+    """The whole canvas as a NCHW float32 RGB tensor in [0, 1] (OpenCV's blob)."""
+    return cv2.dnn.blobFromImages([canvas], scalefactor=1.0 / 255.0, swapRB=True, crop=False)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -51,12 +63,12 @@ def test_letterbox_keeps_aspect_and_centres(shape):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_tensor_is_rgb_scaled_and_padded_with_114(shape):
     image = _image(*shape)
-    canvas, p = letterbox(image, (640, 640))
+    canvas, p = _reference_canvas(image, (640, 640))
     tensor, params = preprocess([image], (640, 640))
     assert tensor.shape == (1, 3, 640, 640) and tensor.dtype == np.float32
     assert params[0] == p
     # the fast path (straight into the tensor) gives the same pixels as canvas + blob
-    np.testing.assert_allclose(tensor, to_tensor([canvas]), atol=1e-6)
+    np.testing.assert_allclose(tensor, _reference_tensor(canvas), atol=1e-6)
     left, top = p.pad
     new_h, new_w = p.resized_shape
     # channel 0 is red = BGR channel 2

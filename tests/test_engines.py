@@ -43,13 +43,15 @@ def archive(tmp_path_factory: pytest.TempPathFactory, service_taxonomy: Path) ->
         frames = pan_frames(image, 12 + i, (320, 240))  # different lengths: different files, event keys
         write_clip(root / "footage" / name, frames)
         _write_track(root / "footage" / name, east, len(frames), T0 + 600 * i)  # passes 10 min apart
-    config = root / "pipeline.yaml"
+    config = root / "streetwatch.yaml"  # the data path's settings under `pipeline:`, as every command reads
     config.write_text(
         yaml.safe_dump(
             {
-                "taxonomy": str(service_taxonomy),
-                "detector": {"imgsz": [256, 320], "threads": 1, "batch": 4},
-                "classes": {"bus": BUS_RULE},
+                "pipeline": {
+                    "taxonomy": str(service_taxonomy),
+                    "detector": {"imgsz": [256, 320], "threads": 1, "batch": 4},
+                    "classes": {"bus": BUS_RULE},
+                }
             }
         ),
         encoding="utf-8",
@@ -73,8 +75,8 @@ def _signature(db: Path | str, evidence: Path | None = None) -> list[tuple]:
     store = CaseStore.open(url, str(evidence or Path(db).parent / "evidence"))
     try:
         rows = []
-        for case in store.list_cases(CaseFilter(), limit=500).items:
-            detail = store.get_case_detail(case.id)
+        for case in store.cases.list_cases(CaseFilter(), limit=500).items:
+            detail = store.cases.get_case_detail(case.id)
             rows.append(
                 (
                     case.class_name,
@@ -213,6 +215,7 @@ def test_ray_engine_writes_to_postgresql_like_a_cluster(
     and assemble), the path videos whose routes meet take when they run at the same time."""
     from serve.engines.common import ProcessPlan, build_jobs
     from serve.engines.ray_engine import RayEngine
+    from serve.settings import load_settings
 
     folder, config = archive
     plan = ProcessPlan(
@@ -220,7 +223,7 @@ def test_ray_engine_writes_to_postgresql_like_a_cluster(
         db_url=postgres_url,
         evidence=str(tmp_path / "evidence"),
         model=coco_onnx_path,
-        config_path=config,
+        pipeline=load_settings(config).pipeline,
     )
     result = RayEngine(workers=2, one_pass=False).run(plan)
     assert [v["path"] for v in result.videos] == ["two-stage"] * 4
@@ -240,3 +243,34 @@ def test_long_routes_depend_only_where_their_streets_meet() -> None:
     inside_box_far_from_streets = route([(500, 1500), (520, 1500)])
     near_the_north_leg = route([(1900, 1000), (1920, 1000)])
     assert route_dependencies([ell, inside_box_far_from_streets, near_the_north_leg]) == [[], [], [0]]
+
+
+def test_process_and_serve_share_the_store_under_the_data_dir_variable(
+    archive, coco_onnx_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With only STREETWATCH_DATA_DIR set, `streetwatch process` files its cases where `streetwatch serve`
+    reads them: the inspectors' queue lists what the footage found."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from serve.api import create_app
+    from serve.api.bootstrap import read_credentials
+    from serve.settings import load_settings
+
+    folder, config = archive
+    data_dir = tmp_path / "city-data"
+    monkeypatch.setenv("STREETWATCH_DATA_DIR", str(data_dir))
+    monkeypatch.chdir(tmp_path)  # no ./data here: only the variable can put the store in data_dir
+    video = folder / "a_first"
+    out = _process([str(video / "clip.mp4"), "--gps", str(video / "track.csv"), "--model",
+                    str(coco_onnx_path), "--config", str(config), "--json"])  # fmt: skip
+    summary = json.loads(out[out.index("{") :])
+    assert summary["new_cases"] > 0
+    assert (data_dir / "streetwatch.db").is_file() and not (tmp_path / "data").exists()
+
+    settings = load_settings(config, model_path=coco_onnx_path, job_workers=0)
+    with TestClient(create_app(settings)) as client:
+        key = read_credentials(settings.credentials_file)["admin_api_key"]
+        listed = client.get("/v1/cases", headers={"Authorization": f"Bearer {key}"}).json()
+    assert len(listed["items"]) == summary["new_cases"]

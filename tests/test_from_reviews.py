@@ -45,19 +45,22 @@ def reviewed_store(tmp_path: Path) -> Path:
 
     data = tmp_path / "data"
     store = CaseStore.open(f"sqlite:///{data / 'streetwatch.db'}", str(data / "evidence"))
-    confirmed = store.ingest_event(
+    confirmed = store.cases.ingest_event(
         event_with_real_crop("c1", "out_of_store_vending", "09005", 0, 0.0)
     ).case.id
-    corrected = store.ingest_event(  # a live observation: its crop is cut from the kept frame on export
+    corrected = store.cases.ingest_event(  # a live observation: its crop is cut from the kept frame on export
         event_with_real_crop(
             "c2", "exposed_garbage", "06010", 4, 0.01, box=(0.0, 100.0, 150.0, 300.0), live=True
         )
     ).case.id
-    rejected = store.ingest_event(event_with_real_crop("c3", "overflowing_bin", "06042", 3, 0.02)).case.id
-    store.ingest_event(event_with_real_crop("c4", "exposed_soil", "L-0001", 2, 0.03))  # pending: no decision
-    store.apply_action(confirmed, "confirm", "inspector")
-    store.apply_action(corrected, "correct", "inspector", class_name="overflowing_bin")
-    store.apply_action(rejected, "reject", "inspector", note="shadow, not a bin")
+    rejected = store.cases.ingest_event(
+        event_with_real_crop("c3", "overflowing_bin", "06042", 3, 0.02)
+    ).case.id
+    # pending: no decision
+    store.cases.ingest_event(event_with_real_crop("c4", "exposed_soil", "L-0001", 2, 0.03))
+    store.cases.apply_action(confirmed, "confirm", "inspector")
+    store.cases.apply_action(corrected, "correct", "inspector", class_name="overflowing_bin")
+    store.cases.apply_action(rejected, "reject", "inspector", note="shadow, not a bin")
     store.close()
     return data
 
@@ -88,7 +91,7 @@ def test_reviews_become_labelled_and_background_images(reviewed_store: Path, tmp
     from detector.taxonomy import default_taxonomy
 
     dataset = read(out)
-    assert dataset.declared_classes == default_taxonomy().names
+    assert dataset.declared_classes == default_taxonomy().model_names
     by_class = {}
     for record in dataset.records:
         by_class.setdefault(tuple(sorted(b.label for b in record.boxes)), []).append(record)

@@ -23,7 +23,7 @@ def _env(model: Path, taxonomy: Path, **extra: str) -> dict[str, str]:
     return {
         "STREETWATCH_MODEL_PATH": str(model),
         "STREETWATCH_TAXONOMY": str(taxonomy),
-        "STREETWATCH_IMGSZ": "320",
+        "STREETWATCH_PIPELINE__DETECTOR__IMGSZ": "320",
         "STREETWATCH_THREADS": "1",
         "STREETWATCH_BOOTSTRAP": "false",
         **extra,
@@ -61,7 +61,7 @@ def _admin(url: str, evidence: Path) -> dict:
 
     store = CaseStore.open(url, evidence)
     try:
-        return {"Authorization": f"Bearer {store.create_api_key('admin', 'admin')[1]}"}
+        return {"Authorization": f"Bearer {store.access.create_api_key('admin', 'admin')[1]}"}
     finally:
         store.close()
 

@@ -86,12 +86,12 @@ def store(tmp_path):
 
 
 def _new_case(store: CaseStore, key: str = "e1") -> int:
-    return store.ingest_event(make_event(key)).case.id
+    return store.cases.ingest_event(make_event(key)).case.id
 
 
 def _walk(store: CaseStore, case_id: int, actions: list[str]) -> None:
     for action in actions:
-        store.apply_action(case_id, action, "inspector-a", NOTES.get(action))
+        store.cases.apply_action(case_id, action, "inspector-a", NOTES.get(action))
 
 
 def test_full_loop_and_history_records_who_when_and_previous_state(store: CaseStore) -> None:
@@ -107,11 +107,11 @@ def test_full_loop_and_history_records_who_when_and_previous_state(store: CaseSt
         ("reopen", "dave", "stall is back", {}),
     ]
     for action, actor, note, data in steps:
-        store.apply_action(case_id, action, actor, note, **data)
-    case = store.get_case(case_id)
+        store.cases.apply_action(case_id, action, actor, note, **data)
+    case = store.cases.get_case(case_id)
     assert case.status is S.pending_review and case.closed_at is None
     assert case.responsible_unit == "Jing'an street office"
-    history = store.get_history(case_id)
+    history = store.cases.get_history(case_id)
     assert [h.action for h in history] == ["created"] + [s[0] for s in steps]
     assert [h.actor for h in history[1:]] == [s[1] for s in steps]
     assert [h.note for h in history[1:]] == [s[2] for s in steps]
@@ -135,46 +135,48 @@ def test_full_loop_and_history_records_who_when_and_previous_state(store: CaseSt
 def test_each_forbidden_action_is_refused_by_the_store_and_changes_nothing(store: CaseStore, status) -> None:
     case_id = _new_case(store)
     _walk(store, case_id, PATH_TO[status])
-    before = store.get_case(case_id)
-    history_before = store.get_history(case_id)
+    before = store.cases.get_case(case_id)
+    history_before = store.cases.get_history(case_id)
     refused = [a for a in Action if status not in TRANSITIONS[a]]
     assert refused
     for action in refused:
         with pytest.raises(TransitionError) as info:
-            store.apply_action(case_id, action, "mallory", "some reason", class_name="exposed_garbage")
+            store.cases.apply_action(case_id, action, "mallory", "some reason", class_name="exposed_garbage")
         assert status.value in str(info.value) and action.value in str(info.value)
-    assert store.get_case(case_id) == before
-    assert store.get_history(case_id) == history_before
+    assert store.cases.get_case(case_id) == before
+    assert store.cases.get_history(case_id) == history_before
 
 
 def test_reasons_and_data_are_required(store: CaseStore) -> None:
     case_id = _new_case(store)
     for action in ("reject", "void"):
         with pytest.raises(ActionError, match="reason"):
-            store.apply_action(case_id, action, "alice")
+            store.cases.apply_action(case_id, action, "alice")
         with pytest.raises(ActionError, match="reason"):
-            store.apply_action(case_id, action, "alice", "   ")
+            store.cases.apply_action(case_id, action, "alice", "   ")
     with pytest.raises(ActionError, match="class_name"):
-        store.apply_action(case_id, "correct", "alice")
+        store.cases.apply_action(case_id, "correct", "alice")
     with pytest.raises(ActionError, match="context class"):
-        store.apply_action(case_id, "correct", "alice", class_name="vehicle")
+        store.cases.apply_action(case_id, "correct", "alice", class_name="vehicle")
     with pytest.raises(ActionError, match="unknown action"):
-        store.apply_action(case_id, "approve", "alice")
+        store.cases.apply_action(case_id, "approve", "alice")
     with pytest.raises(ActionError, match="actor"):
-        store.apply_action(case_id, "confirm", "")
+        store.cases.apply_action(case_id, "confirm", "")
     with pytest.raises(CaseNotFound):
-        store.apply_action(999, "confirm", "alice")
-    assert store.get_case(case_id).status is S.pending_review
-    rejected = store.apply_action(case_id, "reject", "alice", reason="a parked delivery, not a stall")
+        store.cases.apply_action(999, "confirm", "alice")
+    assert store.cases.get_case(case_id).status is S.pending_review
+    rejected = store.cases.apply_action(case_id, "reject", "alice", reason="a parked delivery, not a stall")
     assert rejected.status is S.rejected and rejected.closed_at is not None
-    assert store.get_history(case_id)[-1].note == "a parked delivery, not a stall"
+    assert store.cases.get_history(case_id)[-1].note == "a parked delivery, not a stall"
 
 
 def test_correct_changes_class_code_and_deadline(store: CaseStore) -> None:
-    case_id = store.ingest_event(make_event("e1", area_class="A")).case.id
-    before = store.get_case(case_id)
+    case_id = store.cases.ingest_event(make_event("e1", area_class="A")).case.id
+    before = store.cases.get_case(case_id)
     assert before.deadline - before.created_at == timedelta(hours=2)  # vending, area A
-    after = store.apply_action(case_id, "correct", "alice", "bags, not a stall", class_name="exposed_garbage")
+    after = store.cases.apply_action(
+        case_id, "correct", "alice", "bags, not a stall", class_name="exposed_garbage"
+    )
     assert (after.class_name, after.matter_code, after.class_en) == (
         "exposed_garbage",
         "06010",
@@ -182,31 +184,33 @@ def test_correct_changes_class_code_and_deadline(store: CaseStore) -> None:
     )
     assert after.status is S.pending_review
     assert after.deadline - after.created_at == timedelta(hours=1)  # exposed garbage, area A
-    entry = store.get_history(case_id)[-1]
+    entry = store.cases.get_history(case_id)[-1]
     assert entry.data["changes"]["matter_code"] == {"from": "09005", "to": "06010"}
     # After correction the case merges with the new code, not the old one.
-    assert store.ingest_event(make_event("e2", north_m=3, class_name="exposed_garbage")).case.id == case_id
-    assert store.ingest_event(make_event("e3", north_m=3)).created
+    assert (
+        store.cases.ingest_event(make_event("e2", north_m=3, class_name="exposed_garbage")).case.id == case_id
+    )
+    assert store.cases.ingest_event(make_event("e3", north_m=3)).created
 
 
 def test_overdue_is_computed_at_read_time_and_stops_once_handled(store: CaseStore) -> None:
-    case_id = store.ingest_event(make_event("e1", area_class="B")).case.id  # vending B: 4 h
-    case = store.get_case(case_id)
+    case_id = store.cases.ingest_event(make_event("e1", area_class="B")).case.id  # vending B: 4 h
+    case = store.cases.get_case(case_id)
     assert not case.overdue
-    real_clock = store.clock
-    store.clock = lambda: real_clock() + timedelta(hours=5)
-    assert store.get_case(case_id).overdue
-    assert store.count_overdue() == 1
+    real_clock = store.db.clock
+    store.db.clock = lambda: real_clock() + timedelta(hours=5)
+    assert store.cases.get_case(case_id).overdue
+    assert store.cases.count_overdue() == 1
     _walk(store, case_id, ["confirm", "dispatch", "handle"])
-    assert not store.get_case(case_id).overdue
-    assert store.count_overdue() == 0
+    assert not store.cases.get_case(case_id).overdue
+    assert store.cases.count_overdue() == 0
 
 
 def test_history_is_append_only_in_the_database(store: CaseStore) -> None:
     case_id = _new_case(store)
-    store.apply_action(case_id, "confirm", "alice")
-    with store.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
+    store.cases.apply_action(case_id, "confirm", "alice")
+    with store.db.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
         conn.execute(sa.text("UPDATE case_history SET actor = 'someone else'"))
-    with store.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
+    with store.db.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
         conn.execute(sa.text("DELETE FROM case_history"))
-    assert [h.actor for h in store.get_history(case_id)] == ["patrol:veh-1", "alice"]
+    assert [h.actor for h in store.cases.get_history(case_id)] == ["patrol:veh-1", "alice"]

@@ -68,22 +68,22 @@ def test_up_and_down_on_an_empty_database(db_url: str) -> None:
 
 def test_up_and_down_on_a_filled_database_keeps_the_cases(db_url: str, tmp_path) -> None:
     with CaseStore.open(db_url, tmp_path / "ev") as store:
-        case_id = store.ingest_event(make_event("a")).case.id
-        store.ingest_event(make_event("b", north_m=3))
-        store.apply_action(case_id, "confirm", "alice")
-        store.create_api_key("bus", "vehicle", "veh-1")
-        store.create_user("alice", "pw", "inspector")
-        store.record_sighting("vehicle", "veh-1", 31.0, 121.0, make_event("x").first_seen)
-        job = store.create_job("/f/a.mp4")
-        before = store.get_case_detail(case_id)
+        case_id = store.cases.ingest_event(make_event("a")).case.id
+        store.cases.ingest_event(make_event("b", north_m=3))
+        store.cases.apply_action(case_id, "confirm", "alice")
+        store.access.create_api_key("bus", "vehicle", "veh-1")
+        store.access.create_user("alice", "pw", "inspector")
+        store.sightings.record_sighting("vehicle", "veh-1", 31.0, 121.0, make_event("x").first_seen)
+        job = store.jobs.create_job("/f/a.mp4")
+        before = store.cases.get_case_detail(case_id)
     migrate.downgrade(db_url, "0001")
     assert migrate.current_revision(db_url) == "0001"
     migrate.upgrade(db_url)
     with CaseStore.open(db_url, tmp_path / "ev") as store:
-        assert store.get_case_detail(case_id) == before
-        assert store.get_job(job.id).source_path == "/f/a.mp4"
-        assert store.list_api_keys() == []  # 0002's tables were dropped and re-created empty
-        joined = store.ingest_event(make_event("c", north_m=1))
+        assert store.cases.get_case_detail(case_id) == before
+        assert store.jobs.get_job(job.id).source_path == "/f/a.mp4"
+        assert store.access.list_api_keys() == []  # 0002's tables were dropped and re-created empty
+        joined = store.cases.ingest_event(make_event("c", north_m=1))
         assert joined.case.id == case_id and joined.case.observation_count == 3
     migrate.downgrade(db_url, "base")
     assert _tables(db_url) == set()

@@ -45,9 +45,9 @@ def test_each_miss_gets_the_stage_that_lost_it(tmp_path) -> None:
     second = {f: _seen("exposed_soil", 0.9)[f] + _seen("vehicle", 0.8)[f] for f in range(10)}
     passes = [([weak, merged, unseen, parked], _seen("overflowing_bin", 0.3)), ([merged, parked], second)]
     store = CaseStore.open(f"sqlite:///{tmp_path / 'cases.db'}", tmp_path / "evidence")
-    store.ingest_event(make_event("soil", north_m=12, class_name="exposed_soil"))
-    store.ingest_event(make_event("car", east_m=950, class_name="illegal_parking"))
-    cases = store.list_cases(CaseFilter()).items
+    store.cases.ingest_event(make_event("soil", north_m=12, class_name="exposed_soil"))
+    store.cases.ingest_event(make_event("car", east_m=950, class_name="illegal_parking"))
+    cases = store.cases.list_cases(CaseFilter()).items
     store.close()
 
     out = explain_misses(

@@ -44,8 +44,8 @@ def two_services(
     evidence = shared_evidence
     store = CaseStore.open(postgres_url, evidence)  # migrates once, before the services start
     try:
-        keys = {v: store.create_api_key(f"vehicle {v}", "vehicle", v)[1] for v in ("veh-A", "veh-B")}
-        inspector = store.create_api_key("inspector", "inspector")[1]
+        keys = {v: store.access.create_api_key(f"vehicle {v}", "vehicle", v)[1] for v in ("veh-A", "veh-B")}
+        inspector = store.access.create_api_key("inspector", "inspector")[1]
     finally:
         store.close()
     env = {
@@ -53,7 +53,7 @@ def two_services(
         "STREETWATCH_EVIDENCE_DIR": evidence,
         "STREETWATCH_MODEL_PATH": str(service_model),
         "STREETWATCH_TAXONOMY": str(service_taxonomy),
-        "STREETWATCH_IMGSZ": "320",
+        "STREETWATCH_PIPELINE__DETECTOR__IMGSZ": "320",
         "STREETWATCH_THREADS": "1",
         "STREETWATCH_JOB_WORKERS": "0",
         "STREETWATCH_BOOTSTRAP": "false",
@@ -172,7 +172,7 @@ def test_serve_workers_share_one_port_and_prepare_once(
         **os.environ,
         "STREETWATCH_MODEL_PATH": str(service_model),
         "STREETWATCH_TAXONOMY": str(service_taxonomy),
-        "STREETWATCH_IMGSZ": "320",
+        "STREETWATCH_PIPELINE__DETECTOR__IMGSZ": "320",
         "STREETWATCH_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
     }

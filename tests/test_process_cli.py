@@ -50,7 +50,7 @@ def _open_store(folder: Path):
 def _all_cases(store):
     from serve.store import CaseFilter
 
-    return store.list_cases(CaseFilter(), limit=500).items
+    return store.cases.list_cases(CaseFilter(), limit=500).items
 
 
 def _process(store, scene: Path, name: str, vehicle: str, **kw):
@@ -104,16 +104,16 @@ def test_two_passes_give_one_case_per_violation_and_rerun_adds_nothing(scene: Pa
         assert again1.already_stored + again2.already_stored == s1.events + s2.events
         after = _all_cases(store)
         assert {c.id: c.observation_count for c in after} == observations
-        detail = store.get_case_detail(by_class["overflowing_bin"].id)
+        detail = store.cases.get_case_detail(by_class["overflowing_bin"].id)
         assert detail.evidence_key and detail.crop_key and len(detail.observations) == 2
 
         # the bin case is handled; the next pass no longer sees the bin -> verification from the patrol
         bin_id = by_class["overflowing_bin"].id
         for action in ("confirm", "dispatch", "handle"):
-            store.apply_action(bin_id, action, actor="inspector-1")
+            store.cases.apply_action(bin_id, action, actor="inspector-1")
         s3 = _process(store, scene, "pass_02", "v3")
         assert s3.verifications == 1 and s3.new_cases == 0
-        verified = store.get_case_detail(bin_id)
+        verified = store.cases.get_case_detail(bin_id)
         assert verified.status == "verified"
         assert [o.kind for o in verified.observations].count("verification") == 1
         assert _process(store, scene, "pass_02", "v3").verifications == 0  # already verified: nothing new

@@ -31,7 +31,7 @@ def service(data_dir: Path, model: Path, taxonomy: Path) -> ServiceProcess:
     env = {
         "STREETWATCH_MODEL_PATH": str(model),
         "STREETWATCH_TAXONOMY": str(taxonomy),
-        "STREETWATCH_IMGSZ": "320",
+        "STREETWATCH_PIPELINE__DETECTOR__IMGSZ": "320",
         "STREETWATCH_THREADS": "1",
     }
     return ServiceProcess(data_dir, env=env)

@@ -100,10 +100,10 @@ def test_case_store_with_s3_evidence_ingests_end_to_end(s3_endpoint: str, tmp_pa
 
     store = CaseStore.open(f"sqlite:///{tmp_path / 'cases.db'}", _spec(s3_endpoint, "cases"))
     try:
-        first = store.ingest_event(make_event("s3-a", vehicle_id="veh-1"))
-        second = store.ingest_event(make_event("s3-b", north_m=3.0, vehicle_id="veh-2"))
+        first = store.cases.ingest_event(make_event("s3-a", vehicle_id="veh-1"))
+        second = store.cases.ingest_event(make_event("s3-b", north_m=3.0, vehicle_id="veh-2"))
         assert first.created and not second.created and second.case.id == first.case.id
-        detail = store.get_case_detail(first.case.id)
+        detail = store.cases.get_case_detail(first.case.id)
         assert detail.observation_count == 2
         keys = {detail.evidence_key, detail.crop_key} | {o.evidence_key for o in detail.observations}
         keys.discard(None)
@@ -113,7 +113,7 @@ def test_case_store_with_s3_evidence_ingests_end_to_end(s3_endpoint: str, tmp_pa
         stored = _objects(s3_endpoint, "cases")
         assert {k.rsplit("/", 1)[1] for k in stored} >= keys
         # re-ingesting the same event stores nothing new
-        again = store.ingest_event(make_event("s3-a", vehicle_id="veh-1"))
+        again = store.cases.ingest_event(make_event("s3-a", vehicle_id="veh-1"))
         assert not again.observation_added
         assert _objects(s3_endpoint, "cases") == stored
     finally:

@@ -34,7 +34,7 @@ def _write_spots(store: CaseStore, writer: int, wait) -> list[int]:
     for i, (north, east) in enumerate(SPOTS):
         wait()
         event = make_event(f"w{writer}:spot{i}", north + dn, east + de, vehicle_id=f"veh-{writer}")
-        ids.append(store.ingest_event(event).case.id)
+        ids.append(store.cases.ingest_event(event).case.id)
     return ids
 
 
@@ -53,8 +53,8 @@ def _check_one_case_per_spot(store: CaseStore, ids_by_writer: dict[int, list[int
     for spot in range(len(SPOTS)):
         ids = {ids_by_writer[w][spot] for w in ids_by_writer}
         assert len(ids) == 1, f"spot {spot}: {len(ids)} cases for one violation"
-        assert store.get_case(ids.pop()).observation_count == writers
-    assert store.counts_by_status()["pending_review"] == len(SPOTS)
+        assert store.cases.get_case(ids.pop()).observation_count == writers
+    assert store.cases.counts_by_status()["pending_review"] == len(SPOTS)
 
 
 def _run_threads(store: CaseStore, writers: int) -> dict[int, list[int]]:
@@ -126,7 +126,7 @@ def test_the_same_event_sent_twice_at_once_is_stored_once(postgres_url, tmp_path
 
         def run(i: int) -> None:
             barrier.wait(timeout=30)
-            r = store.ingest_event(make_event("veh-1:frame-88:track-2", north_m=i * 0.5))
+            r = store.cases.ingest_event(make_event("veh-1:frame-88:track-2", north_m=i * 0.5))
             outcomes[r.observation_added].append(r.case.id)
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
@@ -136,4 +136,4 @@ def test_the_same_event_sent_twice_at_once_is_stored_once(postgres_url, tmp_path
             t.join(60)
         assert len(outcomes[True]) == 1 and len(outcomes[False]) == 5
         assert len(set(outcomes[True] + outcomes[False])) == 1
-        assert store.get_case(outcomes[True][0]).observation_count == 1
+        assert store.cases.get_case(outcomes[True][0]).observation_count == 1

@@ -12,17 +12,17 @@ from serve.store.geo import haversine_m
 
 
 def test_same_code_within_15_m_joins_one_case(store: CaseStore) -> None:
-    first = store.ingest_event(make_event("pass1:track3", vehicle_id="veh-1"))
+    first = store.cases.ingest_event(make_event("pass1:track3", vehicle_id="veh-1"))
     assert first.created and first.observation_added
     assert first.case.status is CaseStatus.pending_review
-    second = store.ingest_event(make_event("pass2:track9", north_m=8, east_m=-6, vehicle_id="veh-2"))
-    third = store.ingest_event(make_event("pass3:track1", east_m=10, vehicle_id="veh-1"))
+    second = store.cases.ingest_event(make_event("pass2:track9", north_m=8, east_m=-6, vehicle_id="veh-2"))
+    third = store.cases.ingest_event(make_event("pass3:track1", east_m=10, vehicle_id="veh-1"))
     assert not second.created and not third.created
     assert first.case.id == second.case.id == third.case.id
-    case = store.get_case(first.case.id)
+    case = store.cases.get_case(first.case.id)
     assert case.observation_count == 3
     assert case.vehicle_ids == ["veh-1", "veh-2"]
-    assert [o.event_key for o in store.get_observations(case.id)] == [
+    assert [o.event_key for o in store.cases.get_observations(case.id)] == [
         "pass1:track3",
         "pass2:track9",
         "pass3:track1",
@@ -30,17 +30,17 @@ def test_same_code_within_15_m_joins_one_case(store: CaseStore) -> None:
     # The case sits at the mean of its observations.
     lat, lon = offset(BASE_LAT, BASE_LON, 8 / 3, 4 / 3)
     assert haversine_m(case.lat, case.lon, lat, lon) < 0.5
-    assert [c.id for c in store.find_cases_near(BASE_LAT, BASE_LON, 15)] == [case.id]
+    assert [c.id for c in store.cases.find_cases_near(BASE_LAT, BASE_LON, 15)] == [case.id]
 
 
 def test_different_code_or_farther_opens_a_new_case(store: CaseStore) -> None:
-    base = store.ingest_event(make_event("a")).case
-    other_class = store.ingest_event(make_event("b", north_m=2, class_name="overflowing_bin"))
-    far = store.ingest_event(make_event("c", north_m=16))
+    base = store.cases.ingest_event(make_event("a")).case
+    other_class = store.cases.ingest_event(make_event("b", north_m=2, class_name="overflowing_bin"))
+    far = store.cases.ingest_event(make_event("c", north_m=16))
     assert other_class.created and far.created
     assert len({base.id, other_class.case.id, far.case.id}) == 3
     # A larger merge distance is the caller's choice.
-    wide = store.ingest_event(make_event("d", north_m=30), merge_distance_m=40)
+    wide = store.cases.ingest_event(make_event("d", north_m=30), merge_distance_m=40)
     assert not wide.created and wide.case.id in (base.id, far.case.id)
 
 
@@ -71,60 +71,60 @@ def test_the_merge_distance_can_differ_per_class(store: CaseStore) -> None:
 
 
 def test_joins_the_nearest_open_case(store: CaseStore) -> None:
-    west = store.ingest_event(make_event("w", east_m=-10)).case
-    east = store.ingest_event(make_event("e", east_m=10)).case
+    west = store.cases.ingest_event(make_event("w", east_m=-10)).case
+    east = store.cases.ingest_event(make_event("e", east_m=10)).case
     assert west.id != east.id
-    assert store.ingest_event(make_event("x", east_m=4)).case.id == east.id
-    assert store.ingest_event(make_event("y", east_m=-3)).case.id == west.id
+    assert store.cases.ingest_event(make_event("x", east_m=4)).case.id == east.id
+    assert store.cases.ingest_event(make_event("y", east_m=-3)).case.id == west.id
 
 
 @pytest.mark.parametrize("final", ["closed", "rejected", "voided"])
 def test_ended_case_does_not_absorb_new_events(store: CaseStore, final: str) -> None:
-    case_id = store.ingest_event(make_event("old")).case.id
+    case_id = store.cases.ingest_event(make_event("old")).case.id
     path = {
         "closed": ["confirm", "dispatch", "handle", "verify", "close"],
         "rejected": ["reject"],
         "voided": ["void"],
     }[final]
     for action in path:
-        store.apply_action(case_id, action, "alice", "reason")
-    again = store.ingest_event(make_event("new", north_m=1))
+        store.cases.apply_action(case_id, action, "alice", "reason")
+    again = store.cases.ingest_event(make_event("new", north_m=1))
     assert again.created and again.case.id != case_id
-    assert store.get_case(case_id).observation_count == 1
+    assert store.cases.get_case(case_id).observation_count == 1
 
 
 def test_event_key_is_idempotent(store: CaseStore) -> None:
-    first = store.ingest_event(make_event("video-sha1:track-7"))
-    repeat = store.ingest_event(
+    first = store.cases.ingest_event(make_event("video-sha1:track-7"))
+    repeat = store.cases.ingest_event(
         make_event("video-sha1:track-7", north_m=50)
     )  # same key, whatever the content
     assert repeat.case.id == first.case.id
     assert not repeat.created and not repeat.observation_added
     assert repeat.observation.id == first.observation.id
-    assert store.get_case(first.case.id).observation_count == 1
-    assert len(store.get_observations(first.case.id)) == 1
-    assert store.counts_by_status()["pending_review"] == 1
+    assert store.cases.get_case(first.case.id).observation_count == 1
+    assert len(store.cases.get_observations(first.case.id)) == 1
+    assert store.cases.counts_by_status()["pending_review"] == 1
 
 
 def test_best_evidence_is_the_best_observation_and_content_addressed(store: CaseStore, tmp_path) -> None:
     small = make_event("small", score=0.9, box=(0, 0, 40, 40))
     big = make_event("big", north_m=2, score=0.7, box=(0, 0, 200, 160))
     worse = make_event("worse", north_m=1, score=0.5, box=(0, 0, 100, 100))
-    case = store.ingest_event(small).case
+    case = store.cases.ingest_event(small).case
     assert case.evidence_key == hashlib.sha256(small.evidence_jpeg).hexdigest() + ".jpg"
-    case = store.ingest_event(big).case
+    case = store.cases.ingest_event(big).case
     assert case.evidence_key == hashlib.sha256(big.evidence_jpeg).hexdigest() + ".jpg"
     assert case.best_box == [0.0, 0.0, 200.0, 160.0] and case.score == pytest.approx(0.7)
-    case = store.ingest_event(worse).case
+    case = store.cases.ingest_event(worse).case
     assert case.evidence_key == hashlib.sha256(big.evidence_jpeg).hexdigest() + ".jpg"
-    assert store.storage.get(case.evidence_key) == big.evidence_jpeg
-    assert store.storage.get(case.crop_key) == big.crop_jpeg
+    assert store.evidence.get(case.evidence_key) == big.evidence_jpeg
+    assert store.evidence.get(case.crop_key) == big.crop_jpeg
     assert case.evidence_url.endswith(case.evidence_key)
-    best = next(o for o in store.get_observations(case.id) if o.id == case.best_observation_id)
+    best = next(o for o in store.cases.get_observations(case.id) if o.id == case.best_observation_id)
     assert best.event_key == "big"
     # The event can state its own evidence quality (e.g. with sharpness).
     sharp = make_event("sharp", north_m=1, score=0.4, box=(0, 0, 10, 10), extra={"evidence_quality": 1e6})
-    assert store.ingest_event(sharp).case.best_observation_id != case.best_observation_id
+    assert store.cases.ingest_event(sharp).case.best_observation_id != case.best_observation_id
 
 
 def test_storage_is_content_addressed_and_refuses_bad_keys(tmp_path) -> None:
@@ -151,7 +151,7 @@ def test_road_segment_and_deadline_come_from_the_event(store: CaseStore) -> None
         area_class="A",
         layer_version="zones-2026.11",
     )
-    case = store.ingest_event(event).case
+    case = store.cases.ingest_event(event).case
     assert (case.road_segment_id, case.road_chief, case.area_class, case.layer_version) == (
         "RS-17",
         "Li Wei",
@@ -163,49 +163,49 @@ def test_road_segment_and_deadline_come_from_the_event(store: CaseStore) -> None
 
 
 def test_patrol_verification_of_a_handled_case(store: CaseStore) -> None:
-    case_id = store.ingest_event(make_event("v")).case.id
+    case_id = store.cases.ingest_event(make_event("v")).case.id
     with pytest.raises(Exception, match="only handled"):
-        store.attach_verification(
+        store.cases.attach_verification(
             case_id, vehicle_id="veh-3", at=make_event("z").last_seen, lat=1, lon=1, event_key="k"
         )
     for action in ("confirm", "dispatch", "handle"):
-        store.apply_action(case_id, action, "alice")
+        store.cases.apply_action(case_id, action, "alice")
     lat, lon = offset(BASE_LAT, BASE_LON, 1, 1)
     at = make_event("z").last_seen
-    case = store.attach_verification(
+    case = store.cases.attach_verification(
         case_id, vehicle_id="veh-3", at=at, lat=lat, lon=lon, event_key="pass9:verify", evidence_jpeg=b"frame"
     )
     assert case.status is CaseStatus.verified
-    again = store.attach_verification(
+    again = store.cases.attach_verification(
         case_id, vehicle_id="veh-3", at=at, lat=lat, lon=lon, event_key="pass9:verify"
     )
     assert again.status is CaseStatus.verified
-    observations = store.get_observations(case_id)
+    observations = store.cases.get_observations(case_id)
     assert [o.kind for o in observations] == ["detection", "verification"]
-    assert store.storage.get(observations[1].evidence_key) == b"frame"
-    entry = store.get_history(case_id)[-1]
+    assert store.evidence.get(observations[1].evidence_key) == b"frame"
+    entry = store.cases.get_history(case_id)[-1]
     assert (entry.action, entry.actor, entry.from_status, entry.to_status) == (
         "verify",
         "patrol:veh-3",
         CaseStatus.handled,
         CaseStatus.verified,
     )
-    assert store.get_case(case_id).observation_count == 1  # verifications do not count as detections
+    assert store.cases.get_case(case_id).observation_count == 1  # verifications do not count as detections
 
 
 def test_patrol_verification_can_leave_the_decision_to_an_inspector(store: CaseStore) -> None:
-    case_id = store.ingest_event(make_event("v")).case.id
+    case_id = store.cases.ingest_event(make_event("v")).case.id
     for action in ("confirm", "dispatch", "handle"):
-        store.apply_action(case_id, action, "alice")
+        store.cases.apply_action(case_id, action, "alice")
     at = make_event("z").last_seen
-    case = store.attach_verification(
+    case = store.cases.attach_verification(
         case_id, vehicle_id="veh-3", at=at, lat=BASE_LAT, lon=BASE_LON, event_key="p", auto_verify=False
     )
     assert case.status is CaseStatus.handled
-    assert store.get_history(case_id)[-1].action == "patrol_verification"
+    assert store.cases.get_history(case_id)[-1].action == "patrol_verification"
     # A new detection at a handled case is flagged in the history.
-    store.ingest_event(make_event("back", north_m=2))
-    assert store.get_history(case_id)[-1].action == "reobserved"
+    store.cases.ingest_event(make_event("back", north_m=2))
+    assert store.cases.get_history(case_id)[-1].action == "reobserved"
 
 
 class _DictStorage:
@@ -238,12 +238,12 @@ def test_other_storage_backends_plug_in_by_scheme(tmp_path, monkeypatch) -> None
     monkeypatch.setitem(storage.STORAGE_SCHEMES, "dict", _DictStorage)
     with CaseStore.open(f"sqlite:///{tmp_path / 'c.db'}", "dict://bucket/prefix") as store:
         assert (
-            isinstance(store.storage, storage.EvidenceStorage)
-            and store.storage.spec == "dict://bucket/prefix"
+            isinstance(store.evidence, storage.EvidenceStorage)
+            and store.evidence.spec == "dict://bucket/prefix"
         )
         event = make_event("k")
-        case = store.ingest_event(event).case
-        assert store.storage.get(case.evidence_key) == event.evidence_jpeg
+        case = store.cases.ingest_event(event).case
+        assert store.evidence.get(case.evidence_key) == event.evidence_jpeg
         assert case.evidence_url == f"https://evidence.example/{case.evidence_key}"
     with pytest.raises(Exception, match="unknown evidence storage scheme"):
         storage.open_storage("nosuch://x")

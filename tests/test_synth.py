@@ -23,7 +23,7 @@ from datasets.synth.shapes import SceneObject
 from datasets.synth.world import make_street
 from detector.taxonomy import default_taxonomy
 
-CLASSES = default_taxonomy().names
+CLASSES = default_taxonomy().model_names
 
 
 @pytest.fixture(scope="module")

@@ -43,10 +43,16 @@ def test_bundled_taxonomy_has_the_classes_and_matter_codes_of_the_issue():
         assert tax.by_code(code).name == name
     soil = tax.by_name("exposed_soil")
     assert soil.zh == "黄土裸露" and soil.violation and soil.matter_code  # a local code
-    vehicle = tax.by_name("vehicle")
-    assert not vehicle.violation and vehicle.matter_code is None
+    context = ["vehicle", "person", "waste_bin", "two_wheeler"]  # only rules turn them into cases
+    for name in context:
+        spec = tax.by_name(name)
+        assert not spec.violation and spec.matter_code is None and spec.detected
     assert tax.names == [tax.by_id(i).name for i in range(len(tax.names))]
-    assert [c.name for c in tax.violation_classes] == [n for n in tax.names if n != "vehicle"]
+    assert [c.name for c in tax.violation_classes] == [n for n in tax.names if n not in context]
+    bikes = tax.by_name("non_motor_parking")  # 非机动车乱停放: a case type the two_wheeler zone rule files
+    assert (bikes.matter_code, bikes.zh) == ("09010", "非机动车乱停放")
+    assert bikes.violation and not bikes.detected
+    assert tax.model_names == [n for n in tax.names if n != "non_motor_parking"]
 
 
 def test_shared_reference_codes_match_the_bundled_file(shared_dir: Path):
@@ -80,6 +86,7 @@ def test_city_edits_the_file_not_the_code(tmp_path: Path, monkeypatch: pytest.Mo
     tax = load_taxonomy(path)
     assert tax.version == "city-2027"
     assert tax.names[-1] == "street_vending" and tax.by_code("09006").zh == "占道经营"
+    assert tax.model_names[-1] == "street_vending"  # a detected class after a rule-only one is fine
     assert tax.by_name("illegal_parking").deadline_for("A") == 0.5
 
     monkeypatch.setenv(TAXONOMY_ENV, str(path))
@@ -91,8 +98,8 @@ def test_city_edits_the_file_not_the_code(tmp_path: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d["classes"][1].update(id=0), "class ids must be 0..5"),
-        (lambda d: d["classes"][5].update(id=7), "class ids must be 0..5"),
+        (lambda d: d["classes"][1].update(id=0), "class ids must be 0..9"),
+        (lambda d: d["classes"][5].update(id=12), "class ids must be 0..9"),
         (lambda d: d["classes"][1].update(name="out_of_store_vending"), "repeated: out_of_store_vending"),
         (lambda d: d["classes"][2].update(deadline_hour=3), "classes[2] (exposed_soil).deadline_hour"),
         (lambda d: d["classes"][0].update(matter_code=None), "needs a matter_code"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,18 @@ def test_ap_by_object_size_ignores_objects_outside_the_range():
     assert ap["ap50_by_size"]["small"][0] == pytest.approx(0.0)
     assert ap["ap50_by_size"]["medium"][0] is None  # no object of that size
     assert ap["ap50_by_size"]["large"][1] is None  # no ground truth of class 1 at all
+
+
+def test_a_dataset_yaml_named_by_a_relative_path_finds_its_lists(tmp_path, monkeypatch):
+    """`--data data/split/data.yaml` (relative, no `path:` key, as `dataset split` writes it) reads the
+    lists beside the YAML, whatever the working folder."""
+    from training.data import load_data_yaml, split_images
+
+    folder = tmp_path / "data" / "split"
+    folder.mkdir(parents=True)
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"")
+    (folder / "val.txt").write_text(f"{image}\n")
+    (folder / "data.yaml").write_text("val: val.txt\nnames: {0: a}\n")
+    monkeypatch.chdir(tmp_path)
+    assert split_images(load_data_yaml(Path("data/split/data.yaml")), "val") == [image]

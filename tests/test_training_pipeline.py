@@ -112,13 +112,21 @@ def test_export_metadata_is_read_by_our_detector(trained, tmp_path):
     assert served["decode"].startswith("reduced") and served["imgsz"][0] < served["imgsz"][1]
     assert [c["instances"] for c in served["classes"]] == [4, 4]  # labels scaled to the same frames
 
-    # the model card is written from the evaluation and the run folder
+    # the real-first report and the model card are written from the evaluations and the run folder
     from training.model_card import write_model_card
+    from training.report import write_comparison
 
-    card = write_model_card(report / "metrics.json", out, tmp_path / "MODEL_CARD.md", run_dir).read_text()
-    assert "never seen real footage" in card
+    both = write_comparison(tmp_path / "eval", metrics, served, None)
+    text = both.read_text()
+    assert text.index("Per class, real images first") < text.index("Confusion matrix")
+    assert (tmp_path / "eval" / "real" / "report.md").is_file()
+    assert (tmp_path / "eval" / "synthetic" / "report.md").is_file()
+    card_path = tmp_path / "MODEL_CARD.md"
+    card = write_model_card(tmp_path / "eval" / "metrics.json", out, card_path, run_dir).read_text()
+    assert card.index("## Real images first") < card.index("## Synthetic test split")
+    assert "CC BY 4.0" in card and "ATANU0023/garbage_detection_dataset" in card  # the data's attribution
     assert "streetwatch train --data" in card and "streetwatch export" in card
-    assert "09005" in card  # matter codes from the taxonomy
+    assert "09005" in card and "09010" in card  # matter codes from the taxonomy
     assert "| red_box | 4 |" in card and "Median" in card
 
 

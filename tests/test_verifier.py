@@ -208,7 +208,7 @@ def test_process_names_a_missing_verifier_and_writes_nothing(street: Path, tmp_p
     import sys
 
     config = tmp_path / "city.yaml"
-    config.write_text(f"verifier: {{model: {tmp_path / 'gone.onnx'}}}\n")
+    config.write_text(f"pipeline: {{verifier: {{model: {tmp_path / 'gone.onnx'}}}}}\n")
     db = tmp_path / "cases.db"
     pdir = street / "pass_00"
     run = subprocess.run(

@@ -104,15 +104,15 @@ def _seed(data: Path) -> dict:
     zones = data / "zones"
     store = CaseStore.open(db, str(data / "evidence"))
     try:
-        from_clip = len(store.review_queue(limit=100).items)
+        from_clip = len(store.cases.review_queue(limit=100).items)
         if from_clip < MIN_CASES:
             seed_store(store, zones, (MIN_CASES + 4) - from_clip, seed=11)
             if from_clip:
                 how += (f"; {from_clip} cases from the clip, topped up with {(MIN_CASES + 4) - from_clip} "
                         "demo-seed places (demo_seed) on the clip's zones")
-        store.create_user(INSPECTOR, PASSWORD, "inspector")
-        _, admin_key = store.create_api_key("test-admin", "admin")
-        queue = [c.id for c in store.review_queue(limit=100).items]
+        store.access.create_user(INSPECTOR, PASSWORD, "inspector")
+        _, admin_key = store.access.create_api_key("test-admin", "admin")
+        queue = [c.id for c in store.cases.review_queue(limit=100).items]
         # keep the most urgent for the review; move others along so every status group exists
         walks = {
             queue[-1]: ("confirm", "dispatch", "handle", "verify", "close"),
@@ -121,10 +121,10 @@ def _seed(data: Path) -> dict:
         }
         for case_id, actions in walks.items():
             for action in actions:
-                store.apply_action(case_id, action, "seed.admin")
-        store.apply_action(queue[-4], "reject", "seed.admin", "duplicate: seeded")
-        queue = [c.id for c in store.review_queue(limit=100).items]
-        cases = store.list_cases(limit=500).items
+                store.cases.apply_action(case_id, action, "seed.admin")
+        store.cases.apply_action(queue[-4], "reject", "seed.admin", "duplicate: seeded")
+        queue = [c.id for c in store.cases.review_queue(limit=100).items]
+        cases = store.cases.list_cases(limit=500).items
     finally:
         store.close()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -50,10 +50,10 @@ def service(tmp_path_factory):
     app = create_app(settings)
     store = app.state.sw.store
     case_ids = seed_store(store, zones, 6, seed=3)
-    store.create_user("wang.inspector", PASSWORD, "inspector")
-    store.create_user("zhao.admin", PASSWORD, "admin")
-    _, vehicle_key = store.create_api_key("patrol-01", "vehicle", vehicle_id="patrol-01")
-    _, admin_key = store.create_api_key("ops", "admin")
+    store.access.create_user("wang.inspector", PASSWORD, "inspector")
+    store.access.create_user("zhao.admin", PASSWORD, "admin")
+    _, vehicle_key = store.access.create_api_key("patrol-01", "vehicle", vehicle_id="patrol-01")
+    _, admin_key = store.access.create_api_key("ops", "admin")
 
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -120,7 +120,7 @@ def test_inspector_sees_every_page_and_the_queue_is_most_urgent_first(service):
             assert "wang.inspector" in resp.text
         page = client.get("/").text
         config = json.loads(re.search(r'<script id="sw-config"[^>]*>(.*?)</script>', page, re.S)[1])
-        expected = [c.id for c in service["store"].review_queue(limit=100).items]
+        expected = [c.id for c in service["store"].cases.review_queue(limit=100).items]
         assert config["queue"] == expected and len(expected) == len(service["case_ids"])
         assert config["user"] == {"name": "wang.inspector", "role": "inspector"}
         assert client.get("/web/queue.json").json()["ids"] == expected
@@ -138,7 +138,7 @@ def test_vehicle_keys_and_vehicle_logins_never_see_cases(service):
             assert "Forbidden" in resp.text and "#1" not in resp.text
         assert client.get("/web/queue.json").status_code == 403
         assert client.get("/v1/cases").status_code == 403
-    service["store"].create_user("car.login", PASSWORD, "vehicle")
+    service["store"].access.create_user("car.login", PASSWORD, "vehicle")
     with _client(service) as client:
         resp = client.post("/login", data={"username": "car.login", "password": PASSWORD, "next": "/"})
         assert resp.status_code == 401 and "may not review" in resp.text
@@ -195,7 +195,7 @@ def test_ranking_page_lists_every_segment_with_its_road_chief(service):
     store = service["store"]
     first = service["case_ids"][0]
     for action in ("confirm", "dispatch", "handle", "verify", "close"):
-        store.apply_action(first, action, "zhao.admin")
+        store.cases.apply_action(first, action, "zhao.admin")
     with _login(service) as client:
         page = client.get("/ranking", params={"period": "7d"})
         assert page.status_code == 200
@@ -229,7 +229,7 @@ def test_session_cookie_round_trip_and_tampering():
     secret = b"k" * 32
     value = sign_session("李 inspector", "inspector", secret)
     session = read_session(value, secret)
-    assert session is not None and session.username == "李 inspector" and session.can_review
+    assert session is not None and session.username == "李 inspector" and session.role == "inspector"
     body, mac = value.split(".")
     assert read_session(body + "." + mac[:-2] + ("AA" if not mac.endswith("AA") else "BB"), secret) is None
     assert read_session(value, b"x" * 32) is None

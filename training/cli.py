@@ -112,18 +112,64 @@ def evaluate_command(
     reduced_decode: bool = typer.Option(
         False, "--reduced-decode", help="Decode JPEGs as the service decodes live frames (at 1/2, 1/4...)."
     ),
+    synthetic_data: Path | None = typer.Option(
+        None, "--synthetic-data", help="Also evaluate this synthetic dataset's split and report it beside "
+        "--data (the real images come first)."
+    ),
+    agreement: bool = typer.Option(
+        False, "--coco-agreement", help="Also measure agreement with the COCO checkpoint on --data's images "
+        "(vehicles, people, two-wheelers)."
+    ),
+    teacher: Path | None = typer.Option(
+        None, "--teacher", help="COCO ONNX model for --coco-agreement (default: ../shared/weights/"
+        "yolo11n-coco.pt exported at 640, cached)."
+    ),
 ) -> None:
-    """Evaluate an ONNX model with StreetWatch's own detector: AP50, AP50-95, P/R, confusion matrix."""
+    """Evaluate an ONNX model with StreetWatch's own detector: AP50, AP50-95, P/R, confusion matrix.
+
+    With --synthetic-data the report puts the real split (--data) first and the synthetic one beside it."""
     from training.evaluate import evaluate
     from training.report import metrics_table
 
     out = out or Path("runs/evaluate") / f"{model.stem}-{split}"
-    metrics = evaluate(model, data, split=split, out=out, threads=threads, iou=iou, conf=conf,
-                       speed_runs=speed_runs, imgsz=_parse_imgsz(imgsz), reduced_decode=reduced_decode)
-    typer.echo(metrics_table(metrics))
-    if "latency" in metrics:
-        typer.echo(json.dumps(metrics["latency"]))
-    typer.echo(f"report: {out / 'report.md'}")
+    size = _parse_imgsz(imgsz)
+    if synthetic_data is None and not agreement:
+        metrics = evaluate(model, data, split=split, out=out, threads=threads, iou=iou, conf=conf,
+                           speed_runs=speed_runs, imgsz=size, reduced_decode=reduced_decode)
+        typer.echo(metrics_table(metrics))
+        if "latency" in metrics:
+            typer.echo(json.dumps(metrics["latency"]))
+        typer.echo(f"report: {out / 'report.md'}")
+        return
+    from training.report import write_comparison
+
+    real = evaluate(model, data, split=split, threads=threads, iou=iou, conf=conf, speed_runs=speed_runs,
+                    imgsz=size, reduced_decode=reduced_decode)
+    synthetic = None
+    if synthetic_data is not None:
+        synthetic = evaluate(model, synthetic_data, split=split, threads=threads, iou=iou, conf=conf,
+                             imgsz=size, reduced_decode=reduced_decode)
+    coco = None
+    if agreement:
+        from tqdm import tqdm
+
+        from detector.model import open_detector
+        from training.agreement import coco_agreement
+        from training.data import load_data_yaml, split_images
+
+        if teacher is None:
+            from training.export_coco import export_coco_onnx
+
+            teacher = export_coco_onnx(640)
+        images = split_images(load_data_yaml(data), split)
+        coco = coco_agreement(
+            open_detector(model, size, conf=conf, iou=iou, threads=threads),
+            open_detector(teacher, None, conf=0.5, iou=iou, threads=threads),
+            images, conf=conf, progress=lambda items: tqdm(items, desc="COCO agreement", unit="img"),
+        )
+    report = write_comparison(out, real, synthetic, coco)
+    typer.echo(report.read_text(encoding="utf-8"))
+    typer.echo(f"report: {report}")
 
 
 def verifier_crops_command(

@@ -30,7 +30,7 @@ def load_data_yaml(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict) or "names" not in data:
         raise InputError(f"{path}: dataset YAML has no 'names'")
-    root = Path(data.get("path") or path.parent)
+    root = Path(data["path"]) if data.get("path") else Path(".")
     if not root.is_absolute():
         root = (path.parent / root).resolve()
     data["_root"] = root

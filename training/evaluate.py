@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ AP_CONF = 0.001
 OPERATING_CONF = 0.25
 MATCH_IOU = 0.5
 CONFUSION_IOU = 0.45
+HARD_NEGATIVES = (("waste_bin", "overflowing_bin"),)  # (compliant look-alike, violation)
 
 
 @dataclass
@@ -250,6 +250,26 @@ def confusion_matrix(
     return matrix
 
 
+def hard_negative_rate(
+    results: list[ImageResult],
+    negative: int,
+    positive: int,
+    conf: float = OPERATING_CONF,
+    iou: float = MATCH_IOU,
+) -> dict[str, float | int | None]:
+    """How often a true `negative` object (an ordinary bin) also gets a `positive` box (overflowing) at
+    the operating threshold, IoU >= `iou`, whatever else was detected on it: the false alarms an
+    inspector would see for compliant objects."""
+    total = called = 0
+    for r in results:
+        truth = r.gt_boxes[r.gt_classes == negative]
+        keep = (r.det_scores >= conf) & (r.det_classes == positive)
+        total += len(truth)
+        if len(truth) and keep.any():
+            called += int((box_iou(truth, r.det_boxes[keep]) >= iou).any(axis=1).sum())
+    return {"objects": total, "called": called, "rate": round(called / total, 4) if total else None}
+
+
 # --- running the detector ----------------------------------------------------------------------
 def _read_for_detection(path: Path, detector: Any, reduced_decode: bool) -> tuple[Any, int, int, int]:
     """(pixels, scale, width, height): the full image, or with `reduced_decode` a JPEG decoded only as
@@ -275,9 +295,15 @@ def _read_for_detection(path: Path, detector: Any, reduced_decode: bool) -> tupl
 
 
 def collect_results(
-    detector: Any, images: list[Path], progress: bool = True, reduced_decode: bool = False
+    detector: Any,
+    images: list[Path],
+    progress: bool = True,
+    reduced_decode: bool = False,
+    label_map: dict[int, int] | None = None,
 ) -> list[ImageResult]:
-    """Run the detector over the images and pair each with its YOLO labels."""
+    """Run the detector over the images and pair each with its YOLO labels. `label_map`: dataset class
+    id -> model class id, for a dataset whose classes differ from the model's (labels of classes the
+    model does not have are left out)."""
     from tqdm import tqdm
 
     from training.data import read_labels
@@ -286,6 +312,10 @@ def collect_results(
     for idx, path in enumerate(tqdm(images, desc="evaluate", unit="img", disable=not progress)):
         img, scale, w, h = _read_for_detection(path, detector, reduced_decode)
         gt_boxes, gt_classes = yolo_to_xyxy(read_labels(path), w, h)
+        if label_map is not None:
+            keep = np.array([int(c) in label_map for c in gt_classes], dtype=bool)
+            gt_boxes = gt_boxes[keep]
+            gt_classes = np.array([label_map[int(c)] for c in gt_classes[keep]], dtype=int)
         dets = [d.scaled(scale) for d in detector.detect(img)]
         results.append(ImageResult(
             image_id=idx + 1, width=w, height=h, gt_boxes=gt_boxes, gt_classes=gt_classes,
@@ -348,10 +378,16 @@ def evaluate(
     detector = open_detector(model, imgsz, conf=AP_CONF, iou=iou, threads=threads)
     names = detector.names
     data_names = class_names(data_cfg)
+    label_map = None
     if data_names != names:
-        raise InputError(f"{data}: dataset classes {data_names} differ from the model's {names}")
+        shared = [n for n in data_names if n in names]
+        if not shared:
+            raise InputError(f"{data}: dataset classes {data_names} share none with the model's {names}")
+        label_map = {data_names.index(n): names.index(n) for n in shared}  # by name, the rest left out
     t0 = time.perf_counter()
-    results = collect_results(detector, images, progress=progress, reduced_decode=reduced_decode)
+    results = collect_results(
+        detector, images, progress=progress, reduced_decode=reduced_decode, label_map=label_map
+    )
     elapsed = time.perf_counter() - t0
     nc = len(names)
     ap = coco_ap(results, nc)
@@ -364,6 +400,7 @@ def evaluate(
         "data": str(data),
         "split": split,
         "images": len(images),
+        "dataset_classes_not_in_model": [n for n in data_names if n not in names],
         "imgsz": list(detector.imgsz),
         "decode": "reduced, as the service decodes live JPEGs" if reduced_decode else "full",
         "nms_iou": iou,
@@ -384,6 +421,11 @@ def evaluate(
         "map50_95": float(np.mean([ap["ap50_95"][k] for k in have])) if have else None,
         "confusion_matrix": {"labels": [*names, "background"], "rows_true_cols_pred": cm.tolist()},
         "pr_curves": {"recall": ap["recall_points"], "precision_iou50": ap["pr50"]},
+        "hard_negatives": {
+            f"{neg}->{pos}": hard_negative_rate(results, names.index(neg), names.index(pos), conf=conf)
+            for neg, pos in HARD_NEGATIVES
+            if neg in names and pos in names
+        },
         "eval_seconds_per_image": round(elapsed / len(images), 4),
     }
     if speed_runs:
@@ -395,6 +437,3 @@ def evaluate(
         write_report(metrics, Path(out))
     return metrics
 
-
-def load_metrics(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())

@@ -6,7 +6,6 @@ imported only here, through `prepare_ultralytics()`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,13 +75,6 @@ class ReferencePredictor:
 
         self.model.fuse(verbose=False)  # predict fuses Conv+BN too; the unfused count is ~3% higher
         return float(get_flops(self.model.model, imgsz=640))
-
-
-def time_predict(predictor: ReferencePredictor, images: Sequence[np.ndarray]) -> float:
-    """Seconds for one predict call on `images` (pre + inference + post)."""
-    start = time.perf_counter()
-    predictor.predict(images)
-    return time.perf_counter() - start
 
 
 def reference_images() -> dict[str, Path]:

@@ -165,3 +165,109 @@ def write_report(metrics: dict[str, Any], out: Path) -> Path:
     _plot_confusion(metrics, out / "confusion_matrix.png")
     (out / "report.md").write_text(report_markdown(metrics))
     return out / "report.md"
+
+
+def _ap(metrics: dict[str, Any] | None, name: str, key: str) -> float | None:
+    if metrics is None:
+        return None
+    for c in metrics["classes"]:
+        if c["name"] == name:
+            return c[key] if c["instances"] else None
+    return None
+
+
+def real_first_table(real: dict[str, Any], synthetic: dict[str, Any] | None) -> str:
+    """Per class: the real split's figures first, then the synthetic split's; a class without real test
+    instances says "not measured on real images"."""
+    conf = real["operating_conf"]
+    lines = [
+        f"| class | real: instances | real: AP50 | real: AP50-95 | real: P@{conf} | real: R@{conf} "
+        "| synthetic: AP50 | synthetic: AP50-95 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in real["classes"]:
+        synth = (_fmt(_ap(synthetic, c["name"], "ap50")), _fmt(_ap(synthetic, c["name"], "ap50_95")))
+        if not c["instances"]:
+            lines.append(f"| {c['name']} | 0 | not measured on real images | | | | {synth[0]} | {synth[1]} |")
+            continue
+        lines.append(
+            f"| {c['name']} | {c['instances']} | {_fmt(c['ap50'])} | {_fmt(c['ap50_95'])} | "
+            f"{_fmt(c['precision'])} | {_fmt(c['recall'])} | {synth[0]} | {synth[1]} |"
+        )
+    return "\n".join(lines)
+
+
+def agreement_table(agreement: dict[str, Any]) -> str:
+    lines = [
+        "| group | COCO boxes (score >= 0.5) | found with the matching class | agreement |",
+        "|---|---:|---:|---:|",
+    ]
+    for group, row in agreement.items():
+        lines.append(f"| {group} | {row['teacher_boxes']} | {row['found']} | {_fmt(row['agreement'])} |")
+    return "\n".join(lines)
+
+
+def comparison_markdown(
+    real: dict[str, Any], synthetic: dict[str, Any] | None, agreement: dict[str, Any] | None
+) -> str:
+    """The real-first evaluation report: real split, synthetic split beside it, hard negatives, COCO
+    agreement; each split's full report lies in its own folder."""
+    meta = real.get("model_metadata", {})
+    lines = [
+        f"# Evaluation: {Path(real['model']).name} (version {meta.get('model_version', 'n/a')})",
+        "",
+        f"- real: `{real['data']}` split `{real['split']}`, {real['images']} images "
+        "(full report: real/report.md)",
+    ]
+    if synthetic is not None:
+        lines.append(
+            f"- synthetic: `{synthetic['data']}` split `{synthetic['split']}`, {synthetic['images']} images "
+            "(full report: synthetic/report.md). Synthetic figures say how well the model fits the "
+            "generator, not how it works on a city's streets."
+        )
+    lines += [
+        f"- input {real['imgsz'][0]}x{real['imgsz'][1]}; AP by the COCO method; precision (P) and recall (R) "
+        f"at the operating threshold conf >= {real['operating_conf']}, IoU >= 0.5",
+        "",
+        "## Per class, real images first",
+        "",
+        real_first_table(real, synthetic),
+        "",
+    ]
+    hard = real.get("hard_negatives") or {}
+    for pair, row in hard.items():
+        negative, positive = pair.split("->")
+        lines += [
+            f"## {negative} called {positive}",
+            "",
+            f"Real split: {row['called']} of {row['objects']} `{negative}` boxes also got a `{positive}` box "
+            f"(IoU >= 0.5, conf >= {real['operating_conf']}): **{_fmt(row['rate'])}**.",
+            "",
+        ]
+    if agreement:
+        lines += [
+            "## COCO agreement on real images",
+            "",
+            "Share of the COCO checkpoint's boxes that this model finds with the matching class "
+            f"(IoU >= 0.5, conf >= {real['operating_conf']}).",
+            "",
+            agreement_table(agreement),
+            "",
+        ]
+    lines += ["## Confusion matrix (real split)", "", confusion_table(real), ""]
+    return "\n".join(lines)
+
+
+def write_comparison(
+    out: Path, real: dict[str, Any], synthetic: dict[str, Any] | None, agreement: dict[str, Any] | None
+) -> Path:
+    """out/report.md and out/metrics.json ({real, synthetic, coco_agreement}); each split's own report
+    in out/real/ and out/synthetic/."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(real, out / "real")
+    if synthetic is not None:
+        write_report(synthetic, out / "synthetic")
+    summary = {"real": real, "synthetic": synthetic, "coco_agreement": agreement}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    (out / "report.md").write_text(comparison_markdown(real, synthetic, agreement))
+    return out / "report.md"

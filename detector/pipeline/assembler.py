@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from detector.context import PersonVeto, people_boxes
 from detector.events import encode_evidence, evidence_quality, shadowing_track, track_passes, track_position
 from detector.geo import CameraMount, GeoPosition, ground_area_m2, locate
 from detector.pipeline_config import PipelineConfig
@@ -62,6 +63,13 @@ def _original_jpeg(frame: Frame | None) -> bytes | None:
     return data if data is not None and data[:2] == b"\xff\xd8" else None
 
 
+def person_veto(config: PipelineConfig, taxonomy: Taxonomy) -> PersonVeto | None:
+    """The configuration's person veto over the taxonomy's violation classes (None: off)."""
+    if config.person_veto is None:
+        return None
+    return PersonVeto((c.name for c in taxonomy.violation_classes), min_cover=config.person_veto)
+
+
 class EventAssembler:
     """Tracker + geolocation + evidence + rules for one stream of frames (one video, or one vehicle live)."""
 
@@ -84,6 +92,7 @@ class EventAssembler:
         self.key_for = key_for
         self.source = source
         self.tracker = ObjectTracker(config.tracker, fps)
+        self.veto = person_veto(config, taxonomy)
         self.verifier = open_verifier(config.verifier)
         self.rejected: dict[str, int] = {}
         self.tracks_seen = 0
@@ -93,6 +102,9 @@ class EventAssembler:
 
     def observe(self, frame: Frame, detections: list[Detection]) -> list[Track]:
         """Feed one frame; returns the tracks that ended with it (ready for `finish`)."""
+        if self.veto is not None:
+            detections = self.veto(detections)
+        frame.people = people_boxes(detections, frame.width, frame.height) or None
         meta = frame.meta
         self._frame_times.append(frame.timestamp)
         pairs = self.tracker.update(frame.index, frame.timestamp, detections, frame.width, frame.height, meta)
@@ -219,6 +231,7 @@ class EventAssembler:
         placement = self.rules.place(decision.class_name, position.lat, position.lon, first_seen)
         seg = placement.segment
         frame_jpeg = _original_jpeg(track.best_frame)
+        people = track.best_frame.people if track.best_frame is not None else None
         if frame_jpeg is None:  # decoded video: draw now (no original JPEG to keep)
             evidence_jpeg, crop_jpeg = encode_evidence(
                 evidence_image(track.best_frame),  # a decoded video frame: already full size
@@ -258,6 +271,7 @@ class EventAssembler:
                 "best_score": round(float(best.detection.score), 4),  # the evidence frame's own score
                 "track_seconds": round(track.duration, 2),
                 "rule": decision.reason,
+                **({"people": people} if people else {}),  # to blur in published copies
                 **({"verifier": {k: round(v, 4) for k, v in verdict.items()}} if verdict else {}),
             },
         )

@@ -22,7 +22,7 @@ def build_detector(
     threads: int | None = None,
     spin: bool | None = None,
 ) -> Detector:
-    """The model at `model` (default: $STREETWATCH_MODEL, else the bundled one) at the configuration's
+    """The model at `model` (default: $STREETWATCH_MODEL_PATH, else the bundled one) at the configuration's
     input size and thresholds; each keyword, when given, overrides the configuration's value."""
     path = model or default_model_path()
     if path is None:

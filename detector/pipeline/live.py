@@ -10,7 +10,7 @@ import numpy as np
 from detector.decode import DecodedImage
 from detector.errors import InputError
 from detector.geo import CameraMount
-from detector.pipeline.assembler import EventAssembler
+from detector.pipeline.assembler import EventAssembler, person_veto
 from detector.pipeline.ingest import EventSink, FrameDetector, ProcessSummary, ingest_events
 from detector.pipeline_config import PipelineConfig, load_pipeline_config
 from detector.rules import RuleEngine
@@ -51,6 +51,7 @@ class LivePipeline:
         sightings = store if hasattr(store, "sightings_near") else None
         self.rules = RuleEngine(self.config, self.taxonomy, zones, sightings)  # type: ignore[arg-type]
         open_verifier(self.config.verifier)  # a missing or broken verifier fails here, not at a first frame
+        self.veto = person_veto(self.config, self.taxonomy)
         self._vehicles: dict[str, EventAssembler] = {}
         self._last_time: dict[str, float] = {}
         self._counter: dict[str, int] = {}
@@ -86,6 +87,10 @@ class LivePipeline:
             raise InputError("frame is not a decoded colour image")
         detections = self.detector.detect_batch([image])[0]
         return detections, self.process_detections(image, meta, detections)
+
+    def screen(self, detections: list[Detection]) -> list[Detection]:
+        """The detections the pipeline acts on: without violation boxes that are mostly a person."""
+        return self.veto(detections) if self.veto is not None else detections
 
     def process_detections(
         self,

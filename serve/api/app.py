@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +17,7 @@ from serve.api.limits import ApiError, BodyLimitMiddleware, BodyTooLarge, RateLi
 from serve.api.metrics import ServiceMetrics
 from serve.api.state import ServiceState
 from serve.settings import Settings, load_settings
+from serve.web.session import session_secret
 
 log = logging.getLogger("streetwatch.service")
 
@@ -90,11 +89,8 @@ def _load_detector(settings: Settings, state: ServiceState) -> None:
 
     try:
         state.detector = build_detector(
-            state.pipeline_settings,
+            state.settings.pipeline,
             settings.model_path,
-            conf=settings.conf,
-            iou=settings.iou,
-            imgsz=settings.imgsz,
             threads=settings.detector_threads(),
             spin=settings.spin,
         )
@@ -123,9 +119,6 @@ def build_state(settings: Settings) -> ServiceState:
     from serve.store import CaseStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Process-wide: the detector threads take the interpreter lock back from the pipeline thread
-    # sooner after each model call (docs/api.md, "Session 14").
-    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
     taxonomy = load_taxonomy(settings.taxonomy) if settings.taxonomy else default_taxonomy()
     store = CaseStore.open(settings.db_url, str(settings.evidence_dir), taxonomy=taxonomy)
     state = ServiceState(settings=settings, store=store, taxonomy=taxonomy)
@@ -133,38 +126,27 @@ def build_state(settings: Settings) -> ServiceState:
     state.key_cache = KeyCache()
     limits = settings.limits
     state.login_limiter = RateLimiter(limits.login_attempts_per_minute / 60.0, limits.login_burst)
-    state.session_secret = _session_secret(settings)
+    state.session_secret = session_secret(settings)
     if settings.bootstrap:
         bootstrap(store, settings)
     _load_detector(settings, state)
     state.metrics = ServiceMetrics(
         queue_depth=lambda: float(state.batcher.depth if state.batcher else 0),
-        case_counts=store.counts_by_status,
+        case_counts=store.cases.counts_by_status,
     )
     if state.batcher is not None:
         state.batcher.on_batch = state.metrics.observe_batch
         state.live = LiveService(
             store,
             state.batcher,
-            build_live_pipeline(settings, store, state.detector, state.pipeline_settings),
+            build_live_pipeline(settings, store, state.detector, state.settings.pipeline),
             idle_flush_s=settings.live_idle_flush_s,
             keep_answers_s=settings.frame_answers_keep_hours * 3600.0,
             input_shape=tuple(state.detector.imgsz) if settings.reduced_decode else None,
-            yield_cpu=settings.yield_cpu_to_detector,
         )
     state.jobs = JobRunner(state)
     state.jobs.start()
     return state
-
-
-def _session_secret(settings: Settings) -> bytes:
-    try:
-        from serve.web.session import session_secret
-    except ImportError:
-        import hashlib
-
-        return hashlib.sha256(f"{settings.data_dir.resolve()}".encode()).digest()
-    return session_secret(settings)
 
 
 def shutdown_state(state: ServiceState) -> None:
@@ -193,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own pages load their scripts from a CDN: serve.web.api_docs serves them
+        redoc_url=None,
     )
     app.state.sw = state
     _install_error_handlers(app)
@@ -245,29 +229,20 @@ def _body_limits(settings: Settings):
 
 
 def _mount_web(app: FastAPI) -> None:
-    """The inspector page (serve.web) is mounted at `/` when that package provides a `router`."""
-    try:
-        web = importlib.import_module("serve.web")
-    except ImportError:
-        return
-    router = getattr(web, "router", None)
-    if router is None:
-        try:
-            router = importlib.import_module("serve.web.routes").router
-        except (ImportError, AttributeError):
-            return
+    """The inspector page at `/`, the API documentation at `/docs` and `/redoc`, and their static files."""
+    from serve.web import api_docs, mount, router
+
     app.include_router(router)
-    mount = getattr(web, "mount_static", None)
-    if callable(mount):
-        mount(app)
+    app.include_router(api_docs.router)
+    mount(app)
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("streetwatch")
-    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
+    except PackageNotFoundError:  # running from a checkout that was never `pip install`ed
         return "0.0.0"
 
 

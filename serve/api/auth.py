@@ -2,7 +2,7 @@
 
 Roles: `vehicle` keys may only ingest, and only for their own vehicle id; `inspector` may read and
 act on cases; `admin` may do everything. No credentials -> 401; wrong role or vehicle -> 403.
-Keys are stored hashed by the case store (`CaseStore.authenticate`); the web page's login is a
+Keys are stored hashed by the case store (`store.access.authenticate`); the web page's login is a
 signed cookie (serve/web/session.py) whose user is re-read from the store on every request, so a
 disabled user or demoted role takes effect at once.
 """
@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serve.api.limits import ApiError
 from serve.store.types import Principal, Role
+from serve.web.session import read_session
 
 # Declared as security schemes so the OpenAPI document (and /docs) shows how to authenticate.
 bearer_scheme = HTTPBearer(auto_error=False, description="API key as a bearer token.")
@@ -45,10 +46,6 @@ def _principal_from_cookie(conn: Request | WebSocket) -> Principal | None:
     if not cookie:
         return None
     state = conn.app.state.sw
-    try:
-        from serve.web.session import read_session
-    except ImportError:  # the web page is optional
-        return None
     session = read_session(cookie, state.session_secret)
     if session is None:
         return None
@@ -94,7 +91,7 @@ def principal_for_key(state, key: str) -> Principal:
     """The principal of an API key (KeyCache, else the store), or 401. Blocking on a cache miss."""
     principal = state.key_cache.get(key)
     if principal is None:
-        principal = state.store.authenticate(key)
+        principal = state.store.access.authenticate(key)
         if principal is None:
             raise ApiError(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
         state.key_cache.put(key, principal)
@@ -180,6 +177,7 @@ def frame_sender(
 
 
 require_inspector = require_roles(Role.inspector)
+require_any_role = require_roles(*Role)  # any authenticated caller (pictures already made public-safe)
 require_admin = require_roles(Role.admin)
 
 

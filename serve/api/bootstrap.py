@@ -30,9 +30,9 @@ def _write_private(path: Path, text: str) -> None:
 
 def bootstrap(store: Any, settings: Settings) -> Path | None:
     """Create the first credentials when the store has none; returns the credentials file or None."""
-    if store.list_api_keys():
+    if store.access.list_api_keys():
         return None
-    _, admin_key = store.create_api_key("bootstrap-admin", "admin")
+    _, admin_key = store.access.create_api_key("bootstrap-admin", "admin")
     inspector_password = secrets.token_urlsafe(9)
     admin_password = secrets.token_urlsafe(12)
     for username, password, role in (
@@ -40,7 +40,7 @@ def bootstrap(store: Any, settings: Settings) -> Path | None:
         (DEMO_ADMIN, admin_password, "admin"),
     ):
         try:
-            store.create_user(username, password, role)
+            store.access.create_user(username, password, role)
         except Exception as exc:  # noqa: BLE001 - user exists from an earlier partial start
             log.warning("could not create demo user %s: %s", username, exc)
     path = settings.credentials_file

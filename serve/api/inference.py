@@ -48,7 +48,6 @@ class Overloaded(Exception):
 class _Item:
     image: np.ndarray
     future: Future
-    enqueued: float
 
 
 class MicroBatcher:
@@ -75,10 +74,6 @@ class MicroBatcher:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._done: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)  # (seconds, frames)
-        self.batches = 0
-        self.frames = 0
-        self.busy_seconds = 0.0  # time spent inside detect_batch
-        self.batch_sizes: collections.Counter[int] = collections.Counter()
         self.on_batch: Callable[[int, float], None] | None = None  # (frames, seconds) after each call
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -132,7 +127,7 @@ class MicroBatcher:
         self.check_admission()
         future: Future = Future()
         try:
-            self._queue.put_nowait(_Item(image, future, time.monotonic()))
+            self._queue.put_nowait(_Item(image, future))
         except queue.Full:
             raise Overloaded(self.retry_after(), self.rate()) from None
         return future
@@ -145,10 +140,6 @@ class MicroBatcher:
             recent = list(self._done)[-32:]
         busy = sum(seconds for seconds, _ in recent)
         return len(self._threads) * sum(n for _, n in recent) / busy if busy > 0 else 0.0
-
-    def batch_throughput(self) -> float:
-        """Frames per second of detector time (the detector's own batch throughput while serving)."""
-        return self.frames / self.busy_seconds if self.busy_seconds > 0 else 0.0
 
     def retry_after(self) -> float:
         """Seconds until the frames waiting now are through (at least 1 s: what a refused client waits)."""
@@ -196,10 +187,6 @@ class MicroBatcher:
                 continue
             elapsed = time.monotonic() - start
             with self._lock:
-                self.batches += 1
-                self.frames += len(live)
-                self.busy_seconds += elapsed
-                self.batch_sizes[len(live)] += 1
                 self._done.append((elapsed, len(live)))
             if self.on_batch is not None:
                 self.on_batch(len(live), elapsed)

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from detector.errors import StreetWatchError
-from serve.api.cpu_policy import yield_to_detector
 from serve.api.inference import MicroBatcher, Overloaded
-from serve.store.store import DEFAULT_MERGE_DISTANCE_M
+from serve.store.cases import DEFAULT_MERGE_DISTANCE_M
 from serve.store.types import JobStatus
 
 log = logging.getLogger("streetwatch.jobs")
@@ -145,14 +144,12 @@ class JobRunner:
 
     def _next_job(self) -> tuple[Any, bool] | None:
         with self._lock:
-            claimed = self.store.claim_job(self.owner, self.lease, exclude=sorted(self._claimed))
+            claimed = self.store.jobs.claim_job(self.owner, self.lease, exclude=sorted(self._claimed))
             if claimed is not None:
                 self._claimed.add(claimed[0].id)
             return claimed
 
     def _loop(self) -> None:
-        if self.settings.yield_cpu_to_detector:
-            yield_to_detector()  # footage decodes and tracks beside live vehicles: never preempt the model
         while not self._stop.is_set():
             try:
                 job = self._next_job()
@@ -172,7 +169,7 @@ class JobRunner:
     def _run(self, job: Any, resumed: bool) -> None:
         from detector.horizon_band import with_horizon_band
         from detector.pipeline import process_video
-        from serve.api.pipeline import camera_for, zones_for
+        from serve.settings import camera_mount, zone_layers
 
         store = self.store
         sink = _CountingSink(store)
@@ -188,11 +185,11 @@ class JobRunner:
             now = time.monotonic()
             if now - last_renewal[0] >= RENEW_SHARE * self.lease.total_seconds():
                 last_renewal[0] = now
-                if not store.renew_job_lease(job.id, self.owner, self.lease):
+                if not store.jobs.renew_job_lease(job.id, self.owner, self.lease):
                     raise JobCancelled("taken over")
             if now - last_update[0] >= PROGRESS_EVERY_S:
                 last_update[0] = now
-                store.update_job(
+                store.jobs.update_job(
                     job.id,
                     frames_done=done,
                     frames_total=total,
@@ -200,7 +197,7 @@ class JobRunner:
                     observations_so_far=sink.observations,
                 )
 
-        config = self.state.pipeline_settings
+        config = self.settings.pipeline
         # whole frames through the shared micro-batcher; the horizon band (recorded footage only) on a
         # session of its own: its input shape is not the live frames'
         batched = BatcherDetector(self.state.batcher, self.state.detector, self._stop)
@@ -217,36 +214,36 @@ class JobRunner:
                 vehicle_id=job.vehicle_id or f"job-{job.id}",
                 progress=progress,
                 detections_cache=self.job_dir(job.id) / "detections.jsonl",
-                camera=camera_for(self.settings),
-                zones=zones_for(self.settings),
+                camera=camera_mount(self.settings),
+                zones=zone_layers(self.settings),
                 fps=job.params.get("sample_fps"),
                 reprocess=bool(job.params.get("reprocess", False)),
             )
         except JobCancelled as exc:
             if str(exc) == "cancelled":
-                store.update_job(job.id, status=JobStatus.cancelled)
+                store.jobs.update_job(job.id, status=JobStatus.cancelled)
                 self.state.metrics.jobs.labels("cancelled").inc()
             elif str(exc) == "taken over":
                 log.warning("job %s: its lease ran out and another instance took it over", job.id)
             else:  # service stopping: the job stays `running`; this or another instance resumes it
-                store.release_job(job.id, self.owner)
+                store.jobs.release_job(job.id, self.owner)
             return
         except StreetWatchError as exc:
             log.warning("job %s failed: %s", job.id, exc)
-            store.update_job(job.id, status=JobStatus.failed, error=str(exc))
+            store.jobs.update_job(job.id, status=JobStatus.failed, error=str(exc))
             self.state.metrics.jobs.labels("failed").inc()
             return
         except Exception as exc:  # noqa: BLE001 - recorded on the job, the runner keeps going
             log.exception("job %s crashed", job.id)
-            store.update_job(job.id, status=JobStatus.failed, error=f"internal error: {str(exc)[:300]}")
+            store.jobs.update_job(job.id, status=JobStatus.failed, error=f"internal error: {str(exc)[:300]}")
             self.state.metrics.jobs.labels("failed").inc()
             return
         with self._lock:
             self._cancelled.discard(job.id)
-        current = store.get_job(job.id)
+        current = store.jobs.get_job(job.id)
         if current.status == JobStatus.cancelled:
             return
-        store.update_job(
+        store.jobs.update_job(
             job.id,
             status=JobStatus.done,
             frames_done=summary.frames,

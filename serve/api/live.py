@@ -12,9 +12,7 @@ The stages hand a frame on to each other directly, not through the event loop: t
 upload to a decode thread, the decode thread queues the pixels for the detector, the detector's
 finished batch queues each frame for the one pipeline thread, and only the answer goes back to the
 loop. The request worker pool would cost the loop two more wake-ups a frame and the pipeline's
-frames would queue on its lock from many threads at once (docs/api.md, "Session 14"). Both pools are
-the service's own, so their threads are put under SCHED_BATCH once, when they start
-(serve.api.cpu_policy).
+frames would queue on its lock from many threads at once (docs/api.md).
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from typing import Any
 
 from detector.decode import DecodedImage
 from detector.types import Detection, FrameMeta
-from serve.api.cpu_policy import yield_to_detector
 from serve.api.inference import MicroBatcher, Overloaded
 from serve.api.limits import FrameMetadata, decode_image
 from serve.settings import Limits
@@ -67,10 +64,8 @@ class LiveService:
         idle_flush_s: float = 10.0,
         keep_answers_s: float | None = 48 * 3600.0,
         input_shape: tuple[int, int] | None = None,
-        yield_cpu: bool = True,
     ) -> None:
         self.store = store
-        self.yield_cpu = yield_cpu  # the live threads under SCHED_BATCH (serve.api.cpu_policy)
         self.input_shape = input_shape  # the model's (h, w): JPEGs are decoded no larger than it needs
         self.batcher = batcher
         self.pipeline = pipeline
@@ -85,13 +80,9 @@ class LiveService:
         # Lookup + decode: as many threads as cores (the decode releases the GIL; a PostgreSQL lookup
         # waits on the network). The pipeline: one thread, as the pipeline takes one frame at a time.
         self._decoders = ThreadPoolExecutor(
-            max_workers=max(2, os.cpu_count() or 1),
-            thread_name_prefix="live-decode",
-            initializer=self._start_thread,
+            max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="live-decode"
         )
-        self._pipeline_thread = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="live-pipeline", initializer=self._start_thread
-        )
+        self._pipeline_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-pipeline")
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_idle, name="live-flush", daemon=True)
         self._flusher.start()
@@ -121,7 +112,7 @@ class LiveService:
             return
         self._next_purge = time.monotonic() + self.PURGE_EVERY_S
         try:
-            purged = self.store.purge_frame_results(timedelta(seconds=self.keep_answers_s))
+            purged = self.store.idempotency.purge_frame_answers(timedelta(seconds=self.keep_answers_s))
         except Exception:  # noqa: BLE001 - the store may be down for a moment; try again next time
             log.exception("purging old frame answers failed")
             return
@@ -134,10 +125,6 @@ class LiveService:
             if self.pipeline is not None:
                 self.pipeline.flush()
             self.pipeline = pipeline
-
-    def _start_thread(self) -> None:
-        if self.yield_cpu:
-            yield_to_detector()
 
     def close(self) -> None:
         """Finish the frames already decoding or waiting for the pipeline, then end every track. A frame
@@ -153,7 +140,7 @@ class LiveService:
                     log.exception("final flush failed")
 
     def known_answer(self, vehicle_id: str, frame_id: str) -> dict | None:
-        return self.store.get_frame_result(vehicle_id, frame_id)
+        return self.store.idempotency.get_frame_answer(vehicle_id, frame_id)
 
     async def process_upload(
         self, data: bytes, expected_format: str | None, limits: Limits, meta: FrameMetadata
@@ -249,6 +236,7 @@ class LiveService:
         cases: list[dict[str, Any]] = []
         with self.pipeline_lock:
             if self.pipeline is not None:
+                detections = self.pipeline.screen(detections)
                 self.last_arrival[meta.vehicle_id] = time.monotonic()
                 results = self.pipeline.process_detections(image, frame_meta, detections)
                 cases = [_case_summary(r) for r in results or []]
@@ -262,7 +250,7 @@ class LiveService:
             "cases": cases,
             "pipeline_ms": round((time.monotonic() - started) * 1000, 2),
         }
-        stored = self.store.save_frame_result(meta.vehicle_id, meta.frame_id, answer)
+        stored = self.store.idempotency.save_frame_answer(meta.vehicle_id, meta.frame_id, answer)
         if stored is not answer:  # another process answered this frame first: its answer stands
             return {**stored, "duplicate": True}
         return answer

@@ -71,12 +71,6 @@ class ServiceMetrics:
             "streetwatch_detector_queue_depth", "Frames waiting for the detector.", registry=self.registry
         )
         self.queue_depth.set_function(queue_depth)
-        self.requests = Counter(
-            "streetwatch_http_requests",
-            "HTTP requests by route and status class.",
-            ["route", "status"],
-            registry=self.registry,
-        )
         self.jobs = Counter(
             "streetwatch_jobs", "Batch jobs finished, by outcome.", ["outcome"], registry=self.registry
         )

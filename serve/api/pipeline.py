@@ -3,41 +3,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-from serve.settings import Settings
+from serve.settings import Settings, camera_mount, zone_layers
 
 log = logging.getLogger("streetwatch.service")
 
 
-def zones_for(settings: Settings) -> Any:
-    """The zone layers in the settings' zones folder, or None when it holds no layer yet."""
-    from detector.zones import load_zones
-
-    folder = Path(settings.zones_dir)
-    if not folder.is_dir() or not any(folder.glob("*.geojson")):
-        return None
-    return load_zones(folder)
-
-
-def pipeline_config(settings: Settings) -> Any:
-    from detector.pipeline_config import load_pipeline_config
-
-    overrides = {"taxonomy": str(settings.taxonomy)} if settings.taxonomy else None
-    return load_pipeline_config(settings.pipeline_config, overrides=overrides)
-
-
-def camera_for(settings: Settings) -> Any:
-    if settings.camera_config is None:
-        return None
-    from detector.geo import load_camera_mount
-
-    return load_camera_mount(settings.camera_config)
-
-
 def build_live_pipeline(settings: Settings, store: Any, detector: Any, config: Any) -> Any:
-    """LivePipeline with the pipeline configuration `config` (ServiceState.pipeline_settings), the zones
+    """LivePipeline with the pipeline configuration `config` (Settings.pipeline), the zones
     and the camera; the detector is only used by callers that do not pass detections (the API always
     runs the model through the micro-batcher first)."""
     from detector.pipeline import LivePipeline
@@ -46,8 +20,8 @@ def build_live_pipeline(settings: Settings, store: Any, detector: Any, config: A
         store,
         detector,
         config=config,
-        zones=zones_for(settings),
-        camera=camera_for(settings),
+        zones=zone_layers(settings),
+        camera=camera_mount(settings),
     )
     warm_up(pipeline)
     return pipeline

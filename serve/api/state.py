@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -36,17 +35,10 @@ class ServiceState:
     active_streams: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @functools.cached_property
-    def pipeline_settings(self) -> Any:
-        """The pipeline configuration (detector.pipeline_config.PipelineConfig), read once per service."""
-        from serve.api.pipeline import pipeline_config
-
-        return pipeline_config(self.settings)
-
     @property
     def evidence_settings(self) -> Any:
         """The pipeline configuration's `evidence` section (pictures drawn on request)."""
-        return self.pipeline_settings.evidence
+        return self.settings.pipeline.evidence
 
     @property
     def model_loaded(self) -> bool:
@@ -54,7 +46,7 @@ class ServiceState:
 
     def store_principal_for_user(self, username: str) -> Principal | None:
         """The Principal of a logged-in web user, re-read from the store (None when unknown/disabled)."""
-        user = self.store.get_user(username)
+        user = self.store.access.get_user(username)
         if user is None or getattr(user, "disabled", False):
             return None
         return Principal(id=f"user:{user.id}", name=user.username, role=Role(user.role), kind="user")

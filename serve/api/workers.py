@@ -44,9 +44,9 @@ def app_for_worker():
 
 def prepare_once(settings: Any) -> None:
     """Migrate the store, write first-start credentials and the session secret before forking."""
-    from serve.api.app import _session_secret
     from serve.api.bootstrap import bootstrap
     from serve.store import CaseStore
+    from serve.web.session import session_secret
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = CaseStore.open(settings.db_url, str(settings.evidence_dir))
@@ -55,7 +55,7 @@ def prepare_once(settings: Any) -> None:
             bootstrap(store, settings)
     finally:
         store.close()
-    _session_secret(settings)
+    session_secret(settings)
 
 
 def serve_workers(settings: Any, workers: int, log_level: str = "info", config: Path | None = None) -> None:

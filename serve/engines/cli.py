@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from serve.settings import Settings
 
 
 def run_process(
     inputs: list[Path],
     gps: list[Path] | None,
     *,
-    camera: Path | None,
-    zones: Path | None,
-    db: str,
-    evidence: str,
-    model: Path | None,
+    settings: Settings,
     fps: float | None,
     vehicle: str,
-    config: Path | None,
     conf: float | None,
     threads: int | None,
     engine: str,
@@ -41,14 +40,17 @@ def run_process(
     from serve.engines.common import ProcessPlan, absolute_db_url, absolute_evidence, build_jobs
     from serve.engines.registry import open_engine
 
-    jobs = build_jobs(inputs, gps, camera=camera.resolve() if camera else None, vehicle_id=vehicle)
+    camera = Path(settings.camera_config).resolve() if settings.camera_config else None
+    zones = Path(settings.zones_dir).resolve()
+    jobs = build_jobs(inputs, gps, camera=camera, vehicle_id=vehicle)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     plan = ProcessPlan(
         jobs=jobs,
-        db_url=absolute_db_url(db),
-        evidence=absolute_evidence(evidence),
-        model=model.resolve() if model else None,
-        config_path=config.resolve() if config else None,
-        zones=zones.resolve() if zones else None,
+        db_url=absolute_db_url(settings.db_url),
+        evidence=absolute_evidence(str(settings.evidence_dir)),
+        model=Path(settings.model_path).resolve(),
+        pipeline=settings.pipeline,
+        zones=zones if zones.is_dir() and any(zones.glob("*.geojson")) else None,
         fps=fps,
         conf=conf,
         threads=threads,
@@ -105,16 +107,19 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         zones: Path | None = typer.Option(
             None, "--zones", help="Folder of GeoJSON layers (road segments, zones)."
         ),
-        db: str = typer.Option(
-            "sqlite:///data/streetwatch.db", "--db", help="Case store URL (SQLite or PostgreSQL)."
+        db: str | None = typer.Option(
+            None, "--db", help="Case store URL (SQLite or PostgreSQL). Default: the settings' db_url."
         ),
-        evidence: Path = typer.Option(
-            Path("data/evidence"),
+        evidence: str | None = typer.Option(
+            None,
             "--evidence",
-            help="Evidence image folder, or s3://BUCKET/PREFIX?endpoint_url=...",
+            help="Evidence image folder, or s3://BUCKET/PREFIX?endpoint_url=... Default: the settings'.",
+        ),
+        data_dir: Path | None = typer.Option(
+            None, "--data-dir", help="Data folder (store, evidence, zones), as `streetwatch serve` uses it."
         ),
         model: Path | None = typer.Option(
-            None, "--model", help="ONNX detector (default: the bundled model)."
+            None, "--model", help="ONNX detector. Default: the settings' model_path (the bundled model)."
         ),
         fps: float | None = typer.Option(
             None,
@@ -125,7 +130,8 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             "vehicle-1", "--vehicle", help="Id of the patrol vehicle that filmed it."
         ),
         config: Path | None = typer.Option(
-            None, "--config", help="Pipeline configuration YAML (thresholds, rules)."
+            None, "--config", help="StreetWatch YAML (default ./streetwatch.yaml or STREETWATCH_CONFIG); "
+            "the data path's settings are its `pipeline:` section.",
         ),
         cache: Path | None = typer.Option(
             None,
@@ -154,34 +160,37 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         ),
     ) -> None:
         """Detect, track, geolocate and judge videos; open or update cases in the store."""
-        if engine != "inprocess" or len(video) != 1 or video[0].is_dir() or len(gps or []) != 1:
-            from serve.engines.cli import run_process  # several videos, folders, or --engine ray
+        from serve.settings import camera_mount, load_settings, zone_layers
 
-            return run_process(video, gps, camera=camera, zones=zones, db=db, evidence=str(evidence),
-                               model=model, fps=fps, vehicle=vehicle, config=config, conf=conf,
+        settings = load_settings(
+            config, data_dir=data_dir, db_url=db, evidence_dir=evidence, model_path=model,
+            camera_config=camera, zones_dir=zones,
+        )  # fmt: skip
+        if engine != "inprocess" or len(video) != 1 or video[0].is_dir() or len(gps or []) != 1:
+            return run_process(video, gps, settings=settings, fps=fps, vehicle=vehicle, conf=conf,
                                threads=threads, engine=engine, address=address, workers=workers,
                                as_json=as_json, cache=cache, reprocess=reprocess)  # fmt: skip
         video, gps = video[0], gps[0]  # type: ignore[index,assignment]  # one video with its track
         from tqdm import tqdm
 
         from detector.pipeline import prepare_inputs, process_video
-        from detector.pipeline_config import load_pipeline_config
 
-        cfg = load_pipeline_config(config)
+        cfg = settings.pipeline
         # Check every input before opening the store: bad input leaves nothing behind.
         from detector.sources import VideoFileSource
 
         with VideoFileSource(video, fps=fps or cfg.sample_fps) as src:
             native = src.native_fps
             total = src.estimated_frames
-        prepared = prepare_inputs(gps, cfg, camera, zones, fps_hint=native)
+        prepared = prepare_inputs(gps, cfg, camera_mount(settings), zone_layers(settings), fps_hint=native)
         from detector.pipeline import build_detector, footage_detector
 
-        detector = footage_detector(build_detector(cfg, model, conf=conf, threads=threads), cfg)
+        detector = footage_detector(build_detector(cfg, settings.model_path, conf=conf, threads=threads), cfg)
 
         from serve.store import CaseStore
 
-        store = CaseStore.open(db, str(evidence))
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = CaseStore.open(settings.db_url, str(settings.evidence_dir))
         bars: list[tqdm] = []  # opened at the first frame: a refused run prints no empty bar
 
         def progress(done: int, _total: int | None) -> None:

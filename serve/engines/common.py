@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from detector.errors import InputError
+from detector.pipeline_config import PipelineConfig, load_pipeline_config
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".m4v", ".ts", ".webm", ".mpg", ".mpeg"})
 GPS_SUFFIXES = (".gpx", ".csv", ".nmea", ".jsonl", ".json")
@@ -48,18 +49,13 @@ class ProcessPlan:
     db_url: str
     evidence: str
     model: Path | None = None
-    config_path: Path | None = None
+    pipeline: PipelineConfig = field(default_factory=load_pipeline_config)
     zones: Path | None = None
     camera: Path | None = None  # applies to jobs without their own camera
     fps: float | None = None
     conf: float | None = None
     threads: int | None = None
     reprocess: bool = False  # add videos processed before with other settings anyway (process_video)
-
-    def config(self):
-        from detector.pipeline_config import load_pipeline_config
-
-        return load_pipeline_config(self.config_path)
 
 
 @dataclass
@@ -274,7 +270,7 @@ def check_jobs(plan: ProcessPlan) -> list[CheckedJob]:
     from detector.pipeline.batch import prepare_inputs, video_start_time
     from detector.sources import VideoFileSource
 
-    cfg = plan.config()
+    cfg = plan.pipeline
     checked = []
     zones = None
     if plan.zones is not None:

@@ -27,7 +27,7 @@ class InProcessEngine:
 
         clock = Stopwatch()
         cpu0 = time.process_time()
-        cfg = plan.config()
+        cfg = plan.pipeline
         checked = check_jobs(plan)  # every input read before the store is touched
         total = sum(c.frames_hint or 0 for c in checked) or None
         zones = load_zones(plan.zones) if plan.zones is not None else None

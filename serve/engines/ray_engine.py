@@ -269,7 +269,7 @@ class RayEngine:
 
         clock = Stopwatch()
         cpu0 = time.process_time()
-        cfg = plan.config()
+        cfg = plan.pipeline
         checked = check_jobs(plan)  # every input read before anything is written
         open_detector(plan, cfg, threads=1)  # a bad model fails here, with its one-line error
         deps = route_dependencies(checked)

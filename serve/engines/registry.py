@@ -13,8 +13,14 @@ def open_engine(name: str, address: str | None = None, workers: int | None = Non
 
         return InProcessEngine()
     if name == "ray":
-        from serve.engines.ray_engine import RayEngine
-
+        try:
+            from serve.engines.ray_engine import RayEngine
+        except ModuleNotFoundError as exc:
+            if exc.name != "ray" and not (exc.name or "").startswith("ray."):
+                raise
+            raise InputError(
+                f"the ray engine needs Ray, an optional extra: pip install 'streetwatch[scale]' ({exc})"
+            ) from None
         return RayEngine(address=address, workers=workers)
     raise InputError(f"--engine must be inprocess or ray, not {name!r}")
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 DB_HELP = (
-    "Case store URL (sqlite:///path.db or postgresql+psycopg://...). "
-    "Default: STREETWATCH_DB_URL, else <STREETWATCH_DATA_DIR or ./data>/streetwatch.db."
+    "Case store URL (sqlite:///path.db or postgresql+psycopg://...). Default: the settings' db_url "
+    "(STREETWATCH_DB_URL, the YAML file's db_url, else <data dir>/streetwatch.db)."
 )
+CONFIG_HELP = "StreetWatch YAML (default ./streetwatch.yaml or STREETWATCH_CONFIG)."
+DATA_DIR_HELP = "Data folder (default: STREETWATCH_DATA_DIR, the YAML file's, else ./data)."
+
+
+def _db_url(db_url: str | None, config: Path | None, data_dir: Path | None) -> str:
+    """The store URL every command uses: the flag, else the settings (env > YAML > defaults)."""
+    from serve.settings import load_settings
+
+    return str(load_settings(config, data_dir=data_dir, db_url=db_url).db_url)
 
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
@@ -19,12 +30,13 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
     def upgrade(
         revision: str = typer.Argument("head", help="Target revision (default: head)."),
         db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
+        config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+        data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     ) -> None:
         """Upgrade the schema (creates the database file when it does not exist)."""
         from serve.store import migrate
-        from serve.store.db import default_db_url
 
-        url = db_url or default_db_url()
+        url = _db_url(db_url, config, data_dir)
         migrate.upgrade(url, revision)
         typer.echo(f"{url}: at revision {migrate.current_revision(url)}")
 
@@ -34,22 +46,26 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
             "-1", help='Target revision: one step back by default, "0001", or "base" (drops everything).'
         ),
         db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
+        config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+        data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     ) -> None:
         """Downgrade the schema to an older revision."""
         from serve.store import migrate
-        from serve.store.db import default_db_url
 
-        url = db_url or default_db_url()
+        url = _db_url(db_url, config, data_dir)
         migrate.downgrade(url, revision)
         typer.echo(f"{url}: at revision {migrate.current_revision(url) or 'base (empty)'}")
 
     @db.command("current")
-    def current(db_url: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
+    def current(
+        db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
+        config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+        data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    ) -> None:
         """Print the database's revision and the newest one this code knows."""
         from serve.store import migrate
-        from serve.store.db import default_db_url
 
-        url = db_url or default_db_url()
+        url = _db_url(db_url, config, data_dir)
         typer.echo(
             f"current: {migrate.current_revision(url) or 'base (empty)'}  head: {migrate.head_revision()}"
         )

@@ -1,35 +1,37 @@
-"""Engines for the case store: URL normalisation and per-dialect connection settings.
+"""The case store's database: engines with per-dialect connection settings, and `Database`, the one
+transaction object every repository of a store shares.
 
 SQLite: WAL journal (readers never block the writer), busy_timeout (writers wait instead of
 failing), foreign keys on, and transactions started by us so that writers can use BEGIN IMMEDIATE
 (take the write lock up front: the merge lookup and the insert see the same database).
-PostgreSQL: psycopg 3, pool_pre_ping so a restarted server does not break the next request.
+PostgreSQL: psycopg 3, pool_pre_ping so a restarted server does not break the next request; rows a
+transaction will change are locked (SELECT ... FOR UPDATE) and concurrent merges exclude each other
+with advisory locks on a grid of cells (serve.store.geo).
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from detector.errors import ConfigError
+from serve.store import geo
+from serve.store.convert import utc
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 IMMEDIATE = "streetwatch_sqlite_immediate"  # execution option: writers begin with BEGIN IMMEDIATE
-
-
-def default_db_url() -> str:
-    """STREETWATCH_DB_URL, else a SQLite file in STREETWATCH_DATA_DIR (default ./data)."""
-    if os.environ.get("STREETWATCH_DB_URL"):
-        return os.environ["STREETWATCH_DB_URL"]
-    data_dir = Path(os.environ.get("STREETWATCH_DATA_DIR", "data"))
-    return f"sqlite:///{data_dir / 'streetwatch.db'}"
+_Select = TypeVar("_Select", bound=sa.Select)
 
 
 def normalize_url(url: str) -> str:
@@ -113,3 +115,67 @@ def writer_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine.execution_options(**{IMMEDIATE: True})
     return engine
+
+
+class Database:
+    """One store's database: its engine, read and write transactions, its clock, and what differs
+    between SQLite and PostgreSQL. Thread-safe: every repository of a store shares one.
+
+    A repository method runs in one transaction of its own: `read()` for look-ups, `write()` for
+    read-modify-write (on SQLite it takes the write lock before the first read, so what a writer
+    read still holds when it writes; on PostgreSQL it locks what it will change, see `for_update`).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = writer_engine(engine)
+        #: The store's clock (tests replace it to check deadlines, overdue flags, leases and retention).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def now(self) -> datetime:
+        """The clock's time in UTC."""
+        return utc(self.clock())
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction for look-ups; loaded objects stay usable after it ends."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A read-modify-write transaction: BEGIN IMMEDIATE on SQLite (takes the write lock first)."""
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def for_update(self, query: _Select, *, skip_locked: bool = False) -> _Select:
+        """`query` locking the rows it selects until the transaction ends (PostgreSQL; SQLite's write
+        transaction already excludes other writers). skip_locked: pass over rows others hold."""
+        return query.with_for_update(skip_locked=skip_locked) if self.is_postgresql else query
+
+    def lock_area(self, session: Session, namespace: str, lat: float, lon: float, radius_m: float) -> None:
+        """Exclude other writers from the area around a point for the rest of the transaction.
+
+        PostgreSQL: transaction-scoped advisory locks on the grid cells the search box touches, taken
+        in one global order (no deadlock). SQLite: nothing to do, BEGIN IMMEDIATE serialises writers."""
+        if not self.is_postgresql:
+            return
+        for key in geo.lock_keys(namespace, lat, lon, radius_m):
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query (readiness)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self.engine.dispose()

@@ -118,7 +118,9 @@ class HistoryRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class FrameResultRow(Base):
+class FrameAnswerRow(Base):
+    """The answer given to a live frame (serve.store.idempotency); the table keeps its first name."""
+
     __tablename__ = "frame_results"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

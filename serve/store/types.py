@@ -105,6 +105,10 @@ class Case(_Model):
         "came); evidence_url / crop_url then draw its pictures on request.",
     )
     evidence_url: str | None = Field(default=None, description="URL of the best frame (from the storage).")
+    published_url: str | None = Field(
+        default=None,
+        description="URL of the best frame with people blurred: what exports and Open311 link to.",
+    )
     crop_url: str | None = None
     best_box: list[float] | None = Field(default=None, description="x1, y1, x2, y2 in the evidence frame.")
     score: float = Field(default=0.0, description="Score of the best observation.")
@@ -132,6 +136,10 @@ class Observation(_Model):
     frame_key: str | None = None  # the original frame of a live upload; evidence drawn on request
     evidence_url: str | None = None
     crop_url: str | None = None
+    published_url: str | None = Field(default=None, description="The frame with people blurred.")
+    people: list[list[float]] | None = Field(
+        default=None, description="Person boxes in the frame, [x1, y1, x2, y2] as fractions of its size."
+    )
     frame_index: int | None = None
     source: str | None = None
     position_source: str | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request
 
-from serve.web.session import SESSION_SECONDS, read_session, session_secret
+from serve.web.session import SESSION_SECONDS
 
 STATUS_LABELS: dict[str, tuple[str, str]] = {
     "pending_review": ("待审核", "Pending review"),
@@ -43,10 +43,8 @@ def _settings(request: Request) -> Any:
 
 
 def secret(request: Request) -> bytes:
-    state = _state(request)
-    if state is not None and getattr(state, "session_secret", b""):
-        return state.session_secret
-    return session_secret(_settings(request))
+    """The key that signs login cookies: the service's (serve.web.session.session_secret)."""
+    return request.app.state.sw.session_secret
 
 
 def session_ttl(request: Request) -> int:
@@ -62,15 +60,8 @@ def zones_dir(request: Request) -> Path:
 
 def current_principal(request: Request) -> Any:
     """The caller (API key or session cookie) as the service's auth sees it; None when anonymous."""
-    try:
-        from serve.api.auth import get_optional_principal
-    except ImportError:  # service without its auth module: read the cookie ourselves
-        session = read_session(request.cookies.get("sw_session"), secret(request))
-        if session is None:
-            return None
-        from types import SimpleNamespace
+    from serve.api.auth import get_optional_principal  # here: serve.api imports this package
 
-        return SimpleNamespace(name=session.username, role=session.role, kind="user")
     return get_optional_principal(request)
 
 
@@ -86,7 +77,7 @@ def login_wait(request: Request) -> float:
 
 
 def check_password(request: Request, username: str, password: str) -> Any:
-    return _store(request).check_password(username, password)
+    return _store(request).access.check_password(username, password)
 
 
 def taxonomy_classes(request: Request) -> list[dict[str, Any]]:
@@ -138,7 +129,7 @@ def queue_ids(request: Request) -> list[int]:
     ids: list[int] = []
     cursor = None
     while len(ids) < QUEUE_LIMIT:
-        page = store.review_queue(limit=min(200, QUEUE_LIMIT - len(ids)), after=cursor)
+        page = store.cases.review_queue(limit=min(200, QUEUE_LIMIT - len(ids)), after=cursor)
         ids.extend(c.id for c in page.items)
         cursor = page.next_cursor
         if not cursor or not page.items:
@@ -148,10 +139,10 @@ def queue_ids(request: Request) -> list[int]:
 
 def queue_count(request: Request) -> int | None:
     try:
-        return int(_store(request).counts_by_status().get("pending_review", 0))
+        return int(_store(request).cases.counts_by_status().get("pending_review", 0))
     except Exception:  # noqa: BLE001 - the badge is a hint; the page still works without it
         return None
 
 
 def segment_ranking(request: Request, since: datetime | None, until: datetime | None) -> list[Any]:
-    return _store(request).segment_ranking(since=since, until=until)
+    return _store(request).cases.segment_ranking(since=since, until=until)

@@ -7,8 +7,10 @@ role is re-read from the store on every request by the service's auth dependency
 wants to (the cookie only names who logged in and until when).
 
 The secret comes from ``settings.session_secret`` when the settings have one, else from
-``<data_dir>/secret.key`` (32 random bytes, created on first use, mode 0600), so a
-restart keeps everyone logged in and a new data directory logs everyone out.
+``<data_dir>/secret.key`` (32 random bytes from ``secrets``, created on first use, mode 0600), so a
+restart keeps everyone logged in and a new data directory logs everyone out. Nothing about the
+secret follows from the installation (its path or host name): without the key file or the
+setting, no cookie can be forged.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from detector.errors import ConfigError
+
 COOKIE_NAME = "sw_session"
 SESSION_SECONDS = 12 * 3600  # one working day
 SECRET_FILE_NAME = "secret.key"  # the name serve/settings.py documents
+MIN_SECRET_BYTES = 16  # a generated key has 32
 # Roles that may see cases in the web page.
 REVIEW_ROLES = frozenset({"inspector", "admin"})
 
@@ -38,10 +43,6 @@ class WebSession:
     username: str
     role: str
     expires_at: int
-
-    @property
-    def can_review(self) -> bool:
-        return self.role in REVIEW_ROLES
 
 
 def _b64(data: bytes) -> str:
@@ -81,32 +82,42 @@ def read_session(value: str | None, secret: bytes, *, now: float | None = None) 
 
 
 def load_or_create_secret(data_dir: str | Path) -> bytes:
-    """The HMAC secret kept in the data directory; created (0600) the first time."""
+    """The HMAC secret in `<data_dir>/secret.key`: 32 random bytes, written (mode 0600) the first time.
+
+    A key file shorter than `MIN_SECRET_BYTES` (empty, truncated) is a ConfigError: it is never used."""
     path = Path(data_dir) / SECRET_FILE_NAME
-    if path.exists():
-        secret = path.read_bytes()
-        if len(secret) >= 16:
-            return secret
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(secrets.token_bytes(32))
-    try:
-        os.link(tmp, path)  # first writer wins when two workers start at once
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.read_bytes()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.unlink(missing_ok=True)  # left by a process of the same id that died here
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)  # first writer wins when two workers start at once
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    secret = path.read_bytes()
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"the web session key holds {len(secret)} bytes, fewer than {MIN_SECRET_BYTES}: delete it and "
+            "restart to have a new one generated",
+            path,
+        )
+    return secret
 
 
 def session_secret(settings: Any) -> bytes:
-    """Secret for `settings`: an explicit `session_secret` setting, else the data-dir key file."""
-    explicit = getattr(settings, "session_secret", None)
-    if explicit is not None:
-        raw = explicit.get_secret_value() if hasattr(explicit, "get_secret_value") else explicit
-        if raw:
-            return raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    data_dir = getattr(settings, "data_dir", None) or os.environ.get("STREETWATCH_DATA_DIR", "data")
-    return load_or_create_secret(data_dir)
+    """Secret for `settings`: its `session_secret` when set, else `<settings.data_dir>/secret.key`.
+
+    Either holds at least `MIN_SECRET_BYTES` bytes; a shorter setting is a ConfigError."""
+    explicit = settings.session_secret
+    if not explicit:
+        return load_or_create_secret(settings.data_dir)
+    raw = explicit.get_secret_value() if hasattr(explicit, "get_secret_value") else explicit
+    secret = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(f"session_secret: {len(secret)} bytes, fewer than {MIN_SECRET_BYTES}")
+    return secret

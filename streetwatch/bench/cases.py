@@ -537,7 +537,7 @@ def run_case_benchmark(
             cases = []
             cursor = None
             while True:
-                page = store.list_cases(CaseFilter(), cursor=cursor, limit=500)
+                page = store.cases.list_cases(CaseFilter(), cursor=cursor, limit=500)
                 cases.extend(page.items)
                 cursor = page.next_cursor
                 if not cursor:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.errors import InputError, ModelError
+from detector.pipeline_config import load_pipeline_config
 
 
 def _clips(work: Path, clips: int, seconds: float) -> list[Path]:
@@ -104,8 +105,8 @@ def _signature(db_url: str, evidence: str) -> list[tuple]:
     store = CaseStore.open(db_url, evidence)
     try:
         out = []
-        for case in store.list_cases(CaseFilter(), limit=10_000).items:
-            keys = tuple(sorted(o.event_key for o in store.get_case_detail(case.id).observations))
+        for case in store.cases.list_cases(CaseFilter(), limit=10_000).items:
+            keys = tuple(sorted(o.event_key for o in store.cases.get_case_detail(case.id).observations))
             out.append((case.class_name, round(case.lat, 6), round(case.lon, 6), keys))
         return sorted(out)
     finally:
@@ -194,7 +195,7 @@ def run_ray_benchmark(
             db_url=f"sqlite:///{run_dir / 'cases.db'}",
             evidence=str(run_dir / "evidence"),
             model=model.resolve(),
-            config_path=config.resolve() if config else None,
+            pipeline=load_pipeline_config(config),
             zones=zones if zones.is_dir() else None,
             fps=fps,
             threads=threads,

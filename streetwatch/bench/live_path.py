@@ -42,13 +42,7 @@ def run_live_path_benchmark(
 
     jpegs = encode_jpegs(drive_by_frames(loop_frames, 1280, 720))
     with tempfile.TemporaryDirectory(prefix="sw-live-path-") as tmp:
-        # one thread, no detector running beside it: no scheduling policy to set (serve.api.cpu_policy)
-        overrides: dict[str, Any] = {
-            "data_dir": Path(tmp),
-            "job_workers": 0,
-            "bootstrap": False,
-            "yield_cpu_to_detector": False,
-        }
+        overrides: dict[str, Any] = {"data_dir": Path(tmp), "job_workers": 0, "bootstrap": False}
         if model is not None:
             overrides["model_path"] = model
         settings = Settings(**overrides)

@@ -425,10 +425,8 @@ def run_load_test(
     settings = load_settings(model_path=model, batching=batching or None, threads=threads)
     if not Path(settings.model_path).is_file():
         raise InputError("model not found (train/export it, or pass --model)", settings.model_path)
-    from serve.api.pipeline import pipeline_config
-
     # the reference runs at the service's input size too
-    service_imgsz = settings.imgsz if settings.imgsz is not None else pipeline_config(settings).detector.imgsz
+    service_imgsz = settings.pipeline.detector.imgsz
     model_shape = model_input_shape(Path(settings.model_path), service_imgsz)
     decode_factor = reduction_for(width, height, model_shape) if reduced_decode else 1
     jpegs = encode_jpegs(drive_by_frames(DRIVE_BY_FRAMES, width, height))

@@ -61,4 +61,6 @@ async def post_action(
         value = getattr(body, name)
         if value is not None:
             data[name] = value
-    return await run_in_threadpool(store.apply_action, case_id, body.action, principal.name, note, **data)
+    return await run_in_threadpool(
+        store.cases.apply_action, case_id, body.action, principal.name, note, **data
+    )

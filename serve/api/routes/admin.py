@@ -75,13 +75,15 @@ class ZonesVersion(BaseModel):
 @router.post("/keys", response_model=CreatedKey, status_code=201, summary="Create an API key")
 async def create_key(request: Request, body: KeyRequest, _: Principal = Depends(require_admin)) -> CreatedKey:
     store = request.app.state.sw.store
-    record, plaintext = await run_in_threadpool(store.create_api_key, body.name, body.role, body.vehicle_id)
+    record, plaintext = await run_in_threadpool(
+        store.access.create_api_key, body.name, body.role, body.vehicle_id
+    )
     return CreatedKey(key=plaintext, record=record)
 
 
 @router.get("/keys", response_model=list[ApiKey], summary="List API keys (no secrets)")
 async def list_keys(request: Request, _: Principal = Depends(require_admin)) -> list[ApiKey]:
-    return await run_in_threadpool(request.app.state.sw.store.list_api_keys)
+    return await run_in_threadpool(request.app.state.sw.store.access.list_api_keys)
 
 
 @router.delete("/keys/{key_id}", response_model=ApiKey, summary="Revoke an API key")
@@ -89,7 +91,7 @@ async def revoke_key(
     request: Request, key_id: Annotated[str, Path(max_length=64)], _: Principal = Depends(require_admin)
 ) -> ApiKey:
     state = request.app.state.sw
-    revoked = await run_in_threadpool(state.store.revoke_api_key, key_id)
+    revoked = await run_in_threadpool(state.store.access.revoke_api_key, key_id)
     state.key_cache.clear()  # this process stops accepting it now (auth.KeyCache)
     return revoked
 
@@ -100,7 +102,7 @@ async def revoke_key(
 async def create_user(request: Request, body: UserRequest, _: Principal = Depends(require_admin)) -> User:
     store = request.app.state.sw.store
     try:
-        return await run_in_threadpool(store.create_user, body.username, body.password, body.role)
+        return await run_in_threadpool(store.access.create_user, body.username, body.password, body.role)
     except StreetWatchError:
         raise
     except Exception as exc:  # unique username violated
@@ -111,10 +113,7 @@ async def create_user(request: Request, body: UserRequest, _: Principal = Depend
 
 @router.get("/users", response_model=list[User], summary="List web users")
 async def list_users(request: Request, _: Principal = Depends(require_admin)) -> list[User]:
-    store = request.app.state.sw.store
-    if not hasattr(store, "list_users"):
-        raise ApiError(501, "this case store cannot list users")
-    return await run_in_threadpool(store.list_users)
+    return await run_in_threadpool(request.app.state.sw.store.access.list_users)
 
 
 def _zones_version(folder: FsPath) -> ZonesVersion:
@@ -186,7 +185,7 @@ async def upload_zone_layer(
         from serve.api.pipeline import build_live_pipeline
 
         pipeline = await run_in_threadpool(
-            build_live_pipeline, state.settings, state.store, state.detector, state.pipeline_settings
+            build_live_pipeline, state.settings, state.store, state.detector, state.settings.pipeline
         )
         state.live.replace_pipeline(pipeline)
     return await run_in_threadpool(_zones_version, folder)

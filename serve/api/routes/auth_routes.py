@@ -42,7 +42,7 @@ async def login(request: Request, body: LoginRequest, response: Response) -> Pri
     wait = state.login_limiter.acquire(f"login:{request.client.host if request.client else '-'}")
     if wait > 0:
         raise ApiError(429, "too many login attempts; retry later", {"Retry-After": str(max(1, round(wait)))})
-    principal = await run_in_threadpool(state.store.check_password, body.username, body.password)
+    principal = await run_in_threadpool(state.store.access.check_password, body.username, body.password)
     if principal is None:
         raise ApiError(401, "wrong username or password")
     set_session_cookie(request, response, principal)

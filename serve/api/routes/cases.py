@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from serve.api.auth import require_inspector
+from serve.api.auth import require_any_role, require_inspector
 from serve.api.limits import ApiError, check_query_time
 from serve.store.types import Case, CaseDetail, CaseFilter, CaseStatus, Page, Principal
 
@@ -101,7 +101,7 @@ async def list_cases(
 ) -> Page[Case]:
     store = request.app.state.sw.store
     try:
-        return await run_in_threadpool(store.list_cases, filters, cursor, limit)
+        return await run_in_threadpool(store.cases.list_cases, filters, cursor, limit)
     except ValueError as exc:  # a cursor that is not one of ours
         raise ApiError(422, f"cursor: {exc}") from None
 
@@ -115,7 +115,7 @@ async def review_queue(
 ) -> Page[Case]:
     store = request.app.state.sw.store
     try:
-        return await run_in_threadpool(store.review_queue, limit, cursor)
+        return await run_in_threadpool(store.cases.review_queue, limit, cursor)
     except ValueError as exc:
         raise ApiError(422, f"cursor: {exc}") from None
 
@@ -128,7 +128,7 @@ async def get_case(
     case_id: Annotated[int, Path(ge=1, le=2**62)],
     _: Principal = Depends(require_inspector),
 ) -> CaseDetail:
-    return await run_in_threadpool(request.app.state.sw.store.get_case_detail, case_id)
+    return await run_in_threadpool(request.app.state.sw.store.cases.get_case_detail, case_id)
 
 
 @router.get(
@@ -172,9 +172,34 @@ async def get_observation_evidence(
     state = request.app.state.sw
     try:
         data = await run_in_threadpool(
-            state.store.observation_evidence, observation_id, view, state.evidence_settings
+            state.store.cases.observation_evidence, observation_id, view, state.evidence_settings
         )
     except KeyError:
         raise ApiError(404, f"observation {observation_id} has no {view} evidence") from None
     headers = {"Cache-Control": "private, max-age=31536000, immutable"}  # an observation never changes
+    return Response(data, media_type="image/jpeg", headers=headers)
+
+
+@router.get(
+    "/v1/observations/{observation_id}/published",
+    summary="An observation's evidence frame as it may leave the review page: people blurred",
+    description="What exports and Open311 `media_url` link to, for any authenticated client: the frame "
+    "with the box drawn, every person the detector saw in it pixelated and blurred. Inspectors see the "
+    "original at /v1/observations/{id}/evidence.",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such observation or picture."}},
+)
+async def get_published_evidence(
+    request: Request,
+    observation_id: Annotated[int, Path(ge=1, le=2**62)],
+    _: Principal = Depends(require_any_role),
+) -> Response:
+    state = request.app.state.sw
+    try:
+        data = await run_in_threadpool(
+            state.store.cases.published_evidence, observation_id, state.evidence_settings
+        )
+    except KeyError:
+        raise ApiError(404, f"observation {observation_id} has no evidence") from None
+    headers = {"Cache-Control": "private, max-age=3600"}
     return Response(data, media_type="image/jpeg", headers=headers)

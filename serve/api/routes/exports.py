@@ -43,15 +43,18 @@ CSV_FIELDS = [
     "vehicle_ids",
     "score",
     "layer_version",
-    "evidence_url",
+    "published_url",
 ]
+# Exported files leave the review page: they link to the evidence with people blurred, never to the
+# originals an inspector sees.
+ORIGINAL_PICTURES = ("evidence_url", "crop_url", "evidence_key", "crop_key", "frame_key")
 
 
 def iter_cases(store: Any, filters: CaseFilter, page_size: int = 200) -> Iterator[Case]:
     """Every case matching the filters, page by page (bounded memory)."""
     cursor = None
     while True:
-        page = store.list_cases(filters, cursor, page_size)
+        page = store.cases.list_cases(filters, cursor, page_size)
         yield from page.items
         if not page.next_cursor:
             return
@@ -65,6 +68,8 @@ def _iso(value: Any) -> Any:
 def case_properties(case: Case) -> dict[str, Any]:
     data = case.model_dump(mode="json")
     data.pop("best_box", None)
+    for name in ORIGINAL_PICTURES:
+        data.pop(name, None)
     return data
 
 

@@ -25,7 +25,7 @@ async def readyz(request: Request) -> JSONResponse:
 
     def store_ok() -> bool:
         try:
-            return bool(state.store.ping())
+            return bool(state.store.db.ping())
         except Exception:  # noqa: BLE001 - unreachable store = not ready
             return False
 

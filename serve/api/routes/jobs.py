@@ -217,11 +217,11 @@ async def create_job(request: Request, principal: Principal = Depends(require_in
     else:
         raise ApiError(415, "send multipart/form-data (video [+ gps]) or application/json ({path, gps_path})")
     # the rate is fixed when the job is made: a job resumed after an upgrade that changed the default
-    # (5 -> 10 fps in session 9) goes on at its own rate, from its detections cache, with the same keys
-    params["sample_fps"] = sample_fps if sample_fps is not None else state.pipeline_settings.sample_fps
+    # goes on at its own rate, from its detections cache, with the same event keys
+    params["sample_fps"] = sample_fps if sample_fps is not None else state.settings.pipeline.sample_fps
     params["submitted_by"] = principal.name
     job = await run_in_threadpool(
-        state.store.create_job,
+        state.store.jobs.create_job,
         str(video.resolve()),
         str(gps.resolve()) if gps else None,
         vehicle_id,
@@ -234,7 +234,7 @@ async def create_job(request: Request, principal: Principal = Depends(require_in
 
 @router.get("", response_model=list[Job], summary="List jobs, oldest first")
 async def list_jobs(request: Request, _: Principal = Depends(require_inspector)) -> list[Job]:
-    return await run_in_threadpool(request.app.state.sw.store.list_jobs, None)
+    return await run_in_threadpool(request.app.state.sw.store.jobs.list_jobs, None)
 
 
 @router.get(
@@ -243,7 +243,7 @@ async def list_jobs(request: Request, _: Principal = Depends(require_inspector))
 async def get_job(
     request: Request, job_id: Annotated[str, Path(max_length=64)], _: Principal = Depends(require_inspector)
 ) -> Job:
-    return await run_in_threadpool(request.app.state.sw.store.get_job, job_id)
+    return await run_in_threadpool(request.app.state.sw.store.jobs.get_job, job_id)
 
 
 @router.delete("/{job_id}", response_model=Job, summary="Cancel a job (cases already made stay)")
@@ -251,8 +251,8 @@ async def cancel_job(
     request: Request, job_id: Annotated[str, Path(max_length=64)], _: Principal = Depends(require_inspector)
 ) -> Job:
     state = request.app.state.sw
-    job = await run_in_threadpool(state.store.get_job, job_id)
+    job = await run_in_threadpool(state.store.jobs.get_job, job_id)
     if job.status in (JobStatus.done, JobStatus.failed, JobStatus.cancelled):
         return job
     state.jobs.cancel(job_id)
-    return await run_in_threadpool(state.store.update_job, job_id, status=JobStatus.cancelled)
+    return await run_in_threadpool(state.store.jobs.update_job, job_id, status=JobStatus.cancelled)

@@ -91,7 +91,7 @@ def services(request: Request, _: Principal = Depends(require_inspector)) -> lis
 
 
 def to_request(case: Case, base_url: str) -> ServiceRequest:
-    media = case.evidence_url
+    media = case.published_url  # people blurred: media_url leaves the review page
     if media and media.startswith("/"):
         media = base_url.rstrip("/") + media
     return ServiceRequest(
@@ -146,7 +146,7 @@ def requests(
             raw = raw.strip()
             if raw.isdigit() and 0 < int(raw) < 2**62:
                 try:
-                    case = store.get_case(int(raw))
+                    case = store.cases.get_case(int(raw))
                 except LookupError:
                     continue
                 if case.status in PUBLISHED:
@@ -175,7 +175,7 @@ async def request_by_id(
     _: Principal = Depends(require_inspector),
 ) -> list[ServiceRequest]:
     store = request.app.state.sw.store
-    case = await run_in_threadpool(store.get_case, request_id)
+    case = await run_in_threadpool(store.cases.get_case, request_id)
     if case.status not in PUBLISHED:
         raise ApiError(404, f"no published service request {request_id}")
     return [to_request(case, _base_url(request))]

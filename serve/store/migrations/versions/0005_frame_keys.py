@@ -1,11 +1,11 @@
 """Evidence drawn when asked for: observations and cases keep the original frame of a live upload.
 
 A live frame arrives as a JPEG. Decoding it in full and encoding it again with the box drawn, for every
-event, cost the service about as much CPU as a tenth of a detector call per frame (docs/api.md, "Session
-7"). Such an observation now keeps the uploaded JPEG as it came (`frame_key`, content-addressed) and its
-box; the frame with the box and the crop are drawn when an inspector or an export first asks for them
-(GET /v1/observations/{id}/evidence[?view=crop]). `evidence_key` / `crop_key` stay for evidence drawn at once
-(recorded footage, where no original JPEG exists).
+event, cost the service about as much CPU as a tenth of a detector call per frame. Such an observation
+now keeps the uploaded JPEG as it came (`frame_key`, content-addressed) and its box; the frame with the
+box and the crop are drawn when an inspector or an export first asks for them
+(GET /v1/observations/{id}/evidence[?view=crop]). `evidence_key` / `crop_key` stay for evidence drawn at
+once (recorded footage, where no original JPEG exists).
 
 Revision ID: 0005
 Revises: 0004
