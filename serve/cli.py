@@ -7,16 +7,12 @@ from pathlib import Path
 
 import typer
 
+from serve.cli_options import ConfigOpt, DataDirOpt, DbOpt
+
 keys_app = typer.Typer(
     help="API keys: create, list, revoke (the service's case store).", no_args_is_help=True
 )
 users_app = typer.Typer(help="Web logins for inspectors and admins.", no_args_is_help=True)
-
-DataDirOpt = typer.Option(None, "--data-dir", help="Data directory (default ./data or STREETWATCH_DATA_DIR).")
-ConfigOpt = typer.Option(
-    None, "--config", help="Service YAML (default ./streetwatch.yaml or STREETWATCH_CONFIG)."
-)
-DbOpt = typer.Option(None, "--db", help="Case store URL (default: SQLite in the data directory).")
 
 
 def _settings(config: Path | None, data_dir: Path | None, db: str | None = None, **more):

@@ -292,11 +292,49 @@ def distill_command(
     typer.echo(f"next: streetwatch dataset split {out} --out ...")
 
 
+def verifier_effect_command(
+    model: Path = typer.Option(..., "--model", help="ONNX detector whose boxes the verifier judges."),
+    data: Path = typer.Option(..., "--data", help="Labelled dataset YAML (the real split first)."),
+    split: str = typer.Option("test", "--split", help="Split to measure on."),
+    verifier: Path | None = typer.Option(None, "--verifier", help="Verifier ONNX (default: the bundled)."),
+    min_prob: float = typer.Option(0.3, "--min-prob", help="The pipeline's verifier.min_prob."),
+    conf: float = typer.Option(0.25, "--conf", help="Detector operating threshold."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the figures as JSON here."),
+) -> None:
+    """Per class: precision and recall of the detector's boxes without and with the crop verifier."""
+    from tqdm import tqdm
+
+    from detector.model import open_detector
+    from detector.verifier import CropVerifier, default_verifier_path
+    from training.data import load_data_yaml, split_images
+    from training.verifier_effect import verifier_effect
+
+    path = verifier or default_verifier_path()
+    if path is None:
+        raise typer.BadParameter("no bundled verifier: pass --verifier", param_hint="--verifier")
+    judge = CropVerifier(path)
+    detector = open_detector(model, None, conf=conf, threads=2)
+    images = split_images(load_data_yaml(data), split)
+    classes = [n for n in judge.names if n in detector.names]
+    result = verifier_effect(detector, judge, images, classes, min_prob=min_prob, conf=conf,
+                             progress=lambda items: tqdm(items, desc="verifier", unit="img"))  # fmt: skip
+    typer.echo("| class | instances | P without | R without | P with | R with |")
+    typer.echo("|---|---:|---:|---:|---:|---:|")
+    for name, row in result.items():
+        a, b = row["without"], row["with"]
+        cells = [row["instances"], a["precision"], a["recall"], b["precision"], b["recall"]]
+        typer.echo(f"| {name} | " + " | ".join(str(v) for v in cells) + " |")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"verifier": str(path), "min_prob": min_prob, "classes": result}, indent=2))
+
+
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add train/export/evaluate to the root app."""
     app.command("train")(train_command)
     app.command("export")(export_command)
     app.command("evaluate")(evaluate_command)
     app.command("train-verifier")(train_verifier_command)
+    app.command("verifier-effect")(verifier_effect_command)
     dataset.command("verifier-crops")(verifier_crops_command)
     dataset.command("distill")(distill_command)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from serve.cli_options import DataDirOpt, DbOpt
+
 if TYPE_CHECKING:
     from serve.settings import Settings
 
@@ -107,17 +109,13 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         zones: Path | None = typer.Option(
             None, "--zones", help="Folder of GeoJSON layers (road segments, zones)."
         ),
-        db: str | None = typer.Option(
-            None, "--db", help="Case store URL (SQLite or PostgreSQL). Default: the settings' db_url."
-        ),
+        db: str | None = DbOpt,
         evidence: str | None = typer.Option(
             None,
             "--evidence",
             help="Evidence image folder, or s3://BUCKET/PREFIX?endpoint_url=... Default: the settings'.",
         ),
-        data_dir: Path | None = typer.Option(
-            None, "--data-dir", help="Data folder (store, evidence, zones), as `streetwatch serve` uses it."
-        ),
+        data_dir: Path | None = DataDirOpt,
         model: Path | None = typer.Option(
             None, "--model", help="ONNX detector. Default: the settings' model_path (the bundled model)."
         ),

@@ -58,6 +58,34 @@ class ProcessPlan:
     reprocess: bool = False  # add videos processed before with other settings anyway (process_video)
 
 
+def process_job(
+    job: VideoJob,
+    plan: ProcessPlan,
+    store: Any,
+    detector: Any,
+    cfg: PipelineConfig,
+    zones: Any,
+    progress: Any = None,
+) -> Any:
+    """One video of the plan through `detector.pipeline.process_video`, as every engine runs it: the job's
+    camera, else the plan's; the plan's sampling rate and `reprocess`. Returns its ProcessSummary."""
+    from detector.pipeline import process_video
+
+    return process_video(
+        job.video,
+        job.gps,
+        store,
+        detector,
+        cfg,
+        vehicle_id=job.vehicle_id,
+        progress=progress,
+        camera=job.camera or plan.camera,
+        zones=zones,
+        fps=plan.fps,
+        reprocess=plan.reprocess,
+    )
+
+
 @dataclass
 class EngineResult:
     engine: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from serve.engines.common import EngineResult, ProcessPlan, Stopwatch, check_jobs
+from serve.engines.common import EngineResult, ProcessPlan, Stopwatch, check_jobs, process_job
 
 
 def open_detector(plan: ProcessPlan, cfg: Any, threads: int | None = None):
@@ -21,7 +21,6 @@ class InProcessEngine:
     name = "inprocess"
 
     def run(self, plan: ProcessPlan, progress: Any = None) -> EngineResult:
-        from detector.pipeline import process_video
         from detector.zones import load_zones
         from serve.store import CaseStore
 
@@ -44,19 +43,7 @@ class InProcessEngine:
                     if progress is not None:
                         progress(_base + frames, total)
 
-                summary = process_video(
-                    job.video,
-                    job.gps,
-                    store,
-                    detector,
-                    cfg,
-                    vehicle_id=job.vehicle_id,
-                    progress=step,
-                    camera=job.camera or plan.camera,
-                    zones=zones,
-                    fps=plan.fps,
-                    reprocess=plan.reprocess,
-                )
+                summary = process_job(job, plan, store, detector, cfg, zones, progress=step)
                 done += summary.frames
                 result.videos.append({"video": str(job.video), **summary.to_dict()})
         finally:

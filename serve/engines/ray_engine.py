@@ -45,6 +45,7 @@ from serve.engines.common import (
     Stopwatch,
     VideoJob,
     check_jobs,
+    process_job,
     route_dependencies,
 )
 
@@ -174,7 +175,6 @@ def assemble_video(
     The result carries the CPU seconds of this task and of its decode task (`cpu_tasks`).
     """
     cpu0 = time.process_time()
-    from detector.pipeline import process_video
     from detector.zones import load_zones
     from serve.store import CaseStore
 
@@ -190,18 +190,7 @@ def assemble_video(
     zones = load_zones(plan.zones) if plan.zones is not None else None
     store = CaseStore.open(plan.db_url, plan.evidence)
     try:
-        summary = process_video(
-            job.video,
-            job.gps,
-            store,
-            detector,
-            cfg,
-            vehicle_id=job.vehicle_id,
-            camera=job.camera or plan.camera,
-            zones=zones,
-            fps=plan.fps,
-            reprocess=plan.reprocess,
-        )
+        summary = process_job(job, plan, store, detector, cfg, zones)
     finally:
         store.close()
     return {

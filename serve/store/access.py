@@ -10,18 +10,15 @@ from sqlalchemy.exc import IntegrityError
 
 from detector.errors import InputError
 from serve.store import auth
-from serve.store.convert import utc
-from serve.store.db import Database
+from serve.store.convert import from_row
+from serve.store.db import Repository
 from serve.store.errors import CaseNotFound
 from serve.store.models import ApiKeyRow, UserRow
 from serve.store.types import ApiKey, Principal, Role, User
 
 
-class AccessRepository:
+class AccessRepository(Repository):
     """API keys and web users. Thread-safe."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
 
     # ---- API keys -----------------------------------------------------------------------------
     def create_api_key(
@@ -127,23 +124,8 @@ def _role(role: Role | str) -> Role:
 
 
 def _api_key(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(
-        id=row.id,
-        name=row.name,
-        role=Role(row.role),
-        vehicle_id=row.vehicle_id,
-        prefix=row.prefix,
-        created_at=utc(row.created_at),
-        revoked=row.revoked_at is not None,
-        revoked_at=utc(row.revoked_at),
-    )
+    return from_row(ApiKey, row, revoked=row.revoked_at is not None)
 
 
 def _user(row: UserRow) -> User:
-    return User(
-        id=row.id,
-        username=row.username,
-        role=Role(row.role),
-        created_at=utc(row.created_at),
-        disabled=row.disabled,
-    )
+    return from_row(User, row)

@@ -18,7 +18,7 @@ from detector.types import Detection
 from serve.store import geo
 from serve.store.case_views import CaseViews, history_entry, is_overdue
 from serve.store.convert import utc
-from serve.store.db import Database
+from serve.store.db import Database, Repository
 from serve.store.errors import CaseNotFound
 from serve.store.models import CaseRow, HistoryRow, ObservationRow
 from serve.store.types import (
@@ -45,11 +45,11 @@ def case_id_of(case_id: int | str) -> int:
         raise CaseNotFound(f"case {case_id} not found") from None
 
 
-class CaseQueries:
+class CaseQueries(Repository):
     """The reads of the case repository (serve.store.cases.CaseRepository adds the writes)."""
 
     def __init__(self, db: Database, views: CaseViews) -> None:
-        self.db = db
+        super().__init__(db)
         self.views = views
 
     def get_case(self, case_id: int) -> Case:
@@ -133,21 +133,17 @@ class CaseQueries:
         matter_code: str | None = None,
     ) -> list[Case]:
         """Cases within radius_m (haversine) of the point, nearest first."""
-        min_lat, max_lat, min_lon, max_lon = geo.search_box(lat, lon, radius_m)
-        query = sa.select(CaseRow).where(
-            CaseRow.lat.between(min_lat, max_lat), CaseRow.lon.between(min_lon, max_lon)
-        )
+        query = sa.select(CaseRow).where(geo.in_search_box(CaseRow, lat, lon, radius_m))
         if statuses:
             query = query.where(CaseRow.status.in_([CaseStatus(st).value for st in statuses]))
         if matter_code:
             query = query.where(CaseRow.matter_code == matter_code)
         with self.db.read() as s:
             now = self.db.now()
-            found = []
-            for row in s.scalars(query):
-                d = geo.haversine_m(lat, lon, row.lat, row.lon)
-                if d <= radius_m:
-                    found.append((d, row.id, self.views.case(row, now)))
+            found = [
+                (d, row.id, self.views.case(row, now))
+                for d, row in geo.within(s.scalars(query), lat, lon, radius_m)
+            ]
         return [case for _, _, case in sorted(found, key=lambda t: (t[0], t[1]))]
 
     def list_cases(

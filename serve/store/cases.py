@@ -34,7 +34,7 @@ from serve.store.lifecycle import (
     next_status,
     parse_action,
 )
-from serve.store.merge import EvidenceKeys, absorb, nearest_open_case, observation_row
+from serve.store.merge import ROAD_FIELDS, EvidenceKeys, absorb, nearest_open_case, observation_row
 from serve.store.models import CaseRow, HistoryRow, ObservationRow
 from serve.store.storage import EvidenceStorage
 from serve.store.types import Case, CaseStatus, IngestResult
@@ -164,12 +164,7 @@ class CaseRepository(CaseQueries):
             lat=event.lat,
             lon=event.lon,
             address=event.extra.get("address") if event.extra else None,
-            road_name=event.road_name,
-            road_segment_id=event.road_segment_id,
-            responsible_unit=event.responsible_unit,
-            road_chief=event.road_chief,
-            area_class=event.area_class,
-            layer_version=event.layer_version,
+            **{field: getattr(event, field) for field in ROAD_FIELDS},
             deadline=deadline,
             created_at=now,
             updated_at=now,

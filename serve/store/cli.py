@@ -6,12 +6,7 @@ from pathlib import Path
 
 import typer
 
-DB_HELP = (
-    "Case store URL (sqlite:///path.db or postgresql+psycopg://...). Default: the settings' db_url "
-    "(STREETWATCH_DB_URL, the YAML file's db_url, else <data dir>/streetwatch.db)."
-)
-CONFIG_HELP = "StreetWatch YAML (default ./streetwatch.yaml or STREETWATCH_CONFIG)."
-DATA_DIR_HELP = "Data folder (default: STREETWATCH_DATA_DIR, the YAML file's, else ./data)."
+from serve.cli_options import ConfigOpt, DataDirOpt, DbOpt
 
 
 def _db_url(db_url: str | None, config: Path | None, data_dir: Path | None) -> str:
@@ -29,9 +24,9 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
     @db.command("upgrade")
     def upgrade(
         revision: str = typer.Argument("head", help="Target revision (default: head)."),
-        db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
-        config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
-        data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+        db_url: str | None = DbOpt,
+        config: Path | None = ConfigOpt,
+        data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Upgrade the schema (creates the database file when it does not exist)."""
         from serve.store import migrate
@@ -45,9 +40,9 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
         revision: str = typer.Argument(
             "-1", help='Target revision: one step back by default, "0001", or "base" (drops everything).'
         ),
-        db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
-        config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
-        data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+        db_url: str | None = DbOpt,
+        config: Path | None = ConfigOpt,
+        data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Downgrade the schema to an older revision."""
         from serve.store import migrate
@@ -58,9 +53,9 @@ def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None
 
     @db.command("current")
     def current(
-        db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
-        config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
-        data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+        db_url: str | None = DbOpt,
+        config: Path | None = ConfigOpt,
+        data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Print the database's revision and the newest one this code knows."""
         from serve.store import migrate

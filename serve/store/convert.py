@@ -1,10 +1,16 @@
-"""Python values as the store's columns keep them: aware UTC datetimes and JSON-storable values."""
+"""Python values as the store's columns keep them (aware UTC datetimes and JSON-storable values), and
+table rows as the domain types (serve.store.types)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -12,6 +18,17 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def from_row(model: type[M], row: Any, **values: Any) -> M:
+    """A `model` from a table row: every field the row has an attribute of the same name for takes that
+    attribute's value (a datetime as aware UTC); `values` fill the other fields and take the place of the
+    row's where both name one."""
+    for name in model.model_fields.keys() - values.keys():
+        if hasattr(row, name):
+            value = getattr(row, name)
+            values[name] = utc(value) if isinstance(value, datetime) else value
+    return model(**values)
 
 
 def jsonable(value: Any) -> Any:

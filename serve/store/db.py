@@ -179,3 +179,11 @@ class Database:
     def close(self) -> None:
         """Dispose of the connection pool."""
         self.engine.dispose()
+
+
+class Repository:
+    """Reads and writes of some of a store's tables, each in a transaction of its own on the store's
+    shared `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db

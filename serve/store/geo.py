@@ -1,9 +1,16 @@
-"""Small geodesy for the merge: haversine distance, search boxes and the lock grid."""
+"""Small geodesy for the merge and the searches near a point: haversine distance, search boxes and the
+lock grid."""
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+R = TypeVar("R")
 
 EARTH_RADIUS_M = 6_371_008.8
 METERS_PER_DEG_LAT = 111_320.0
@@ -26,6 +33,19 @@ def search_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, f
     cos_lat = max(math.cos(math.radians(min(89.0, abs(lat) + dlat))), 1e-6)
     dlon = radius_m / (METERS_PER_DEG_LAT * cos_lat) * 1.01
     return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+def in_search_box(table: Any, lat: float, lon: float, radius_m: float) -> sa.ColumnElement[bool]:
+    """SQL: the `lat`/`lon` columns of `table` lie in search_box(lat, lon, radius_m). It narrows a search
+    on the index; `within` decides."""
+    min_lat, max_lat, min_lon, max_lon = search_box(lat, lon, radius_m)
+    return sa.and_(table.lat.between(min_lat, max_lat), table.lon.between(min_lon, max_lon))
+
+
+def within(rows: Iterable[R], lat: float, lon: float, radius_m: float) -> list[tuple[float, R]]:
+    """(haversine distance, row) of each row (`.lat`, `.lon`) within radius_m of the point, in their order."""
+    near = ((haversine_m(lat, lon, row.lat, row.lon), row) for row in rows)
+    return [(d, row) for d, row in near if d <= radius_m]
 
 
 def lock_keys(namespace: str, lat: float, lon: float, radius_m: float) -> list[int]:

@@ -15,15 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from serve.store.convert import jsonable, to_json
-from serve.store.db import Database
+from serve.store.db import Database, Repository
 from serve.store.models import FrameAnswerRow, ObservationRow, ProcessedSourceRow
 
 
-class IdempotencyRepository:
+class IdempotencyRepository(Repository):
     """Frame answers, processed sources and event keys. Thread-safe."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db)
         self._frame_answers = _FrameAnswerStatements(db.engine)
 
     # ---- live frames (POST /v1/frames) ----------------------------------------------------------

@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from detector.errors import InputError
-from serve.store.convert import jsonable, utc
-from serve.store.db import Database
+from serve.store.convert import from_row, jsonable
+from serve.store.db import Repository
 from serve.store.errors import CaseNotFound
 from serve.store.models import JobRow
 from serve.store.types import Job, JobStatus
@@ -33,11 +33,8 @@ _JOB_FIELDS = frozenset(
 )
 
 
-class JobRepository:
+class JobRepository(Repository):
     """Footage jobs. Thread-safe; several service instances may share one database."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
 
     def create_job(
         self,
@@ -155,21 +152,4 @@ class JobRepository:
 
 
 def _job(row: JobRow) -> Job:
-    return Job(
-        id=row.id,
-        kind=row.kind,
-        status=JobStatus(row.status),
-        source_path=row.source_path,
-        gps_path=row.gps_path,
-        vehicle_id=row.vehicle_id,
-        params=row.params or {},
-        frames_done=row.frames_done,
-        frames_total=row.frames_total,
-        cases_so_far=row.cases_so_far,
-        observations_so_far=row.observations_so_far,
-        error=row.error,
-        created_at=utc(row.created_at),
-        updated_at=utc(row.updated_at),
-        owner=row.owner,
-        lease_until=utc(row.lease_until),
-    )
+    return from_row(Job, row, params=row.params or {})

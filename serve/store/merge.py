@@ -15,8 +15,8 @@ from serve.store.convert import jsonable, utc
 from serve.store.models import CaseRow, HistoryRow, ObservationRow
 from serve.store.types import OPEN_STATUSES, CaseStatus
 
-#: Case fields an event fills in when the case does not know them yet.
-_ROAD_FIELDS = (
+#: Case fields an event fills in: when it opens the case, or later when the case does not know them yet.
+ROAD_FIELDS = (
     "road_segment_id",
     "road_name",
     "responsible_unit",
@@ -46,17 +46,14 @@ def nearest_open_case(
     s: Session, matter_code: str, lat: float, lon: float, radius_m: float
 ) -> CaseRow | None:
     """The nearest open case of `matter_code` within `radius_m` (ties: the older case); None = none."""
-    min_lat, max_lat, min_lon, max_lon = geo.search_box(lat, lon, radius_m)
     rows = s.scalars(
         sa.select(CaseRow).where(
             CaseRow.matter_code == matter_code,
             CaseRow.status.in_([st.value for st in OPEN_STATUSES]),
-            CaseRow.lat.between(min_lat, max_lat),
-            CaseRow.lon.between(min_lon, max_lon),
+            geo.in_search_box(CaseRow, lat, lon, radius_m),
         )
     ).all()
-    near = [(geo.haversine_m(lat, lon, row.lat, row.lon), row.id, row) for row in rows]
-    near = [c for c in near if c[0] <= radius_m]
+    near = [(d, row.id, row) for d, row in geo.within(rows, lat, lon, radius_m)]
     return min(near, key=lambda c: c[:2])[2] if near else None
 
 
@@ -111,7 +108,7 @@ def absorb(
         case.frame_key = obs.frame_key
         case.best_box = obs.box
         case.score = obs.score
-    for field in _ROAD_FIELDS:
+    for field in ROAD_FIELDS:
         if getattr(case, field) is None and getattr(event, field) is not None:
             setattr(case, field, getattr(event, field))
     case.updated_at = now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -37,30 +39,30 @@ def _run(engine: Engine, fn, *args) -> None:
 
 def upgrade(engine: Engine | str, revision: str = "head") -> None:
     """Upgrade the schema (idempotent; safe when several processes start at once)."""
-    eng = create_store_engine(engine) if isinstance(engine, str) else engine
-    try:
+    with _engine(engine) as eng:
         _run(eng, command.upgrade, revision)
-    finally:
-        if isinstance(engine, str):
-            eng.dispose()
 
 
 def downgrade(engine: Engine | str, revision: str) -> None:
     """Downgrade to `revision` ("-1", "0001", "base")."""
-    eng = create_store_engine(engine) if isinstance(engine, str) else engine
-    try:
+    with _engine(engine) as eng:
         _run(eng, command.downgrade, revision)
-    finally:
-        if isinstance(engine, str):
-            eng.dispose()
 
 
 def current_revision(engine: Engine | str) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    eng = create_store_engine(engine) if isinstance(engine, str) else engine
+    with _engine(engine) as eng, eng.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def _engine(engine: Engine | str) -> Iterator[Engine]:
+    """`engine` itself, or an engine on the URL `engine`, disposed of when the block ends."""
+    if not isinstance(engine, str):
+        yield engine
+        return
+    eng = create_store_engine(engine)
     try:
-        with eng.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+        yield eng
     finally:
-        if isinstance(engine, str):
-            eng.dispose()
+        eng.dispose()

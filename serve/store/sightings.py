@@ -9,17 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from serve.store import geo
-from serve.store.convert import jsonable, utc
-from serve.store.db import Database
+from serve.store.convert import from_row, jsonable, utc
+from serve.store.db import Repository
 from serve.store.models import SightingRow
 from serve.store.types import Sighting
 
 
-class SightingRepository:
+class SightingRepository(Repository):
     """Sightings by place, class and time. Thread-safe."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
 
     def record_sighting(
         self,
@@ -69,10 +66,7 @@ class SightingRepository:
         exclude_source: str | None = None,
     ) -> list[Sighting]:
         """Sightings within radius_m, oldest first, optionally by class/time, excluding one source."""
-        min_lat, max_lat, min_lon, max_lon = geo.search_box(lat, lon, radius_m)
-        query = sa.select(SightingRow).where(
-            SightingRow.lat.between(min_lat, max_lat), SightingRow.lon.between(min_lon, max_lon)
-        )
+        query = sa.select(SightingRow).where(geo.in_search_box(SightingRow, lat, lon, radius_m))
         if class_name:
             query = query.where(SightingRow.class_name == class_name)
         if since:
@@ -83,7 +77,7 @@ class SightingRepository:
             query = query.where(sa.or_(SightingRow.source.is_(None), SightingRow.source != exclude_source))
         with self.db.read() as s:
             rows = s.scalars(query.order_by(SightingRow.at, SightingRow.id)).all()
-            return [_sighting(r) for r in rows if geo.haversine_m(lat, lon, r.lat, r.lon) <= radius_m]
+            return [_sighting(r) for _, r in geo.within(rows, lat, lon, radius_m)]
 
     def _by_track_key(self, track_key: str) -> Sighting | None:
         with self.db.read() as s:
@@ -92,14 +86,4 @@ class SightingRepository:
 
 
 def _sighting(row: SightingRow) -> Sighting:
-    return Sighting(
-        id=row.id,
-        class_name=row.class_name,
-        vehicle_id=row.vehicle_id,
-        lat=row.lat,
-        lon=row.lon,
-        at=utc(row.at),
-        source=row.source,
-        track_key=row.track_key,
-        data=row.data or {},
-    )
+    return from_row(Sighting, row, data=row.data or {})

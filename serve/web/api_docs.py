@@ -19,32 +19,33 @@ FAVICON_URL = "/static/favicon.svg"  # the inspector page's icon (serve/web/stat
 router = APIRouter(include_in_schema=False)
 
 
-def _urls(request: Request) -> tuple[str, str]:
-    """(the OpenAPI document's URL, the URL prefix of the service), behind a proxy's root path too."""
-    root = request.scope.get("root_path", "").rstrip("/")
-    return f"{root}{request.app.openapi_url}", root
+def _url(request: Request, path: str) -> str:
+    """`path` of this service, behind a proxy's root path too."""
+    return request.scope.get("root_path", "").rstrip("/") + path
+
+
+def _page_args(request: Request, name: str, prefix: str, script: str) -> dict[str, str]:
+    """What both pages take: the OpenAPI document's URL, the title, and the script bundle `script` under
+    DOCS_ASSETS_URL and the icon (fastapi's `<prefix>_js_url` and `<prefix>_favicon_url`)."""
+    return {
+        "openapi_url": _url(request, request.app.openapi_url),
+        "title": f"{request.app.title} - API ({name})",
+        f"{prefix}_js_url": _url(request, f"{DOCS_ASSETS_URL}/{script}"),
+        f"{prefix}_favicon_url": _url(request, FAVICON_URL),
+    }
 
 
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
-    openapi_url, root = _urls(request)
     return get_swagger_ui_html(
-        openapi_url=openapi_url,
-        title=f"{request.app.title} - API (Swagger UI)",
-        swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{FAVICON_URL}",
+        **_page_args(request, "Swagger UI", "swagger", "swagger-ui-bundle.js"),
+        swagger_css_url=_url(request, f"{DOCS_ASSETS_URL}/swagger-ui.css"),
         swagger_ui_parameters={**(request.app.swagger_ui_parameters or {}), "validatorUrl": None},
     )
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
-    openapi_url, root = _urls(request)
     return get_redoc_html(
-        openapi_url=openapi_url,
-        title=f"{request.app.title} - API (ReDoc)",
-        redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{FAVICON_URL}",
-        with_google_fonts=False,
+        **_page_args(request, "ReDoc", "redoc", "redoc.standalone.js"), with_google_fonts=False
     )

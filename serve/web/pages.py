@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ STATIC_DIR = WEB_DIR / "static"
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 
 router = APIRouter(include_in_schema=False)
+_GEOJSON = "application/geo+json"
 
 #: Ranking periods offered in the selector: key -> (days or None for all time, zh, en).
 PERIODS: dict[str, tuple[int | None, str, str]] = {
@@ -112,6 +114,17 @@ def _json_guard(request: Request) -> Any:
     if str(principal.role) not in REVIEW_ROLES:
         return JSONResponse({"detail": f"role {principal.role!s} may not review cases"}, status_code=403)
     return principal
+
+
+def _reviewer_json(
+    request: Request, content: Callable[[], Any], media_type: str = "application/json"
+) -> Response:
+    """`content()` as JSON for a reviewer; the 401 or 403 answer of `_json_guard` for anyone else (then
+    `content` is not called)."""
+    denied = _json_guard(request)
+    if isinstance(denied, Response):
+        return denied
+    return JSONResponse(content(), media_type=media_type)
 
 
 # ---------------------------------------------------------------------------- login
@@ -346,25 +359,16 @@ def ranking_page(
 @router.get("/web/queue.json")
 def queue_json(request: Request) -> Response:
     """Ids of pending cases, most urgent first (the queue page refills from here)."""
-    principal = _json_guard(request)
-    if isinstance(principal, Response):
-        return principal
-    return JSONResponse({"ids": backend.queue_ids(request)})
+    return _reviewer_json(request, lambda: {"ids": backend.queue_ids(request)})
 
 
 @router.get("/web/layers/road-segments.geojson")
 def road_segments_geojson(request: Request) -> Response:
     """The road-segment layer (lines) of the zones folder, properties normalised for the map."""
-    principal = _json_guard(request)
-    if isinstance(principal, Response):
-        return principal
-    return JSONResponse(road_segment_layer(backend.zones_dir(request)), media_type="application/geo+json")
+    return _reviewer_json(request, lambda: road_segment_layer(backend.zones_dir(request)), _GEOJSON)
 
 
 @router.get("/web/layers/zones.geojson")
 def zones_geojson(request: Request) -> Response:
     """The other zone layers (polygons such as no_parking), each feature tagged with its layer name."""
-    principal = _json_guard(request)
-    if isinstance(principal, Response):
-        return principal
-    return JSONResponse(zone_polygon_layer(backend.zones_dir(request)), media_type="application/geo+json")
+    return _reviewer_json(request, lambda: zone_polygon_layer(backend.zones_dir(request)), _GEOJSON)

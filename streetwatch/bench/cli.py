@@ -13,6 +13,14 @@ import typer
 
 from detector.errors import InputError
 
+#: Options that mean the same in several commands.
+_SERVICE_MODEL = typer.Option(None, "--model", help="ONNX model (default: the service default).")
+_REPORT_OUT = typer.Option(None, "--out", help="Also write the report as JSON here.")
+_DETECTOR_MODEL = typer.Option(None, "--model", help="ONNX detector (default: the bundled model).")
+_PIPELINE_CONFIG = typer.Option(
+    None, "--config", help="Pipeline configuration YAML to measure (e.g. another input size)."
+)
+
 
 def bench_detector_command(
     repeats: int = typer.Option(20, "--repeats", help="Timed calls per configuration and pipeline."),
@@ -74,8 +82,8 @@ def bench_load_command(
     seconds: float = typer.Option(60.0, "--seconds", min=1, max=600, help="How long the vehicles send."),
     width: int = typer.Option(1280, "--width", min=64, max=4096),
     height: int = typer.Option(720, "--height", min=64, max=4096),
-    model: Path = typer.Option(None, "--model", help="ONNX model (default: the service default)."),
-    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
+    model: Path = _SERVICE_MODEL,
+    out: Path = _REPORT_OUT,
     max_batch: int = typer.Option(None, "--max-batch", help="Micro-batcher max batch."),
     threads: int = typer.Option(None, "--threads", help="ONNX Runtime threads."),
     workers: int = typer.Option(None, "--workers", min=1, help="Detector worker threads in the service."),
@@ -90,8 +98,6 @@ def bench_load_command(
     ),
 ) -> None:
     """Load test on loopback: N vehicles x F fps of JPEG frames over HTTP or WebSocket for S seconds."""
-    import json
-
     from streetwatch.bench.load import run_load_test
 
     report = run_load_test(
@@ -107,23 +113,17 @@ def bench_load_command(
         reduced_decode=not full_decode,
         transport=transport,
     )
-    text = json.dumps(report, indent=2)
-    typer.echo(text)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n", encoding="utf-8")
+    _echo_report(report, out)
 
 
 def bench_live_path_command(
     rounds: int = typer.Option(5, "--rounds", min=1, max=50, help="Timed rounds (the medians are reported)."),
     frames: int = typer.Option(20, "--frames", min=1, max=1000, help="Frames per vehicle in each round."),
     vehicles: int = typer.Option(8, "--vehicles", min=1, max=64, help="Simulated vehicles."),
-    model: Path = typer.Option(None, "--model", help="ONNX model (default: the service default)."),
-    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
+    model: Path = _SERVICE_MODEL,
+    out: Path = _REPORT_OUT,
 ) -> None:
     """CPU per live frame beyond the model, on one thread: the load's frames through the live path."""
-    import json
-
     from tqdm import tqdm
 
     from streetwatch.bench.live_path import run_live_path_benchmark
@@ -132,6 +132,11 @@ def bench_live_path_command(
         report = run_live_path_benchmark(
             rounds=rounds, frames_per_vehicle=frames, vehicles=vehicles, model=model, progress=bar.update
         )
+    _echo_report(report, out)
+
+
+def _echo_report(report: dict, out: Path | None) -> None:
+    """Print the report as JSON; with `out`, write it there too."""
     text = json.dumps(report, indent=2)
     typer.echo(text)
     if out:
@@ -144,8 +149,8 @@ def bench_ray_command(
     seconds: float = typer.Option(10.0, "--seconds", min=1, max=600, help="Length of each clip."),
     fps: float = typer.Option(5.0, "--fps", help="Sampling rate of the pipeline."),
     workers: str = typer.Option("1,2", "--workers", help="Ray worker counts to measure, e.g. 1,2."),
-    model: Path | None = typer.Option(None, "--model", help="ONNX detector (default: the bundled model)."),
-    config: Path | None = typer.Option(None, "--config", help="Pipeline configuration YAML."),
+    model: Path | None = _DETECTOR_MODEL,
+    config: Path | None = _PIPELINE_CONFIG,
     address: str | None = typer.Option(None, "--address", help="Ray cluster (default: a local instance)."),
     work: Path = typer.Option(
         Path("runs/bench-ray"), "--work", help="Scratch folder (clips, stores, report)."
@@ -180,16 +185,12 @@ def bench_process(
         None, "--video", help="720p clip (default: generate one with synth)."
     ),
     gps: Path | None = typer.Option(None, "--gps", help="Its GPS track (default: the generated one)."),
-    model: Path | None = typer.Option(
-        None, "--model", help="ONNX detector (default: the bundled model)."
-    ),
+    model: Path | None = _DETECTOR_MODEL,
     fps: float = typer.Option(5.0, "--fps", help="Sampling rate."),
     seconds: float = typer.Option(20.0, "--seconds", help="Length of the generated clip."),
     threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime threads (default 2)."),
     work: Path = typer.Option(Path("runs/bench-process"), "--work", help="Scratch folder (clip, store)."),
-    config: Path | None = typer.Option(
-        None, "--config", help="Pipeline configuration YAML to measure (e.g. another input size)."
-    ),
+    config: Path | None = _PIPELINE_CONFIG,
 ) -> None:
     """Processing speed of the whole path (decode + detect + track + events + store) vs. real time."""
     from streetwatch.bench.cases import run_speed_benchmark
@@ -205,9 +206,7 @@ def bench_cases(
     ),
     passes: int = typer.Option(3, "--passes", help="Passes of the same street per seed."),
     seconds: float = typer.Option(20.0, "--seconds", help="Clip length per pass."),
-    model: Path | None = typer.Option(
-        None, "--model", help="ONNX detector (default: the bundled model)."
-    ),
+    model: Path | None = _DETECTOR_MODEL,
     oracle: bool = typer.Option(
         False,
         "--oracle",
@@ -222,7 +221,7 @@ def bench_cases(
     match_m: float = typer.Option(
         10.0, "--match-m", help="A case matches a ground-truth object within this."
     ),
-    config: Path | None = typer.Option(None, "--config", help="Pipeline configuration YAML to measure."),
+    config: Path | None = _PIPELINE_CONFIG,
     detections_cache: bool = typer.Option(
         False,
         "--detections-cache",
@@ -290,10 +289,17 @@ def bench_synth(
 
 def register(app: typer.Typer, bench: typer.Typer, dataset: typer.Typer) -> None:
     """Add the `bench` subcommands."""
-    bench.command("detector")(bench_detector_command)
-    bench.command("load")(bench_load_command)
-    bench.command("live-path")(bench_live_path_command)
-    bench.command("ray")(bench_ray_command)
-    bench.command("process")(bench_process)
-    bench.command("cases")(bench_cases)
-    bench.command("synth")(bench_synth)
+    for name, command in _COMMANDS.items():
+        bench.command(name)(command)
+
+
+#: `streetwatch bench NAME`: its command.
+_COMMANDS = {
+    "detector": bench_detector_command,
+    "load": bench_load_command,
+    "live-path": bench_live_path_command,
+    "ray": bench_ray_command,
+    "process": bench_process,
+    "cases": bench_cases,
+    "synth": bench_synth,
+}

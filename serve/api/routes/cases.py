@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -16,6 +18,16 @@ from serve.store.types import Case, CaseDetail, CaseFilter, CaseStatus, Page, Pr
 router = APIRouter(tags=["cases"])
 
 MAX_PAGE = 500
+#: A case's or an observation's id in a path.
+RowId = Annotated[int, Path(ge=1, le=2**62)]
+#: What the routes answering an observation's picture answer.
+_OBSERVATION_PICTURE: dict[str, Any] = {
+    "response_class": Response,
+    "responses": {
+        200: {"content": {"image/jpeg": {}}},
+        404: {"description": "No such observation or picture."},
+    },
+}
 
 
 def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
@@ -125,7 +137,7 @@ async def review_queue(
 )
 async def get_case(
     request: Request,
-    case_id: Annotated[int, Path(ge=1, le=2**62)],
+    case_id: RowId,
     _: Principal = Depends(require_inspector),
 ) -> CaseDetail:
     return await run_in_threadpool(request.app.state.sw.store.cases.get_case_detail, case_id)
@@ -148,11 +160,9 @@ async def get_evidence(
     path = storage.path(key)
     if path is not None:
         return FileResponse(path, media_type=media, headers=headers)
-    try:
-        data = await run_in_threadpool(storage.get, key)
-    except KeyError:
-        raise ApiError(404, f"no evidence {key}") from None
-    return Response(data, media_type=media, headers=headers)
+    return await _picture(
+        partial(storage.get, key), missing=f"no evidence {key}", headers=headers, media=media
+    )
 
 
 @router.get(
@@ -160,24 +170,20 @@ async def get_evidence(
     summary="An observation's evidence image, drawn from its original frame when it was not stored drawn",
     description="A live upload is kept as it came; its frame with the box (`view=frame`) and its raw crop "
     "(`view=crop`) are drawn when first asked for. Observations of recorded footage have them stored.",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such observation or picture."}},
+    **_OBSERVATION_PICTURE,
 )
 async def get_observation_evidence(
     request: Request,
-    observation_id: Annotated[int, Path(ge=1, le=2**62)],
+    observation_id: RowId,
     view: Annotated[str, Query(pattern="^(frame|crop)$", description="frame (box drawn) or crop")] = "frame",
     _: Principal = Depends(require_inspector),
 ) -> Response:
     state = request.app.state.sw
-    try:
-        data = await run_in_threadpool(
-            state.store.cases.observation_evidence, observation_id, view, state.evidence_settings
-        )
-    except KeyError:
-        raise ApiError(404, f"observation {observation_id} has no {view} evidence") from None
+    read = partial(state.store.cases.observation_evidence, observation_id, view, state.evidence_settings)
     headers = {"Cache-Control": "private, max-age=31536000, immutable"}  # an observation never changes
-    return Response(data, media_type="image/jpeg", headers=headers)
+    return await _picture(
+        read, missing=f"observation {observation_id} has no {view} evidence", headers=headers
+    )
 
 
 @router.get(
@@ -186,20 +192,26 @@ async def get_observation_evidence(
     description="What exports and Open311 `media_url` link to, for any authenticated client: the frame "
     "with the box drawn, every person the detector saw in it pixelated and blurred. Inspectors see the "
     "original at /v1/observations/{id}/evidence.",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such observation or picture."}},
+    **_OBSERVATION_PICTURE,
 )
 async def get_published_evidence(
     request: Request,
-    observation_id: Annotated[int, Path(ge=1, le=2**62)],
+    observation_id: RowId,
     _: Principal = Depends(require_any_role),
 ) -> Response:
     state = request.app.state.sw
-    try:
-        data = await run_in_threadpool(
-            state.store.cases.published_evidence, observation_id, state.evidence_settings
-        )
-    except KeyError:
-        raise ApiError(404, f"observation {observation_id} has no evidence") from None
+    read = partial(state.store.cases.published_evidence, observation_id, state.evidence_settings)
     headers = {"Cache-Control": "private, max-age=3600"}
-    return Response(data, media_type="image/jpeg", headers=headers)
+    return await _picture(read, missing=f"observation {observation_id} has no evidence", headers=headers)
+
+
+async def _picture(
+    read: Callable[[], bytes], *, missing: str, headers: dict[str, str], media: str = "image/jpeg"
+) -> Response:
+    """The picture `read()` returns (a store call, run in the thread pool); 404 with `missing` when it
+    raises KeyError."""
+    try:
+        data = await run_in_threadpool(read)
+    except KeyError:
+        raise ApiError(404, missing) from None
+    return Response(data, media_type=media, headers=headers)
