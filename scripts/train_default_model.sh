@@ -22,7 +22,7 @@ SHARED="${STREETWATCH_SHARED:-$PWD/../shared}"
 
 IMGSZ="${IMGSZ:-512}"
 EPOCHS="${EPOCHS:-8}"
-TIME_HOURS="${TIME_HOURS:-}"      # set: ultralytics time mode (epochs re-estimated to fit the budget)
+TIME_HOURS="${TIME_HOURS-1.35}"   # ultralytics time mode: epochs re-estimated to fit (9 on 2 cores); empty: EPOCHS
 FREEZE="${FREEZE:-10}"             # the backbone: the neck and head learn the real photos and new classes
 BATCH="${BATCH:-16}"
 SYNTH_TRAIN="${SYNTH_TRAIN:-1500}" # synthetic frames in the mix (vending, soil, parking exist only there)

@@ -20,7 +20,7 @@ import yaml
 from training.report import agreement_table, metrics_table, real_first_table
 
 DEFAULT_SYNTH_COMMANDS = [
-    "streetwatch synth --out data/synth-default/train --images 3000 --seed 1",
+    "streetwatch synth --out data/synth-default/train --images 1500 --seed 1",
     "streetwatch synth --out data/synth-default/val --images 400 --seed 2",
     "streetwatch synth --out data/synth-default/test --images 400 --seed 3",
 ]
@@ -46,15 +46,20 @@ STREETWATCH_MODEL_PATH=models/city-yolo11n.onnx streetwatch serve
 
 
 def _classes_table() -> str:
+    from detector.pipeline_config import load_pipeline_config
     from detector.taxonomy import load_taxonomy
 
-    tax = load_taxonomy()
+    tax, rules = load_taxonomy(), load_pipeline_config().classes
     lines = ["| id | class | 中文 | English | matter code | leads to a case |", "|---:|---|---|---|---|---|"]
     for c in sorted(tax.classes, key=lambda c: c.id):
-        lines.append(
-            f"| {c.id} | `{c.name}` | {c.zh} | {c.en} | {c.matter_code or '-'} | "
-            f"{'yes' if c.violation else 'only through zone rules'} |"
-        )
+        rule = rules.get(c.name)
+        if c.violation:
+            leads = "yes" if c.detected else "only from a zone rule (the model has no output for it)"
+        elif rule is not None and rule.becomes:
+            leads = f"as `{rule.becomes}`, through a zone rule"
+        else:
+            leads = "never (context)"
+        lines.append(f"| {c.id} | `{c.name}` | {c.zh} | {c.en} | {c.matter_code or '-'} | {leads} |")
     return "\n".join(lines) + f"\n\nTaxonomy version {tax.version} (`detector/taxonomy.yaml`)."
 
 
