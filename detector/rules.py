@@ -99,7 +99,9 @@ class RuleEngine:
         rule = self.config.rule_for(track.class_name)
         target = rule.becomes or track.class_name
         spec = self._spec(target)
-        if spec is None or not spec.violation or not spec.matter_code:
+        if spec is not None and not spec.violation:
+            return RuleDecision(False, target, None, f"context class: {target} files no case of its own")
+        if spec is None or not spec.matter_code:
             return RuleDecision(False, target, None, f"{target} is not a violation class of the taxonomy")
         if rule.requires_zone:
             if self.zones is None:

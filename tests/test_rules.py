@@ -152,6 +152,8 @@ def test_violation_classes_pass_and_context_classes_without_rule_do_not(engine_p
     assert ok.accepted and ok.matter_code == "09005"
     unknown = _judge(engine, _track("bicycle", 22.0, 2.0), "a", "k2")
     assert not unknown.accepted and "not a violation class" in unknown.reason
+    bins = _judge(engine, _track("waste_bin", 22.0, 2.0), "a", "k3")  # an ordinary bin: context only
+    assert not bins.accepted and bins.reason == "context class: waste_bin files no case of its own"
 
 
 def test_placement_gives_segment_unit_deadline_and_layer_version(engine_parts) -> None:

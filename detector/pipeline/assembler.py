@@ -35,6 +35,7 @@ def _reason_bucket(reason: str) -> str:
         "too far",
         "class confusion",
         "verifier",
+        "context class",
     ):
         if reason.startswith(prefix):
             return prefix
