@@ -18,13 +18,14 @@ import bisect
 import hashlib
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from detector.annotate import draw_detections
+from detector.context import blur_regions
 from detector.geo import GeoPosition
 from detector.pipeline_config import ClassRule, EvidenceSettings
 from detector.track import Track, TrackObservation, box_iou
@@ -114,14 +115,28 @@ def encode_evidence(image: np.ndarray, det: Detection, settings: EvidenceSetting
 
 
 def render_evidence(
-    frame_jpeg: bytes, det: Detection, settings: EvidenceSettings, view: str = "frame"
+    frame_jpeg: bytes,
+    det: Detection,
+    settings: EvidenceSettings,
+    view: str = "frame",
+    blur: Sequence[Sequence[float]] | None = None,
 ) -> bytes:
     """One evidence image drawn from a kept original frame (a live upload, stored as it came):
-    "frame" = the frame with the box drawn, "crop" = the raw crop; the pixels `encode_evidence` makes."""
+    "frame" = the frame with the box drawn, "crop" = the raw crop; the pixels `encode_evidence` makes.
+    `blur`: regions (fractions of the frame, detector.context.people_boxes) blurred before drawing."""
     from detector.decode import decode_full
 
     image = decode_full(frame_jpeg)
+    if blur:
+        image = blur_regions(image, blur)
     return _encode_crop(image, det, settings) if view == "crop" else _encode_frame(image, det, settings)
+
+
+def blurred_evidence(jpeg: bytes, blur: Sequence[Sequence[float]], settings: EvidenceSettings) -> bytes:
+    """An evidence image already drawn (recorded footage) with `blur` regions (fractions) blurred."""
+    from detector.decode import decode_full
+
+    return _jpeg(blur_regions(decode_full(jpeg), blur), settings.jpeg_quality)
 
 
 def _encode_frame(image: np.ndarray, det: Detection, settings: EvidenceSettings) -> bytes:

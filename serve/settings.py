@@ -268,14 +268,18 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         _CONFIG_OVERRIDE[0] = None
 
 
+def zones_folder(settings: Settings) -> Path | None:
+    """The settings' zones folder, or None when it holds no layer yet."""
+    folder = Path(settings.zones_dir)
+    return folder if folder.is_dir() and any(folder.glob("*.geojson")) else None
+
+
 def zone_layers(settings: Settings) -> Any:
     """The zone layers in the settings' zones folder, or None when it holds no layer yet."""
     from detector.zones import load_zones
 
-    folder = Path(settings.zones_dir)
-    if not folder.is_dir() or not any(folder.glob("*.geojson")):
-        return None
-    return load_zones(folder)
+    folder = zones_folder(settings)
+    return None if folder is None else load_zones(folder)
 
 
 def camera_mount(settings: Settings) -> Any:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from detector.taxonomy import default_taxonomy
+from training.evaluate import box_iou
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_IDS = REPO_ROOT / "datasets" / "examples" / "real-garbage-cn-test.txt"
@@ -41,11 +42,7 @@ def _detect(image: Path) -> list[dict]:
 
 
 def _iou(a, b) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0) * max(h, 0)
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / area if area > 0 else 0.0
+    return float(box_iou(np.array([a], float), np.array([b], float))[0, 0])
 
 
 def test_the_bus_is_a_vehicle_and_the_street_has_no_violation(bundled_model_path: Path):

@@ -14,14 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from training.distill import COCO_TO_TAXONOMY
 from training.evaluate import box_iou
-
-# our class -> the COCO classes that are it
-GROUPS: dict[str, tuple[str, ...]] = {
-    "vehicle": ("car", "bus", "truck"),
-    "person": ("person",),
-    "two_wheeler": ("bicycle", "motorcycle"),
-}
 
 
 def coco_agreement(
@@ -38,8 +32,8 @@ def coco_agreement(
     `model` and `teacher` are `detector.model.Detector`s; our model's boxes count from `conf`."""
     import cv2
 
-    ours = [g for g in GROUPS if g in model.names]
-    teacher_of = {c: g for g, cocos in GROUPS.items() if g in ours for c in cocos}
+    teacher_of = {coco: ours for coco, ours in COCO_TO_TAXONOMY.items() if ours in model.names}
+    ours = sorted(set(teacher_of.values()), key=list(COCO_TO_TAXONOMY.values()).index)
     boxes_total = dict.fromkeys(ours, 0)
     found = dict.fromkeys(ours, 0)
     paths = list(images)

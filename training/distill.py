@@ -29,10 +29,10 @@ from detector.model import Detector
 
 # COCO class name -> taxonomy context class (the COCO model is trusted only for these)
 COCO_TO_TAXONOMY: dict[str, str] = {
-    "person": "person",
     "car": "vehicle",
     "bus": "vehicle",
     "truck": "vehicle",
+    "person": "person",
     "bicycle": "two_wheeler",
     "motorcycle": "two_wheeler",
 }

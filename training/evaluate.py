@@ -183,6 +183,24 @@ def instances_by_size(results: list[ImageResult], class_id: int) -> dict[str, in
 
 
 # --- operating point ---------------------------------------------------------------------------
+def match_counts(
+    truth: np.ndarray, boxes: np.ndarray, scores: np.ndarray, iou: float = MATCH_IOU
+) -> tuple[int, int]:
+    """(true positives, false positives) of `boxes` against `truth` (one class, one image), matched
+    one-to-one by decreasing score, each to the unmatched truth box it overlaps most at IoU >= `iou`."""
+    if len(boxes) == 0:
+        return 0, 0
+    order = np.argsort(-scores, kind="stable")
+    taken = np.zeros(len(truth), dtype=bool)
+    tp = 0
+    for row in box_iou(boxes[order], truth):
+        candidates = np.where(~taken & (row >= iou))[0]
+        if len(candidates):
+            taken[candidates[np.argmax(row[candidates])]] = True
+            tp += 1
+    return tp, len(boxes) - tp
+
+
 def operating_point(
     results: list[ImageResult], num_classes: int, conf: float = OPERATING_CONF, iou: float = MATCH_IOU
 ) -> dict[str, list]:
@@ -197,19 +215,9 @@ def operating_point(
             g = r.gt_boxes[r.gt_classes == k]
             n_gt[k] += len(g)
             sel = classes == k
-            d, s = boxes[sel], scores[sel]
-            if len(d) == 0:
-                continue
-            order = np.argsort(-s, kind="stable")
-            ious = box_iou(d[order], g)
-            taken = np.zeros(len(g), dtype=bool)
-            for row in ious:
-                cand = np.where(~taken & (row >= iou))[0]
-                if len(cand):
-                    taken[cand[np.argmax(row[cand])]] = True
-                    tp[k] += 1
-                else:
-                    fp[k] += 1
+            hits, misses = match_counts(g, boxes[sel], scores[sel], iou)
+            tp[k] += hits
+            fp[k] += misses
     fn = n_gt - tp
     precision = [float(t / (t + f)) if t + f else None for t, f in zip(tp, fp, strict=True)]
     recall = [float(t / g) if g else None for t, g in zip(tp, n_gt, strict=True)]

@@ -14,8 +14,9 @@ from pathlib import Path
 from training.ultralytics_env import prepare_ultralytics
 
 
-def widen_classes(weights: Path, names: list[str], out: Path) -> dict[str, str]:
-    """Write `out`: the checkpoint at `weights` with the class list `names`; returns {new: source} rows.
+def widen_classes(weights: Path, names: list[str], out: Path) -> list[str]:
+    """Write `out`: the checkpoint at `weights` with the class list `names`; returns the classes whose
+    rows were kept.
 
     Raises ValueError when `names` drops a class the checkpoint has (that would lose what it learnt).
     """
@@ -51,11 +52,11 @@ def widen_classes(weights: Path, names: list[str], out: Path) -> dict[str, str]:
     new_model.yaml["nc"] = len(names)
     new_model.nc = len(names)
     new_model.names = dict(enumerate(names))
-    rows = {n: n for n in names if n in old_names}
+    kept = [n for n in names if n in old_names]
     source.model = new_model
     out.parent.mkdir(parents=True, exist_ok=True)
     source.save(str(out))
-    return rows
+    return kept
 
 
 def main() -> None:
@@ -67,8 +68,8 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, required=True, help="Trained checkpoint (.pt).")
     parser.add_argument("--out", type=Path, required=True, help="Checkpoint to write.")
     args = parser.parse_args()
-    rows = widen_classes(args.weights, load_taxonomy().model_names, args.out)
-    print(f"wrote {args.out}; kept the rows of {', '.join(rows)}")
+    kept = widen_classes(args.weights, load_taxonomy().model_names, args.out)
+    print(f"wrote {args.out}; kept the rows of {', '.join(kept)}")
 
 
 if __name__ == "__main__":

@@ -15,23 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from training.evaluate import MATCH_IOU, OPERATING_CONF, box_iou, yolo_to_xyxy
-
-
-def _count(truth: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> tuple[int, int]:
-    """(true positives, false positives) of `boxes` against `truth`, one-to-one by decreasing score."""
-    if not len(boxes):
-        return 0, 0
-    order = np.argsort(-scores, kind="stable")
-    ious = box_iou(boxes[order], truth) if len(truth) else np.zeros((len(boxes), 0))
-    taken = np.zeros(len(truth), dtype=bool)
-    tp = 0
-    for row in ious:
-        candidates = np.where(~taken & (row >= MATCH_IOU))[0]
-        if len(candidates):
-            taken[candidates[np.argmax(row[candidates])]] = True
-            tp += 1
-    return tp, len(boxes) - tp
+from training.evaluate import OPERATING_CONF, match_counts, yolo_to_xyxy
 
 
 def verifier_effect(
@@ -67,7 +51,7 @@ def verifier_effect(
             for key, group in (("without", mine), ("with", kept)):
                 boxes = np.array([d.box for d, _ in group], float).reshape(-1, 4)
                 scores = np.array([d.score for d, _ in group], float)
-                tp, fp = _count(truth, boxes, scores)
+                tp, fp = match_counts(truth, boxes, scores)
                 row[key][0] += tp
                 row[key][1] += fp
 

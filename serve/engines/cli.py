@@ -41,9 +41,10 @@ def run_process(
 
     from serve.engines.common import ProcessPlan, absolute_db_url, absolute_evidence, build_jobs
     from serve.engines.registry import open_engine
+    from serve.settings import zones_folder
 
     camera = Path(settings.camera_config).resolve() if settings.camera_config else None
-    zones = Path(settings.zones_dir).resolve()
+    zones = zones_folder(settings)
     jobs = build_jobs(inputs, gps, camera=camera, vehicle_id=vehicle)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     plan = ProcessPlan(
@@ -52,7 +53,7 @@ def run_process(
         evidence=absolute_evidence(str(settings.evidence_dir)),
         model=Path(settings.model_path).resolve(),
         pipeline=settings.pipeline,
-        zones=zones if zones.is_dir() and any(zones.glob("*.geojson")) else None,
+        zones=zones.resolve() if zones else None,
         fps=fps,
         conf=conf,
         threads=threads,

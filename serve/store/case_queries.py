@@ -78,51 +78,47 @@ class CaseQueries(Repository):
             row = _case_row(s, case_id)
             return [history_entry(h) for h in _history_rows(s, row.id)]
 
-    def observation_evidence(self, observation_id: int, view: str, settings: Any) -> bytes:
-        """An observation's evidence image ("frame": with the box drawn, "crop": the raw crop): the stored
-        one, or drawn now from its original frame (live uploads keep the frame as it came; `settings`:
-        the pipeline's EvidenceSettings). KeyError when there is none."""
+    def _evidence_source(
+        self, observation_id: int, view: str
+    ) -> tuple[str | None, str | None, Detection | None, list | None]:
+        """(stored picture key, original frame key, box to draw, person boxes) of an observation."""
         with self.db.read() as s:
             row = s.get(ObservationRow, observation_id)
             if row is None:
                 raise KeyError(observation_id)
             stored = row.crop_key if view == "crop" else row.evidence_key
-            frame_key, box, extra = row.frame_key, row.box, row.extra or {}
-            # labelled as drawn at once: the class the detector saw and its score in that frame
-            score = extra.get("best_score", row.score)
-            name = extra.get("detected_class", row.class_name)
-        evidence = self.views.evidence
-        if stored:
-            return evidence.get(stored)
-        if not frame_key or not box:
-            raise KeyError(observation_id)
-        from detector.events import render_evidence
+            extra = row.extra or {}
+            det = None
+            if row.frame_key and row.box:
+                # labelled as drawn at once: the class the detector saw and its score in that frame
+                score = extra.get("best_score", row.score)
+                name = extra.get("detected_class", row.class_name)
+                det = Detection(*(float(v) for v in row.box), float(score), -1, name or "")
+            return stored, row.frame_key, det, extra.get("people")
 
-        det = Detection(*(float(v) for v in box), float(score), -1, name or "")
-        return render_evidence(evidence.get(frame_key), det, settings, view)
+    def observation_evidence(self, observation_id: int, view: str, settings: Any) -> bytes:
+        """An observation's evidence image ("frame": with the box drawn, "crop": the raw crop): the stored
+        one, or drawn now from its original frame (live uploads keep the frame as it came; `settings`:
+        the pipeline's EvidenceSettings). KeyError when there is none."""
+        return self._evidence(observation_id, view, settings, publish=False)
 
     def published_evidence(self, observation_id: int, settings: Any) -> bytes:
         """The observation's evidence frame as it may leave the review page: the people the detector saw
         in it (their boxes kept with the observation) pixelated and blurred. KeyError when there is none."""
-        import cv2
-        import numpy as np
+        return self._evidence(observation_id, "frame", settings, publish=True)
 
-        from detector.context import blur_regions
+    def _evidence(self, observation_id: int, view: str, settings: Any, publish: bool) -> bytes:
+        from detector.events import blurred_evidence, render_evidence
 
-        frame = self.observation_evidence(observation_id, "frame", settings)
-        with self.db.read() as s:
-            row = s.get(ObservationRow, observation_id)
-            people = (row.extra or {}).get("people") if row is not None else None
-        if not people:
-            return frame
-        image = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
+        stored, frame_key, det, people = self._evidence_source(observation_id, view)
+        blur = people if publish else None
+        evidence = self.views.evidence
+        if stored:
+            data = evidence.get(stored)
+            return blurred_evidence(data, blur, settings) if blur else data
+        if det is None:
             raise KeyError(observation_id)
-        quality = int(getattr(settings, "jpeg_quality", 85))
-        ok, jpeg = cv2.imencode(".jpg", blur_regions(image, people), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise KeyError(observation_id)
-        return jpeg.tobytes()
+        return render_evidence(evidence.get(frame_key), det, settings, view, blur=blur)
 
     def find_cases_near(
         self,
